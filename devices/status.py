@@ -1,0 +1,44 @@
+"""Device status transitions: the one place that changes a device's status, records it and announces it."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from acuvim_console.events import DEVICE_STATUS_CHANGED, publish_event
+from devices.choices import DeviceStatus
+from devices.models import Device, DeviceStatusChange
+
+
+@transaction.atomic
+def change_status(device: Device, new_status: DeviceStatus, reason: str = "", at=None) -> bool:
+    """Move `device` to `new_status` if it is not there already; return whether anything changed.
+
+    The update is conditional on the status read, so two processes racing on the same device record
+    one transition, not two.
+    """
+    at = at or timezone.now()
+    old_status = device.status
+    if old_status == new_status:
+        return False
+    updated = Device.objects.filter(pk=device.pk, status=old_status).update(
+        status=new_status, status_changed_at=at, updated_at=at
+    )
+    if not updated:
+        device.refresh_from_db(fields=["status", "status_changed_at"])
+        return False
+    device.status = new_status
+    device.status_changed_at = at
+    DeviceStatusChange.objects.create(
+        device=device, from_status=old_status, to_status=new_status, reason=reason[:128], changed_at=at
+    )
+    publish_event(
+        DEVICE_STATUS_CHANGED,
+        {
+            "device_id": device.device_id,
+            "from": old_status,
+            "status": new_status,
+            "reason": reason,
+            "at": at.isoformat(),
+        },
+        device_id=device.device_id,
+    )
+    return True

@@ -1,0 +1,50 @@
+"""Meter readings as the gateways report them.
+
+A record is identified by `(device, ts)`: redelivered MQTT messages and SD-card replays hit the
+unique key and are dropped by `ON CONFLICT DO NOTHING`. The five quantities the charts and the
+history endpoint aggregate are copied into real columns; the whole record stays in `data`.
+"""
+
+from django.db import models
+
+
+class TelemetrySource(models.TextChoices):
+    LIVE = "live", "Live"
+    SD = "sd", "SD replay"
+
+
+class TelemetryRecord(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="telemetry", db_index=False)
+    ts = models.DateTimeField(help_text="Device time of the reading (UTC).")
+    ts_estimated = models.BooleanField(
+        default=False, help_text="The device had no valid clock; ts is the console's receive time."
+    )
+    received_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=TelemetrySource.choices, default=TelemetrySource.LIVE)
+    connection = models.CharField(max_length=8, blank=True)
+    seq = models.BigIntegerField(null=True, blank=True)
+    frequency = models.FloatField(null=True, blank=True)
+    voltage_avg = models.FloatField(null=True, blank=True)
+    current_avg = models.FloatField(null=True, blank=True)
+    power_total = models.FloatField(null=True, blank=True)
+    power_factor = models.FloatField(null=True, blank=True)
+    data = models.JSONField(help_text="The full record as the device sent it.")
+
+    class Meta:
+        ordering = ["-ts"]
+        constraints = [models.UniqueConstraint(fields=["device", "ts"], name="telemetry_device_ts_unique")]
+        indexes = [models.Index(fields=["-ts"], name="telemetry_ts_idx")]
+
+    def __str__(self):
+        return f"{self.device_id} @ {self.ts.isoformat()}"
+
+
+# Wire field -> column, for the quantities kept as real columns.
+COLUMN_FIELDS = {
+    "f": "frequency",
+    "vavg": "voltage_avg",
+    "iavg": "current_avg",
+    "pt": "power_total",
+    "pft": "power_factor",
+}
