@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from firmware.versions import parse_version
 
@@ -127,9 +128,10 @@ def configured_max_bytes() -> int:
 
     Read lazily so tests and scripts can use this module without Django settings.
     """
-    if settings.configured:
+    try:
         return getattr(settings, "FIRMWARE_MAX_BYTES", DEFAULT_MAX_BYTES)
-    return DEFAULT_MAX_BYTES
+    except ImproperlyConfigured:
+        return DEFAULT_MAX_BYTES
 
 
 def xor_checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
@@ -210,8 +212,7 @@ class _ImageReader:
         data = self.read_up_to(size)
         if len(data) < size:
             raise InvalidFirmwareImage(
-                f"image is truncated: the file ends after {self.position} bytes, "
-                f"in the middle of {what}",
+                f"image is truncated: the file ends after {self.position} bytes, in the middle of {what}",
                 RejectionReason.TRUNCATED,
             )
         return data
@@ -235,8 +236,7 @@ class _ImageReader:
         self.position += len(chunk)
         if self.position > self.max_bytes:
             raise InvalidFirmwareImage(
-                f"file is larger than the {_describe_size(self.max_bytes)} limit "
-                "for firmware images",
+                f"file is larger than the {_describe_size(self.max_bytes)} limit for firmware images",
                 RejectionReason.TOO_LARGE,
             )
         self.file_hash.update(chunk)
@@ -279,9 +279,7 @@ def _walk_segments(reader: _ImageReader, header: _ImageHeader) -> bytes:
     descriptor = b""
     for index in range(1, header.segment_count + 1):
         name = f"segment {index} of {header.segment_count}"
-        load_address, length = SEGMENT_HEADER.unpack(
-            reader.read_exact(SEGMENT_HEADER.size, f"the header of {name}")
-        )
+        load_address, length = SEGMENT_HEADER.unpack(reader.read_exact(SEGMENT_HEADER.size, f"the header of {name}"))
         _check_segment_header(name, load_address, length, reader)
         name = f"{name} (load address {load_address:#010x}, {length} bytes)"
         if index == 1:
@@ -297,11 +295,12 @@ def _check_segment_header(name: str, load_address: int, length: int, reader: _Im
             f"{name} has length {length}, which is not a multiple of 4: the segment table is corrupt",
             RejectionReason.BAD_SEGMENT,
         )
-    if length > reader.max_bytes:
+    if reader.position + length > reader.max_bytes:
         raise InvalidFirmwareImage(
-            f"{name} claims {length} bytes, more than the whole "
-            f"{_describe_size(reader.max_bytes)} file limit: the segment table is corrupt",
-            RejectionReason.BAD_SEGMENT,
+            f"{name} declares {length} bytes, which puts the image over the "
+            f"{_describe_size(reader.max_bytes)} limit for firmware images "
+            "(or the segment table is corrupt)",
+            RejectionReason.TOO_LARGE,
         )
     if load_address + length > 1 << 32:
         raise InvalidFirmwareImage(
@@ -314,8 +313,7 @@ def _check_segment_header(name: str, load_address: int, length: int, reader: _Im
 def _read_app_descriptor(reader: _ImageReader, name: str, length: int) -> bytes:
     if length < APP_DESC.size:
         raise InvalidFirmwareImage(
-            f"{name} is too small to hold the {APP_DESC.size}-byte app descriptor; "
-            "this is not an application image",
+            f"{name} is too small to hold the {APP_DESC.size}-byte app descriptor; this is not an application image",
             RejectionReason.NO_APP_DESCRIPTOR,
         )
     descriptor = reader.read_exact(APP_DESC.size, f"the app descriptor in {name}")
@@ -399,9 +397,7 @@ def _descriptor_text(field: bytes, label: str, reason: RejectionReason) -> str:
     except UnicodeDecodeError:
         text = ""
     if not text or not text.isprintable():
-        raise InvalidFirmwareImage(
-            f"the app descriptor's {label} field is not readable text: {raw!r}", reason
-        )
+        raise InvalidFirmwareImage(f"the app descriptor's {label} field is not readable text: {raw!r}", reason)
     return text
 
 

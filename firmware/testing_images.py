@@ -68,8 +68,8 @@ class Corruption(StrEnum):
 
 
 def build_app_image(
-    version: str = "1.3.0",
-    project: str = GATEWAY_PROJECT,
+    version: str | bytes = "1.3.0",
+    project: str | bytes = GATEWAY_PROJECT,
     *,
     chip_id: int = ESP32_CHIP_ID,
     payload_size: int = 4096,
@@ -82,16 +82,15 @@ def build_app_image(
 ) -> bytes:
     """Return the bytes of an ESP32 app image.
 
+    ``version`` and ``project`` may be bytes, to embed text that is not ASCII.
     ``payload_size`` is rounded up to a multiple of 4 (segment lengths must be).
     ``pad_to`` appends 0xFF, as erased flash reads, until the file has that many
     bytes, which is how an app partition dumped from a device looks.
     """
     if corruption is Corruption.BAD_DIGEST and not hash_appended:
         raise ValueError("Corruption.BAD_DIGEST needs hash_appended=True")
-    rng = random.Random(f"{project}/{version}/{chip_id}/{payload_size}")
-    drom_address, dram_address, iram_address = _SEGMENT_ADDRESSES.get(
-        chip_id, _SEGMENT_ADDRESSES[ESP32_CHIP_ID]
-    )
+    rng = random.Random(f"{project!r}/{version!r}/{chip_id}/{payload_size}")
+    drom_address, dram_address, iram_address = _SEGMENT_ADDRESSES.get(chip_id, _SEGMENT_ADDRESSES[ESP32_CHIP_ID])
     payload = rng.randbytes(-(-payload_size // 4) * 4)
     descriptor = _app_descriptor(
         APP_DESC_MAGIC if corruption is not Corruption.NO_APP_DESCRIPTOR else 0,
@@ -153,7 +152,7 @@ def _app_descriptor(magic: int, *, version, project, idf_version, compile_date, 
     }
     encoded = {}
     for name, (text, width) in texts.items():
-        raw = text.encode("ascii")
+        raw = text if isinstance(text, bytes) else text.encode("ascii")
         if len(raw) > width:
             raise ValueError(f"{name} {text!r} does not fit the descriptor's {width}-byte field")
         encoded[name] = raw
@@ -187,8 +186,7 @@ def _apply_structural_corruption(
     elif corruption is Corruption.UNALIGNED_SEGMENT:
         _patch_segment_length(image, first_segment_header, len(segments[0][1]) + 2)
     elif corruption is Corruption.SEGMENT_PAST_END:
-        last_header = len(image) - sum(SEGMENT_HEADER.size + len(data) for _, data in segments[-1:])
-        last_header -= len(image) - _end_of_segments(segments)
+        last_header = _end_of_segments(segments) - SEGMENT_HEADER.size - len(segments[-1][1])
         _patch_segment_length(image, last_header, len(segments[-1][1]) + 0x10000)
     elif corruption is Corruption.BAD_DIGEST:
         image[-1] ^= 0xFF

@@ -60,9 +60,7 @@ class Version:
         flag before the identifiers. Numeric identifiers sort numerically and
         before alphanumeric ones, which sort in ASCII order.
         """
-        identifiers = tuple(
-            (0, part, "") if isinstance(part, int) else (1, 0, part) for part in self.prerelease
-        )
+        identifiers = tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in self.prerelease)
         return (self.major, self.minor, self.patch, not self.prerelease, identifiers)
 
     def __eq__(self, other: object) -> bool:
