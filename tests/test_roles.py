@@ -17,7 +17,12 @@ def test_operator_acts_on_devices_but_cannot_manage_users_or_firmware_files():
     operator = make_user(OPERATOR)
     for perm in ("devices.send_command", "devices.push_config", "firmware.deploy_firmware", "alerts.acknowledge_alert"):
         assert operator.has_perm(perm), perm
-    for perm in ("auth.add_user", "firmware.add_firmwareversion", "firmware.delete_firmwareversion", "devices.delete_device"):
+    for perm in (
+        "auth.add_user",
+        "firmware.add_firmwareversion",
+        "firmware.delete_firmwareversion",
+        "devices.delete_device",
+    ):
         assert not operator.has_perm(perm), perm
 
 
