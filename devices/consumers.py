@@ -1,0 +1,173 @@
+"""Websockets of the operator console: `/ws/fleet/` for the whole fleet, `/ws/devices/<device_id>/` for one.
+
+Protocol (docs/websockets.md): the server sends one `snapshot` right after connecting, then `event`
+messages as things happen. The client may send `{"action": "snapshot"}` to resynchronise (e.g. after
+its tab slept) and `{"action": "ping"}`. The same permission as the admin's device list
+(devices.view_device) is needed to connect; refusals close with a code that says why.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.serializers.json import DjangoJSONEncoder
+
+from acuvim_console import events
+from acuvim_console.ws_auth import BEARER_PREFIX
+from devices import live
+from devices.models import Device
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+VIEW_PERMISSION = "devices.view_device"
+FLEET_COUNTERS = "FleetCounters"
+
+# Events after which the dashboard's counters are stale.
+COUNTER_EVENTS = frozenset(
+    {
+        events.DEVICE_STATUS_CHANGED,
+        events.DEVICE_REGISTERED,
+        events.ALERT_CREATED,
+        events.ALERT_UPDATED,
+        events.ROLLOUT_PROGRESS,
+    }
+)
+
+
+def chosen_subprotocol(scope) -> str | None:
+    """Answer with the client's own protocol name, preferring one that is not the bearer token.
+
+    Browsers drop a connection whose offered subprotocols the server ignores, so one must be echoed.
+    """
+    offered = scope.get("subprotocols") or []
+    plain = [protocol for protocol in offered if not protocol.startswith(BEARER_PREFIX)]
+    return (plain or offered or [None])[0]
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Authentication, authorisation, group membership and the snapshot-then-deltas shape."""
+
+    async def connect(self):
+        events.bind_server_loop(asyncio.get_running_loop())
+        self.joined: list[str] = []
+        await self.accept(chosen_subprotocol(self.scope))
+        user = self.scope.get("user")
+        if self.scope.get("auth_error") or user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(user.has_perm)(VIEW_PERMISSION):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if not await self.load_target():
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        for group in self.live_groups():
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+        await self.send_snapshot()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        action = content.get("action") if isinstance(content, dict) else None
+        if action == "snapshot":
+            await self.send_snapshot()
+        elif action == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "error": f"unknown action {action!r}"})
+
+    async def fleet_event(self, message):
+        await self.send_json(
+            {"type": "event", "event": message["event"], "device_id": message["device_id"], "data": message["data"]}
+        )
+
+    async def send_snapshot(self):
+        await self.send_json({"type": "snapshot", **await database_sync_to_async(self.build_snapshot)()})
+
+    @classmethod
+    async def encode_json(cls, content):
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+    async def load_target(self) -> bool:
+        return True
+
+    def live_groups(self) -> list[str]:
+        raise NotImplementedError
+
+    def build_snapshot(self) -> dict:
+        raise NotImplementedError
+
+
+class FleetConsumer(LiveConsumer):
+    """Fleet-wide events plus the dashboard counters, refreshed after events that change them."""
+
+    counters_refresh: asyncio.TimerHandle | None = None
+    ticker: asyncio.Task | None = None
+
+    async def connect(self):
+        await super().connect()
+        if self.joined:
+            self.ticker = asyncio.ensure_future(self.send_counters_periodically())
+
+    async def disconnect(self, code):
+        if self.ticker:
+            self.ticker.cancel()
+        if self.counters_refresh:
+            self.counters_refresh.cancel()
+        await super().disconnect(code)
+
+    def live_groups(self) -> list[str]:
+        return [events.FLEET_GROUP]
+
+    def build_snapshot(self) -> dict:
+        return live.fleet_snapshot()
+
+    async def fleet_event(self, message):
+        await super().fleet_event(message)
+        if message["event"] in COUNTER_EVENTS and self.counters_refresh is None:
+            # One refresh per burst of events, a moment after it, when the rows have settled.
+            loop = asyncio.get_running_loop()
+            self.counters_refresh = loop.call_later(
+                live.COUNTERS_DEBOUNCE_S, lambda: asyncio.ensure_future(self.send_counters())
+            )
+
+    async def send_counters(self):
+        self.counters_refresh = None
+        counters = await database_sync_to_async(live.fleet_counters)()
+        await self.send_json({"type": "event", "event": FLEET_COUNTERS, "device_id": None, "data": counters})
+
+    async def send_counters_periodically(self):
+        """Messages per minute changes without any event announcing it."""
+        while True:
+            await asyncio.sleep(live.COUNTERS_INTERVAL_S)
+            try:
+                await self.send_counters()
+            except Exception:
+                log.exception("fleet counters could not be sent")
+                return
+
+
+class DeviceConsumer(LiveConsumer):
+    """Everything about one device: telemetry, heartbeats, status, commands, alerts, OTA."""
+
+    device: Device | None = None
+
+    async def load_target(self) -> bool:
+        device_id = self.scope["url_route"]["kwargs"]["device_id"]
+        self.device = await Device.objects.filter(device_id=device_id).afirst()
+        return self.device is not None
+
+    def live_groups(self) -> list[str]:
+        return [events.device_group(self.device.device_id)]
+
+    def build_snapshot(self) -> dict:
+        self.device.refresh_from_db()
+        return live.device_snapshot(self.device)
