@@ -160,6 +160,31 @@ HEALTH_SWEEP_SECONDS = env_int("HEALTH_SWEEP_SECONDS", 30)
 COMMAND_TIMEOUT_SECONDS = env_int("COMMAND_TIMEOUT_SECONDS", 60)
 OTA_COMMAND_TIMEOUT_SECONDS = env_int("OTA_COMMAND_TIMEOUT_SECONDS", 15 * 60)
 
+# --- Commands and device health (devices.commands, devices.health, devices.anomalies; H4) ------
+# A command not delivered within this time (device offline) expires instead of running late.
+COMMAND_EXPIRY_SECONDS = env_int("COMMAND_EXPIRY_SECONDS", 3600)
+# Missed heartbeat intervals (each device's own `hb_s`) before it is degraded, then offline.
+HEALTH_DEGRADED_AFTER_MISSED = env_int("HEALTH_DEGRADED_AFTER_MISSED", 3)
+HEALTH_OFFLINE_AFTER_MISSED = env_int("HEALTH_OFFLINE_AFTER_MISSED", 5)
+# Up to this many transitions per sweep get per-device events and alerts; a mass outage beyond it is
+# written in bulk and announced with one fleet event, so a broker failure cannot stall the sweep.
+HEALTH_SWEEP_DETAIL_LIMIT = env_int("HEALTH_SWEEP_DETAIL_LIMIT", 500)
+# Heartbeat anomalies that raise console alerts.
+HEALTH_ANOMALIES = {
+    "reboot_loop_boots": env_int("HEALTH_REBOOT_LOOP_BOOTS", 3),  # boots within the window
+    "reboot_loop_window_s": env_int("HEALTH_REBOOT_LOOP_WINDOW_S", 3600),
+    "heap_low_bytes": env_int("HEALTH_HEAP_LOW_BYTES", 30 * 1024),
+    "heap_falling_heartbeats": env_int("HEALTH_HEAP_FALLING_HEARTBEATS", 5),  # consecutive drops
+    "modbus_errors_growth": env_int("HEALTH_MODBUS_ERRORS_GROWTH", 3),  # new errors between heartbeats
+    "sd_backlog_records": env_int("HEALTH_SD_BACKLOG_RECORDS", 500),  # queued and still growing
+}
+# Periodic jobs: name -> (task, seconds). Synced into django-celery-beat after migrate (editable in the
+# admin afterwards) and run in-process by acuvim_console.scheduler in embedded mode.
+PERIODIC_TASKS = {
+    "devices: health sweep": ("devices.tasks.health_sweep", HEALTH_SWEEP_SECONDS),
+    "devices: command timeouts": ("devices.tasks.command_timeouts", HEALTH_SWEEP_SECONDS),
+}
+
 # --- MQTT -------------------------------------------------------------------------------------
 # Unset MQTT_URL means: runconsole starts the in-process broker (not durable; see README).
 MQTT_URL = os.environ.get("MQTT_URL", "")
@@ -171,6 +196,24 @@ MQTT_MAX_PAYLOAD_BYTES = env_int("MQTT_MAX_PAYLOAD_BYTES", 16 * 1024)
 DEVICE_ID_PATTERN = os.environ.get("DEVICE_ID_PATTERN", r"^ACV-[0-9A-F]{12}$")
 DEVICE_AUTO_ACCEPT = env_bool("DEVICE_AUTO_ACCEPT", False)
 CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
+
+# --- MQTT bridge (acuvim_console.mqtt; H3) ------------------------------------------------------
+# Protocol spoken to the broker: "5" (Mosquitto; Receive Maximum and shared subscriptions) or "3.1.1".
+# Empty: 5 for MQTT_URL, 3.1.1 for the embedded amqtt broker, which drops MQTT v5 connections.
+MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "")
+MQTT_TLS_CA_FILE = os.environ.get("MQTT_TLS_CA_FILE", "")  # for mqtts://; the system CAs when empty
+MQTT_KEEPALIVE_S = env_int("MQTT_KEEPALIVE_S", 30)
+MQTT_SESSION_EXPIRY_S = env_int("MQTT_SESSION_EXPIRY_S", 14 * 24 * 3600)  # broker keeps our queue this long
+MQTT_RECEIVE_MAXIMUM = env_int("MQTT_RECEIVE_MAXIMUM", 1000)  # unacknowledged messages the broker may send
+MQTT_RECONNECT_MIN_S = env_int("MQTT_RECONNECT_MIN_S", 1)
+MQTT_RECONNECT_MAX_S = env_int("MQTT_RECONNECT_MAX_S", 30)
+# Telemetry is written in batches closed by size or age, and acknowledged after the commit.
+MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500)
+MQTT_BATCH_MAX_WAIT_MS = env_int("MQTT_BATCH_MAX_WAIT_MS", 100)
+MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the MQTT thread waits
+MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
+MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
+MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -229,5 +272,6 @@ LOGGING = {
 # --- Embedded mode (runconsole) -------------------------------------------------------------
 # Started in this order by `manage.py runconsole`; see acuvim_console/embedded.py.
 EMBEDDED_SERVICES: list[str] = []
+EMBEDDED_SERVICES.append("acuvim_console.scheduler.start")  # periodic jobs when there is no Redis
 RUNCONSOLE_HOST = os.environ.get("RUNCONSOLE_HOST", "127.0.0.1")
 RUNCONSOLE_PORT = env_int("RUNCONSOLE_PORT", 8000)

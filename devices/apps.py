@@ -10,3 +10,7 @@ class DevicesConfig(AppConfig):
         from devices.roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="devices.sync_roles")
+
+        from acuvim_console.scheduler import sync_periodic_tasks_after_migrate
+
+        post_migrate.connect(sync_periodic_tasks_after_migrate, dispatch_uid="devices.sync_periodic_tasks")

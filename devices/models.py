@@ -69,6 +69,10 @@ class Device(models.Model):
     mqtt_reconnects = models.PositiveIntegerField(null=True, blank=True)
     ota_state = models.CharField(max_length=16, choices=DeviceOtaState.choices, blank=True)
     ota_previous_version = models.CharField(max_length=32, blank=True)
+    # Memory of the heartbeat anomaly rules between heartbeats (devices.anomalies).
+    heap_decline_streak = models.PositiveSmallIntegerField(default=0, editable=False)
+    boot_window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    boot_window_start_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     # Configuration drift: SHA-256 of the canonical JSON of the desired and of the applied config.
     desired_config_hash = models.CharField(max_length=64, blank=True)

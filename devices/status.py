@@ -30,15 +30,14 @@ def change_status(device: Device, new_status: DeviceStatus, reason: str = "", at
     DeviceStatusChange.objects.create(
         device=device, from_status=old_status, to_status=new_status, reason=reason[:128], changed_at=at
     )
+    announce_status_change(device.device_id, old_status, new_status, reason, at)
+    return True
+
+
+def announce_status_change(device_id: str, old_status: str, new_status: str, reason: str, at) -> None:
+    """The live event for one transition (also used by the health sweep, which changes statuses in bulk)."""
     publish_event(
         DEVICE_STATUS_CHANGED,
-        {
-            "device_id": device.device_id,
-            "from": old_status,
-            "status": new_status,
-            "reason": reason,
-            "at": at.isoformat(),
-        },
-        device_id=device.device_id,
+        {"device_id": device_id, "from": old_status, "status": new_status, "reason": reason, "at": at.isoformat()},
+        device_id=device_id,
     )
-    return True
