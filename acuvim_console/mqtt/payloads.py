@@ -1,0 +1,381 @@
+"""Validation of every payload a device sends (shared/protocol.md), in one place for the bridge, handlers and tests.
+
+Each `parse_*` takes the decoded JSON document and returns a plain dict with normalised types: `ts` becomes
+an aware UTC datetime (or None when the device had no clock), numbers are checked to be real finite numbers
+(never strings, booleans, NaN or Infinity), strings are bounded by the columns they end up in. Unknown extra
+fields are kept, so newer firmware can add fields without being refused. Anything else raises
+`PayloadError(reason, message)` with a RejectReason code and a message a field engineer can act on.
+
+The bridge validates before routing: handlers receive the parsed dict, never raw JSON.
+"""
+
+import ipaddress
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import models
+
+from acuvim_console.mqtt.reasons import RejectReason
+from devices.choices import ConnectionType, DeviceOtaState, ResetReason
+from devices.identity import is_valid_device_id
+from telemetry.models import TelemetrySource
+
+# Nothing in this fleet was built before 2020: an older timestamp is an unset clock or a corrupt record.
+EARLIEST_TS = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+
+
+class PresenceState(models.TextChoices):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class AlertState(models.TextChoices):
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
+class ResponseStatus(models.TextChoices):
+    ACK = "ack"
+    PROGRESS = "progress"
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+class Severity(models.TextChoices):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class PayloadError(ValueError):
+    """A device message the console refuses; `reason` is a RejectReason, `message` says what exactly."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+# --- Decoding ---------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str):
+    raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not a number")
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes off the wire to text, refusing oversize and non-UTF-8 payloads before any parsing work."""
+    limit = settings.MQTT_MAX_PAYLOAD_BYTES
+    if len(raw) > limit:
+        raise PayloadError(RejectReason.PAYLOAD_TOO_LARGE, f"payload of {len(raw)} bytes exceeds {limit}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError(RejectReason.INVALID_JSON, "payload is not UTF-8") from None
+
+
+def parse_json(text: str) -> object:
+    try:
+        return _decoder.decode(text)
+    except PayloadError:
+        raise
+    except ValueError as exc:
+        message = getattr(exc, "msg", str(exc))
+        raise PayloadError(RejectReason.INVALID_JSON, f"payload is not JSON: {message}") from None
+
+
+def decode_payload(raw: bytes) -> object:
+    return parse_json(decode_text(raw))
+
+
+# --- Field checks -----------------------------------------------------------------------------
+
+
+def parse_ts(value: object, name: str = "ts") -> datetime | None:
+    """Epoch seconds to an aware datetime; None stays None (no clock yet). Bounds: 2020 .. now + allowance."""
+    if value is None:
+        return None
+    if type(value) not in (int, float):
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be epoch seconds, got {_type_name(value)}")
+    if value - value != 0:
+        raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
+    if value < EARLIEST_TS:
+        raise PayloadError(RejectReason.TS_TOO_OLD, f"{name} {value} is before 2020")
+    if value > time.time() + settings.MQTT_MAX_FUTURE_SECONDS:
+        raise PayloadError(RejectReason.TS_IN_FUTURE, f"{name} {value} is too far in the future")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _type_name(value: object) -> str:
+    return {str: "a string", bool: "a boolean", list: "an array", dict: "an object", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+@dataclass(frozen=True)
+class Field:
+    """One payload field: its JSON kind and the values allowed. `fields` describes a nested object."""
+
+    kind: str  # number, int, str, bool, object, list, ts, ip, any
+    required: bool = False
+    low: float | None = None
+    high: float | None = None
+    max_length: int | None = None
+    choices: tuple = ()
+    pattern: str | None = None
+    fields: dict = field(default_factory=dict)
+
+
+def _check_number(value: object, name: str, spec: Field) -> object:
+    if type(value) not in (int, float):
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a number, got {_type_name(value)}")
+    if value - value != 0:
+        raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
+    if spec.kind == "int" and type(value) is not int:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a whole number, got {value}")
+    low = spec.low if spec.low is not None else (0 if spec.kind == "int" else None)
+    high = spec.high if spec.high is not None else (MAX_INT32 if spec.kind == "int" else None)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {value} is outside {low}..{high}")
+    return value
+
+
+def _check_str(value: object, name: str, spec: Field) -> str:
+    if type(value) is not str:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a string, got {_type_name(value)}")
+    if spec.choices and value not in spec.choices:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {value[:40]!r} is not one of {', '.join(spec.choices)}")
+    if spec.max_length is not None and len(value) > spec.max_length:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} is longer than {spec.max_length} characters")
+    if spec.pattern and not re.fullmatch(spec.pattern, value):
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {value[:40]!r} has an invalid format")
+    return value
+
+
+def _check_value(value: object, name: str, spec: Field) -> object:
+    kind = spec.kind
+    if kind == "ts":
+        return parse_ts(value, name)
+    if kind in ("number", "int"):
+        return _check_number(value, name, spec)
+    if kind == "str":
+        return _check_str(value, name, spec)
+    if kind == "ip":
+        text = _check_str(value, name, Field("str", max_length=45))
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {text[:45]!r} is not an IP address") from None
+        return text
+    if kind == "bool":
+        if type(value) is not bool:
+            raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be true or false, got {_type_name(value)}")
+        return value
+    if kind == "object":
+        return _check_object(value, spec.fields, name)
+    if kind == "list":
+        if type(value) is not list:
+            raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be an array, got {_type_name(value)}")
+        return [_check_str(item, f"{name}[]", Field("str", max_length=32)) for item in value]
+    return value
+
+
+def _check_object(document: object, spec: dict[str, Field], what: str) -> dict:
+    """Check the fields named in `spec`; keep the rest as sent. Null counts as absent."""
+    if type(document) is not dict:
+        raise PayloadError(RejectReason.NOT_AN_OBJECT, f"{what} must be a JSON object, got {_type_name(document)}")
+    result = dict(document)
+    for name, field_spec in spec.items():
+        value = document.get(name)
+        if value is None:
+            if field_spec.required:
+                raise PayloadError(RejectReason.MISSING_FIELD, f"{what}: {name} is missing")
+            result[name] = None
+            continue
+        result[name] = _check_value(value, f"{what}.{name}" if what != "payload" else name, field_spec)
+    return result
+
+
+# --- Messages ---------------------------------------------------------------------------------
+
+_CONNECTIONS = tuple(ConnectionType.values)
+_VERSION = Field("str", max_length=32)
+_HASH = Field("str", max_length=64)
+_HEARTBEAT_S = Field("int", low=1, high=86400)
+
+REGISTRATION_FIELDS = {
+    "device_id": Field("str", required=True, max_length=32),
+    "mac": Field("str", pattern=r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}"),
+    "imei": Field("str", pattern=r"[0-9]{0,15}"),
+    "iccid": Field("str", pattern=r"[0-9A-Fa-f]{0,22}"),
+    "hw": Field("str", max_length=64),
+    "fw": _VERSION,
+    "caps": Field("list"),
+    "boot": Field("int"),
+    "reset": Field("str", choices=tuple(ResetReason.values)),
+    "meter": Field("object"),
+    "hb_s": _HEARTBEAT_S,
+    "cfg": _HASH,
+    "ts": Field("ts"),
+}
+
+STATUS_FIELDS = {
+    "state": Field("str", required=True, choices=tuple(PresenceState.values)),
+    "ts": Field("ts"),
+    "conn": Field("str", choices=_CONNECTIONS),
+    "reason": Field("str", max_length=64),
+}
+
+HEARTBEAT_FIELDS = {
+    "ts": Field("ts"),
+    "fw": _VERSION,
+    "uptime": Field("int", high=MAX_INT64),
+    "boot": Field("int"),
+    "reset": Field("str", choices=tuple(ResetReason.values)),
+    "heap": Field("int"),
+    "heap_min": Field("int"),
+    "conn": Field("str", choices=_CONNECTIONS),
+    "rssi": Field("int", low=-150, high=50),
+    "ip": Field("ip"),
+    "hb_s": _HEARTBEAT_S,
+    "cfg": _HASH,
+    "sd": Field(
+        "object", fields={"ok": Field("bool"), "queued": Field("int"), "free_kb": Field("int", high=MAX_INT64)}
+    ),
+    "modbus": Field("object", fields={"ok": Field("bool"), "errors": Field("int"), "last_ok": Field("number")}),
+    "gsm": Field("object", fields={"ok": Field("bool")}),
+    "mqtt_reconnects": Field("int"),
+    "ota": Field("object", fields={"state": Field("str", choices=tuple(DeviceOtaState.values)), "prev": _VERSION}),
+}
+
+ALERT_FIELDS = {
+    "ts": Field("ts"),
+    "type": Field("str", required=True, pattern=r"[a-z][a-z0-9_]{0,31}"),
+    "sev": Field("str", required=True, choices=tuple(Severity.values)),
+    "state": Field("str", required=True, choices=tuple(AlertState.values)),
+    "msg": Field("str", max_length=500),
+    "val": Field("number"),
+    "thr": Field("number"),
+}
+
+RESPONSE_FIELDS = {
+    "req": Field("str", required=True, max_length=64),
+    "cmd": Field("str", required=True, max_length=32),
+    "status": Field("str", required=True, choices=tuple(ResponseStatus.values)),
+    "ts": Field("ts"),
+    "stage": Field("str", max_length=32),
+    "progress": Field("number", low=0, high=100),
+    "data": Field("object"),
+    "code": Field("str", max_length=32),
+    "msg": Field("str", max_length=1000),
+}
+
+
+def parse_registration(document: object, topic_device_id: str | None = None) -> dict:
+    """A registration; its `device_id` must be valid and, on `devices/register/{id}`, equal the topic's id."""
+    payload = _check_object(document, REGISTRATION_FIELDS, "payload")
+    device_id = payload["device_id"]
+    if not is_valid_device_id(device_id):
+        raise PayloadError(RejectReason.INVALID_DEVICE_ID, f"device_id {device_id[:40]!r} is not a device id")
+    if topic_device_id is not None and device_id != topic_device_id:
+        raise PayloadError(
+            RejectReason.DEVICE_ID_MISMATCH, f"payload device_id {device_id} differs from topic id {topic_device_id}"
+        )
+    return payload
+
+
+def parse_status(document: object) -> dict:
+    return _check_object(document, STATUS_FIELDS, "payload")
+
+
+def parse_heartbeat(document: object) -> dict:
+    return _check_object(document, HEARTBEAT_FIELDS, "payload")
+
+
+def parse_alert(document: object) -> dict:
+    return _check_object(document, ALERT_FIELDS, "payload")
+
+
+def parse_response(document: object) -> dict:
+    return _check_object(document, RESPONSE_FIELDS, "payload")
+
+
+# --- Telemetry (the hot path: a hand-written loop rather than the generic checks) ---------------
+
+NUMERIC_TELEMETRY_FIELDS = frozenset(
+    {
+        *("f", "v1", "v2", "v3", "vavg", "v12", "v23", "v31", "vlavg", "i1", "i2", "i3", "iavg", "in"),
+        *("p1", "p2", "p3", "pt", "q1", "q2", "q3", "qt", "s1", "s2", "s3", "st", "pf1", "pf2", "pf3", "pft"),
+        *("ep_imp", "ep_exp", "eq_imp", "eq_exp", "thd_v1", "thd_v2", "thd_v3", "thd_i1", "thd_i2", "thd_i3"),
+        *("ub_v", "ub_i"),
+    }
+)
+_SOURCES = frozenset(TelemetrySource.values)
+_CONNECTION_SET = frozenset(_CONNECTIONS)
+
+
+def parse_telemetry_record(document: object, received_at: datetime) -> dict:
+    """One reading: measured quantities must be finite numbers (null = not measured); `ts` must be present.
+
+    Returns {"ts", "ts_estimated", "seq", "source", "connection", "record"}, where `record` is the document
+    as sent (it is stored whole). A null `ts` takes the receive time and marks the record estimated.
+    """
+    if type(document) is not dict:
+        got = _type_name(document)
+        raise PayloadError(RejectReason.NOT_AN_OBJECT, f"telemetry record must be an object, got {got}")
+    for name, value in document.items():
+        if name in NUMERIC_TELEMETRY_FIELDS:
+            kind = type(value)
+            if kind is float:
+                if value - value != 0:
+                    raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"field {name} is not finite")
+            elif kind is not int and value is not None:
+                got = _type_name(value)
+                raise PayloadError(RejectReason.INVALID_FIELD, f"field {name} is {got}, expected a number")
+    if "ts" not in document:
+        raise PayloadError(RejectReason.MISSING_FIELD, "telemetry record has no ts")
+    ts = parse_ts(document["ts"])
+    seq = document.get("seq")
+    if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_INT64):
+        raise PayloadError(RejectReason.INVALID_FIELD, f"field seq must be a whole number >= 0, got {seq!r}"[:120])
+    source = document.get("src") or TelemetrySource.LIVE.value
+    if source not in _SOURCES:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"field src must be live or sd, got {source!r}"[:120])
+    connection = document.get("conn") or ""
+    if connection and connection not in _CONNECTION_SET:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"field conn must be wifi or gsm, got {connection!r}"[:120])
+    return {
+        "ts": ts or received_at,
+        "ts_estimated": ts is None,
+        "seq": seq,
+        "source": source,
+        "connection": connection,
+        "record": document,
+    }
+
+
+def parse_telemetry(document: object, received_at: datetime) -> tuple[list[dict], list[PayloadError]]:
+    """A single record or an array of them (GSM batches, SD replays); bad records are refused one by one."""
+    if type(document) is dict:
+        return [parse_telemetry_record(document, received_at)], []
+    if type(document) is not list:
+        got = _type_name(document)
+        raise PayloadError(RejectReason.NOT_AN_OBJECT, f"telemetry must be an object or array, got {got}")
+    if not document:
+        raise PayloadError(RejectReason.INVALID_FIELD, "telemetry array is empty")
+    records, errors = [], []
+    for item in document:
+        try:
+            records.append(parse_telemetry_record(item, received_at))
+        except PayloadError as exc:
+            errors.append(exc)
+    return records, errors
