@@ -3,13 +3,10 @@
 import uuid
 
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import models
 
-
-def firmware_storage():
-    """Private storage for images (local directory or S3), chosen by FIRMWARE_STORAGE."""
-    return storages["firmware"]
+from firmware.storage import firmware_storage  # the FileField's storage; migrations name it here
+from firmware.versions import validate_version
 
 
 def firmware_upload_path(instance: "FirmwareVersion", filename: str) -> str:
@@ -18,7 +15,7 @@ def firmware_upload_path(instance: "FirmwareVersion", filename: str) -> str:
 
 class FirmwareVersion(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    version = models.CharField(max_length=32, unique=True)
+    version = models.CharField(max_length=32, unique=True, validators=[validate_version])
     file = models.FileField(upload_to=firmware_upload_path, storage=firmware_storage, max_length=255)
     filename = models.CharField(max_length=128)
     file_size = models.PositiveIntegerField()
@@ -66,7 +63,14 @@ class Rollout(models.Model):
     allow_downgrade = models.BooleanField(default=False)
     start_at = models.DateTimeField(null=True, blank=True)
     current_wave = models.PositiveIntegerField(default=0)
+    wave_count = models.PositiveIntegerField(default=1)
     pause_reason = models.CharField(max_length=255, blank=True)
+    accepted_wave = models.PositiveIntegerField(
+        default=0, help_text="Last wave whose shortfall an operator accepted by resuming the rollout."
+    )
+    resumed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Failure thresholds count only failures after the last resume."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
