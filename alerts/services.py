@@ -1,0 +1,99 @@
+"""Raising and resolving alerts: the one way any part of the console opens or closes an alert.
+
+At most one alert per device and type is open (a partial unique constraint). A repeat of an open alert
+bumps its occurrences and last_seen_at instead of creating noise, and two processes raising the same
+alert at once end with one row: the loser of the insert race hits the constraint and bumps instead.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from acuvim_console.events import ALERT_CREATED, ALERT_UPDATED, publish_event
+from alerts.models import Alert, AlertSeverity, AlertSource
+from devices.models import Device
+
+log = logging.getLogger(__name__)
+
+
+def raise_alert(
+    device: Device,
+    alert_type: str,
+    severity: str,
+    message: str,
+    *,
+    value: float | None = None,
+    threshold: float | None = None,
+    metadata: dict | None = None,
+    source: str = AlertSource.CONSOLE,
+) -> Alert:
+    """Open the alert, or bump the open one of the same type; emit AlertCreated / AlertUpdated after commit."""
+    now = timezone.now()
+    with transaction.atomic():
+        alert = _bump_open(device, alert_type, severity, message, value, now)
+        if alert is not None:
+            publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=device.device_id)
+            return alert
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(
+                    device=device,
+                    alert_type=alert_type,
+                    severity=severity or AlertSeverity.WARNING,
+                    source=source,
+                    message=message,
+                    value=value,
+                    threshold=threshold,
+                    metadata=metadata or {},
+                    last_seen_at=now,
+                )
+        except IntegrityError:  # another process opened it between our update and insert
+            alert = _bump_open(device, alert_type, severity, message, value, now)
+            if alert is None:
+                raise
+            publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=device.device_id)
+            return alert
+        log.info("%s: alert %s raised (%s): %s", device.device_id, alert_type, severity, message)
+        publish_event(ALERT_CREATED, alert_event_data(alert), device_id=device.device_id)
+        return alert
+
+
+def _bump_open(device: Device, alert_type: str, severity: str, message: str, value, now) -> Alert | None:
+    open_alert = Alert.objects.filter(device=device, alert_type=alert_type, resolved_at__isnull=True)
+    changes = {"occurrences": F("occurrences") + 1, "last_seen_at": now, "message": message}
+    if severity:
+        changes["severity"] = severity
+    if value is not None:
+        changes["value"] = value
+    if not open_alert.update(**changes):
+        return None
+    return open_alert.first()
+
+
+def resolve_alert(device: Device, alert_type: str, reason: str = "") -> bool:
+    """Close the open alert of this type, if any; return whether one was closed."""
+    now = timezone.now()
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update()
+            .filter(device=device, alert_type=alert_type, resolved_at__isnull=True)
+            .first()
+        )
+        if alert is None:
+            return False
+        alert.resolved_at = now
+        if reason:
+            alert.metadata = {**alert.metadata, "resolution": reason}
+        alert.save(update_fields=["resolved_at", "metadata"])
+        log.info("%s: alert %s resolved: %s", device.device_id, alert_type, reason or "-")
+        publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=device.device_id)
+        return True
+
+
+def alert_event_data(alert: Alert) -> dict:
+    """What AlertCreated / AlertUpdated carry (the shape the live snapshot uses for alerts)."""
+    from devices.live import alert_payload
+
+    return alert_payload(alert)
