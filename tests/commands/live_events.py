@@ -1,0 +1,57 @@
+"""Listen to live events the way admin pages do: the fleet page's group and one device page's group.
+
+With the in-memory channel layer, events are delivered on the loop a consumer bound
+(acuvim_console.events.dispatcher.bind_server_loop); this listener runs such a loop in a thread.
+"""
+
+import asyncio
+import threading
+
+from channels.layers import get_channel_layer
+
+from acuvim_console.events import FLEET_GROUP, device_group, dispatcher
+
+
+class LiveEvents:
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-live-events", daemon=True)
+        self.thread.start()
+        self.layer = get_channel_layer()
+        self.fleet_channel = self._run(self.layer.new_channel())
+        self.device_channel = self._run(self.layer.new_channel())
+        self.memberships = [(FLEET_GROUP, self.fleet_channel)]
+        self._run(self.layer.group_add(FLEET_GROUP, self.fleet_channel))
+        dispatcher.bind_server_loop(self.loop)
+
+    def _run(self, coroutine, timeout: float = 5.0):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def follow(self, device_id: str) -> None:
+        """Also receive what a device page gets (command progress, heartbeats)."""
+        group = device_group(device_id)
+        self._run(self.layer.group_add(group, self.device_channel))
+        self.memberships.append((group, self.device_channel))
+
+    def fleet(self, wait: float = 0.3) -> list[tuple[str, dict]]:
+        return self._drain(self.fleet_channel, wait)
+
+    def device(self, wait: float = 0.3) -> list[tuple[str, dict]]:
+        return self._drain(self.device_channel, wait)
+
+    def _drain(self, channel: str, wait: float) -> list[tuple[str, dict]]:
+        received = []
+        while True:
+            try:
+                message = self._run(asyncio.wait_for(self.layer.receive(channel), wait))
+            except TimeoutError:
+                return received
+            received.append((message["event"], message["data"]))
+
+    def close(self) -> None:
+        dispatcher.bind_server_loop(None)
+        for group, channel in self.memberships:
+            self._run(self.layer.group_discard(group, channel))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()

@@ -1,0 +1,226 @@
+"""The command service against the real broker and PostgreSQL: publish, answers, timeouts, expiry, offline devices."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+
+from acuvim_console.events import COMMAND_COMPLETED, COMMAND_UPDATED
+from acuvim_console.mqtt.payloads import parse_response
+from devices import commands
+from devices.choices import CommandStatus, DeviceStatus
+from devices.commands import deliver_pending, expire_and_timeout, handle_response, send_command
+from devices.models import Command
+from tests.commands.mqtt_inbox import Inbox
+from tests.factories import make_device
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def answers(broker):
+    """What gateways publish on `acuvim/+/resp`, read back from the broker like the bridge would."""
+    inbox = Inbox(broker.port, "acuvim/+/resp")
+    yield inbox
+    inbox.close()
+
+
+@pytest.fixture
+def send(django_capture_on_commit_callbacks):
+    """send_command as a request would run it: published when the transaction commits."""
+
+    def send(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return send_command(*args, **kwargs)
+
+    return send
+
+
+def answer(gateway, answers, device, payload):
+    """The gateway publishes an answer; it travels through the broker and is handled as the bridge would."""
+    gateway.publish(f"acuvim/{device.device_id}/resp", payload)
+    topic, received = answers.next()
+    assert topic == f"acuvim/{device.device_id}/resp"
+    return handle_response(device, parse_response(received), timezone.now())
+
+
+def test_command_round_trip_over_the_broker(gateway, answers, live_events, django_capture_on_commit_callbacks):
+    device = make_device()
+    live_events.follow(device.device_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        command = send_command(device, "wifi_scan")
+    assert command.status == CommandStatus.SENT and command.sent_at is not None
+
+    topic, message = gateway.next()
+    assert topic == f"acuvim/{device.device_id}/cmd"
+    assert message["req"] == command.request_id and len(command.request_id) == 32
+    assert message["cmd"] == "wifi_scan" and message["params"] == {}
+    assert message["exp"] - message["ts"] in range(3599, 3601)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        acked = answer(gateway, answers, device, {"req": command.request_id, "cmd": "wifi_scan", "status": "ack"})
+    assert acked.status == CommandStatus.ACK and acked.acked_at is not None
+
+    networks = {"networks": [{"ssid": "Plant-A", "rssi": -61, "ch": 6, "auth": "wpa2"}]}
+    with django_capture_on_commit_callbacks(execute=True):
+        done = answer(
+            gateway,
+            answers,
+            device,
+            {"req": command.request_id, "cmd": "wifi_scan", "status": "success", "data": networks, "ts": 1764000203},
+        )
+    command.refresh_from_db()
+    assert done.status == command.status == CommandStatus.SUCCESS
+    assert command.response == networks and command.completed_at >= command.acked_at >= command.sent_at
+
+    on_device_page = [(name, data["status"]) for name, data in live_events.device()]
+    assert on_device_page == [(COMMAND_UPDATED, "sent"), (COMMAND_UPDATED, "ack"), (COMMAND_COMPLETED, "success")]
+    on_fleet_page = live_events.fleet()
+    assert [(name, data["request_id"]) for name, data in on_fleet_page] == [(COMMAND_COMPLETED, command.request_id)]
+
+
+def test_progress_is_stored_and_an_error_answer_finishes_the_command(gateway, answers, send):
+    device = make_device()
+    command = send(
+        device,
+        "ota_update",
+        {
+            "url": "https://console.example/fw/1.3.0",
+            "version": "1.3.0",
+            "sha256": "a" * 64,
+            "size": 1000,
+        },
+    )
+    gateway.next()
+    progress = {
+        "req": command.request_id,
+        "cmd": "ota_update",
+        "status": "progress",
+        "stage": "downloading",
+        "progress": 45,
+    }
+    answer(gateway, answers, device, progress)
+    command.refresh_from_db()
+    assert command.status == CommandStatus.ACK
+    assert command.progress["stage"] == "downloading" and command.progress["progress"] == 45
+    assert command.timeout_s == 15 * 60
+
+    answer(
+        gateway,
+        answers,
+        device,
+        {
+            "req": command.request_id,
+            "cmd": "ota_update",
+            "status": "error",
+            "code": "rolled_back",
+            "msg": "self-test failed",
+        },
+    )
+    command.refresh_from_db()
+    assert (command.status, command.error_code, command.error_message) == ("error", "rolled_back", "self-test failed")
+
+
+def test_unanswered_command_times_out_after_its_own_timeout():
+    device = make_device(status=DeviceStatus.OFFLINE)
+    ping = send_command(device, "ping", timeout_s=60)
+    ota_like = send_command(device, "ping", timeout_s=900)
+    sent_at = timezone.now()
+    Command.objects.filter(pk__in=[ping.pk, ota_like.pk]).update(status=CommandStatus.SENT, sent_at=sent_at)
+
+    assert expire_and_timeout(now=sent_at + timedelta(seconds=59))["timed_out"] == 0
+    assert expire_and_timeout(now=sent_at + timedelta(seconds=61))["timed_out"] == 1
+    ping.refresh_from_db()
+    ota_like.refresh_from_db()
+    assert ping.status == CommandStatus.TIMEOUT and ping.completed_at == sent_at + timedelta(seconds=61)
+    assert ota_like.status == CommandStatus.SENT
+
+
+def test_late_answer_after_timeout_is_ignored_and_counted(gateway, answers, send):
+    device = make_device()
+    command = send(device, "ping")
+    gateway.next()
+    expire_and_timeout(now=timezone.now() + timedelta(seconds=61))
+    before = commands.failure_counts["response_already_timeout"]
+    assert answer(gateway, answers, device, {"req": command.request_id, "cmd": "ping", "status": "success"}) is None
+    command.refresh_from_db()
+    assert command.status == CommandStatus.TIMEOUT and command.response is None
+    assert commands.failure_counts["response_already_timeout"] == before + 1
+
+
+def test_answers_for_unknown_or_foreign_requests_are_ignored(gateway, answers, send, caplog):
+    device, other = make_device(), make_device()
+    command = send(other, "ping")
+    gateway.next()
+    before = dict(commands.failure_counts)
+    assert answer(gateway, answers, device, {"req": "nope", "cmd": "ping", "status": "success"}) is None
+    assert answer(gateway, answers, device, {"req": command.request_id, "cmd": "ping", "status": "success"}) is None
+    command.refresh_from_db()
+    assert command.status == CommandStatus.SENT
+    assert commands.failure_counts["response_unknown_request"] == before.get("response_unknown_request", 0) + 1
+    assert commands.failure_counts["response_foreign_request"] == before.get("response_foreign_request", 0) + 1
+    assert f"{device.device_id}: response success for request nope ignored: unknown_request" in caplog.text
+
+
+def test_a_repeated_answer_applies_once_and_request_ids_are_unique(gateway, answers, send):
+    device = make_device()
+    command = send(device, "ping")
+    gateway.next()
+    success = {"req": command.request_id, "cmd": "ping", "status": "success", "data": {"uptime": 5}}
+    assert answer(gateway, answers, device, success).response == {"uptime": 5}
+    assert answer(gateway, answers, device, success | {"data": {"uptime": 99}}) is None
+    command.refresh_from_db()
+    assert command.response == {"uptime": 5}
+    with pytest.raises(IntegrityError):
+        Command.objects.create(device=device, request_id=command.request_id, command="ping", expires_at=timezone.now())
+
+
+def test_offline_device_gets_its_queued_commands_in_order_when_it_comes_back(gateway):
+    device = make_device(status=DeviceStatus.OFFLINE)
+    first = send_command(device, "get_status")
+    second = send_command(device, "get_logs", {"lines": 20})
+    assert gateway.empty_after(0.3)
+    assert {first.status, second.status} == {CommandStatus.PENDING}
+
+    device.status = DeviceStatus.ONLINE
+    assert deliver_pending(device) == 2
+    assert [gateway.next()[1]["req"] for _ in range(2)] == [first.request_id, second.request_id]
+    assert set(Command.objects.values_list("status", flat=True)) == {CommandStatus.SENT}
+    assert deliver_pending(device) == 0
+
+
+def test_expired_command_is_never_sent(gateway):
+    device = make_device(status=DeviceStatus.OFFLINE)
+    swept = send_command(device, "ping", expires_s=30)
+    on_return = send_command(device, "restart", {"delay_s": 5}, expires_s=30)
+    assert expire_and_timeout(now=timezone.now() + timedelta(seconds=31))["expired"] == 2
+    Command.objects.filter(pk=on_return.pk).update(
+        status=CommandStatus.PENDING, completed_at=None, expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    device.status = DeviceStatus.ONLINE
+    assert deliver_pending(device) == 0
+    assert gateway.empty_after(0.3)
+    swept.refresh_from_db()
+    on_return.refresh_from_db()
+    assert swept.status == on_return.status == CommandStatus.EXPIRED
+    assert swept.sent_at is None and on_return.sent_at is None
+
+
+def test_unreachable_broker_leaves_the_command_pending_and_the_sweep_delivers_it(settings, gateway, broker, send):
+    from acuvim_console.mqtt import publisher
+    from tests.support.mosquitto import free_port
+
+    device = make_device()
+    settings.MQTT_URL = f"mqtt://127.0.0.1:{free_port()}"
+    publisher.close()
+    command = send(device, "ping")
+    assert command.status == CommandStatus.PENDING
+    assert commands.failure_counts["publish_failed"] >= 1
+
+    settings.MQTT_URL = broker.url
+    publisher.close()
+    assert expire_and_timeout(now=timezone.now() + timedelta(seconds=11))["redelivered"] == 1
+    assert gateway.next()[1]["req"] == command.request_id
+    command.refresh_from_db()
+    assert command.status == CommandStatus.SENT
