@@ -1,25 +1,113 @@
-from django.contrib import admin
-from django.utils import timezone
+"""Admin for alerts: triage by severity, type, state and device; acknowledge and resolve, live."""
 
+from django.contrib import admin
+from django.db import transaction
+from django.utils import timezone
+from django.utils.html import format_html
+
+from acuvim_console.events import ALERT_UPDATED, publish_event
 from alerts.models import Alert
+from alerts.services import alert_event_data, resolve_alert
+
+
+class StateFilter(admin.SimpleListFilter):
+    """Open means unresolved (acknowledged or not); the default view an engineer wants."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("open", "Open"), ("unacknowledged", "Open, not acknowledged"), ("resolved", "Resolved"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "unacknowledged":
+            return queryset.filter(resolved_at__isnull=True, acknowledged=False)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class DeviceIdFilter(admin.SimpleListFilter):
+    """A text box rather than a list: a fleet has too many devices to list them in the sidebar."""
+
+    title = "device"
+    parameter_name = "device_id"
+    template = "admin/acuvim/input_filter.html"
+
+    def lookups(self, request, model_admin):
+        return (("", ""),)  # the admin hides a filter without lookups
+
+    def choices(self, changelist):
+        kept = [
+            (key, value)
+            for key, values in changelist.filter_params.items()
+            if key != self.parameter_name
+            for value in values
+        ]
+        yield {"kept": kept, "parameter_name": self.parameter_name, "value": self.value() or ""}
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        return queryset.filter(device__device_id__iexact=value) if value else queryset
+
+
+def alert_state(alert: Alert) -> str:
+    if alert.resolved_at:
+        return "resolved"
+    return "acknowledged" if alert.acknowledged else "open"
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("device", "alert_type", "severity", "message", "acknowledged", "created_at", "resolved_at")
-    list_filter = ("severity", "alert_type", "acknowledged", "source")
+    list_display = (
+        "device",
+        "alert_type",
+        "severity_badge",
+        "message",
+        "occurrences",
+        "live_state",
+        "created_at",
+        "last_seen_at",
+    )
+    list_filter = (StateFilter, "severity", "alert_type", "source", DeviceIdFilter)
     search_fields = ("device__device_id", "message")
     list_select_related = ("device",)
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Alert._meta.fields]
-    actions = ["acknowledge"]
+    actions = ["acknowledge", "resolve"]
+
+    @admin.display(description="Severity", ordering="severity")
+    def severity_badge(self, obj):
+        return format_html('<span class="acv-sev acv-sev--{}">{}</span>', obj.severity, obj.get_severity_display())
+
+    @admin.display(description="State")
+    def live_state(self, obj):
+        state = alert_state(obj)
+        return format_html(
+            '<span class="acv-state acv-state--{}" data-alert-state="{}">{}</span>', state, obj.pk, state
+        )
 
     @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
     def acknowledge(self, request, queryset):
-        count = queryset.filter(acknowledged=False).update(
-            acknowledged=True, acknowledged_by=request.user, acknowledged_at=timezone.now()
+        now = timezone.now()
+        with transaction.atomic():
+            ids = list(queryset.filter(acknowledged=False).values_list("pk", flat=True))
+            Alert.objects.filter(pk__in=ids, acknowledged=False).update(
+                acknowledged=True, acknowledged_by=request.user, acknowledged_at=now
+            )
+            for alert in Alert.objects.filter(pk__in=ids).select_related("device"):
+                publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
+        self.message_user(request, f"{len(ids)} alert(s) acknowledged.")
+
+    @admin.action(description="Resolve selected alerts", permissions=["acknowledge"])
+    def resolve(self, request, queryset):
+        resolved = sum(
+            resolve_alert(alert.device, alert.alert_type, reason=f"resolved by {request.user}")
+            for alert in queryset.filter(resolved_at__isnull=True).select_related("device")
         )
-        self.message_user(request, f"{count} alert(s) acknowledged.")
+        self.message_user(request, f"{resolved} alert(s) resolved.")
 
     def has_acknowledge_permission(self, request):
         return request.user.has_perm("alerts.acknowledge_alert")

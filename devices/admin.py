@@ -1,8 +1,17 @@
-"""Admin for the fleet: the field engineer's main screen."""
+"""Admin for the fleet: the field engineer's main screen, kept live by the fleet and device websockets.
+
+The list shows live status badges and relative "last seen" times (static/acuvim/live.js); the device
+page is the cockpit (templates/admin/devices/device/change_form.html, devices/admin_views.py).
+"""
 
 from django.contrib import admin, messages
+from django.db.models import F, Q
+from django.http import HttpResponseRedirect
+from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 
+from devices import admin_actions, admin_views
 from devices.choices import DeviceStatus
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange
 from devices.status import change_status
@@ -58,19 +67,65 @@ class DeviceStatusChangeInline(admin.TabularInline):
     ordering = ("-changed_at",)
 
 
+def status_badge(device_id: str, status: str, label: str):
+    """A badge live.js recolours when DeviceStatusChanged arrives for this device."""
+    return format_html(
+        '<span class="acv-badge acv-badge--{}" data-device-status="{}">{}</span>', status, device_id, label
+    )
+
+
+def relative_time(value, device_id: str = "", role: str = ""):
+    """A <time> live.js rewrites as "12 s ago" every few seconds, so the list never needs a reload."""
+    if value is None:
+        return format_html('<time class="acv-time" data-device-{}="{}">never</time>', role or "time", device_id)
+    return format_html(
+        '<time class="acv-time" datetime="{}" data-relative data-device-{}="{}" title="{}">{}</time>',
+        value.isoformat(),
+        role or "time",
+        device_id,
+        value.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        value.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def signal_bars(rssi: int | None) -> int:
+    """0-4 bars from RSSI in dBm, as a phone shows them."""
+    if rssi is None:
+        return 0
+    return sum(rssi >= limit for limit in (-100, -85, -75, -65))
+
+
+class ConfigDriftFilter(admin.SimpleListFilter):
+    title = "config drift"
+    parameter_name = "drift"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Desired config not applied"), ("no", "In sync"))
+
+    def queryset(self, request, queryset):
+        drift = Q(desired_config_hash__gt="") & ~Q(desired_config_hash=F("applied_config_hash"))
+        if self.value() == "yes":
+            return queryset.filter(drift)
+        if self.value() == "no":
+            return queryset.exclude(drift)
+        return queryset
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = (
         "device_id",
         "name",
-        "status",
+        "live_status",
         "group",
         "firmware_version",
-        "connection_type",
-        "signal_strength",
-        "last_seen",
+        "connection",
+        "last_seen_ago",
+        "drift",
     )
-    list_filter = ("status", "group", "firmware_version", "connection_type", "hardware")
+    list_filter = ("status", "group", "firmware_version", "connection_type", "hardware", ConfigDriftFilter)
+    change_list_template = "admin/devices/device/change_list.html"
+    change_form_template = "admin/devices/device/change_form.html"
     search_fields = ("device_id", "name", "mac_address", "imei", "iccid")
     list_select_related = ("group",)
     readonly_fields = ("status", *REPORTED_FIELDS)
@@ -124,7 +179,76 @@ class DeviceAdmin(admin.ModelAdmin):
         ),
     )
     inlines = [DeviceStatusChangeInline]
-    actions = ["approve_devices", "decommission_devices", "issue_tokens"]
+    actions = [
+        "send_command",
+        "add_to_group",
+        "deploy_firmware",
+        "approve_devices",
+        "decommission_devices",
+        "issue_tokens",
+    ]
+
+    @admin.display(description="Status", ordering="status")
+    def live_status(self, obj):
+        return status_badge(obj.device_id, obj.status, obj.get_status_display())
+
+    @admin.display(description="Connection", ordering="connection_type")
+    def connection(self, obj):
+        if not obj.connection_type:
+            return "-"
+        bars = signal_bars(obj.signal_strength)
+        rssi = f"{obj.signal_strength} dBm" if obj.signal_strength is not None else "no RSSI"
+        return format_html(
+            '{} <span class="acv-signal acv-signal--{}" title="{}" data-device-signal="{}"></span>',
+            obj.get_connection_type_display(),
+            bars,
+            rssi,
+            obj.device_id,
+        )
+
+    @admin.display(description="Last seen", ordering="last_seen")
+    def last_seen_ago(self, obj):
+        return relative_time(obj.last_seen, obj.device_id, role="last-seen")
+
+    @admin.display(description="Config", boolean=True)
+    def drift(self, obj):
+        return None if not obj.desired_config_hash else not obj.config_drift
+
+    def get_urls(self):
+        cockpit = [
+            ("live/telemetry/", admin_views.telemetry_history, "telemetry"),
+            ("live/command/", admin_views.send_device_command, "command"),
+            ("live/config/", admin_views.push_device_config, "config"),
+        ]
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(f"<path:pk>/{route}", self.admin_site.admin_view(view), name=f"{prefix}_{name}")
+            for route, view, name in cockpit
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        device = self.get_object(request, object_id)
+        if device is not None and self.has_view_permission(request, device):
+            extra_context = {**(extra_context or {}), **admin_views.cockpit_context(request, device)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Send a command to selected devices", permissions=["send_command"])
+    def send_command(self, request, queryset):
+        return admin_actions.send_command_to_selection(self, request, queryset)
+
+    @admin.action(description="Add selected devices to a group", permissions=["change"])
+    def add_to_group(self, request, queryset):
+        return admin_actions.add_selection_to_group(self, request, queryset)
+
+    @admin.action(description="Deploy firmware to selected devices", permissions=["deploy_firmware"])
+    def deploy_firmware(self, request, queryset):
+        if admin_actions.too_many(self, request, queryset):
+            return None
+        url = admin_actions.firmware_deploy_url(devices=",".join(queryset.values_list("device_id", flat=True)))
+        if url is None:
+            self.message_user(request, "Firmware deployment is not available on this console.", messages.ERROR)
+            return None
+        return HttpResponseRedirect(url)
 
     def get_readonly_fields(self, request, obj=None):
         # The id is the device's MAC: typed once when provisioning, never changed after.
@@ -166,6 +290,12 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def has_manage_token_permission(self, request):
         return request.user.has_perm("devices.manage_token")
+
+    def has_send_command_permission(self, request):
+        return request.user.has_perm("devices.send_command")
+
+    def has_deploy_firmware_permission(self, request):
+        return request.user.has_perm("firmware.deploy_firmware")
 
 
 @admin.register(DeviceStatusChange)
@@ -218,6 +348,10 @@ class CommandAdmin(admin.ModelAdmin):
     list_select_related = ("device", "created_by")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Command._meta.fields]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The group command summary links to its batch's commands; batches are too many for a sidebar filter.
+        return lookup == "batch__id__exact" or super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request):
         return False

@@ -139,16 +139,11 @@ def alert_payload(alert: Alert) -> dict:
 
 
 def command_payload(command: Command) -> dict:
+    """The command as CommandUpdated/CommandCompleted carry it, plus its times for the page's list."""
+    from devices.commands import command_event_data
+
     return {
-        "id": str(command.pk),
-        "request_id": command.request_id,
-        "device_id": command.device.device_id,
-        "command": command.command,
-        "status": command.status,
-        "progress": command.progress,
-        "response": command.response,
-        "error_code": command.error_code,
-        "error_message": command.error_message,
+        **command_event_data(command, command.device.device_id),
         "created_at": _iso(command.created_at),
         "completed_at": _iso(command.completed_at),
     }

@@ -1,17 +1,71 @@
-from django.contrib import admin
-from django.db.models import Count
+"""Admin for device groups: how each site is doing at a glance, and acting on a whole site at once."""
 
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html
+
+from devices import admin_actions
+from devices.choices import DeviceStatus
 from groups.models import DeviceGroup
+
+COUNTED_STATUSES = (DeviceStatus.ONLINE, DeviceStatus.DEGRADED, DeviceStatus.OFFLINE, DeviceStatus.PENDING)
 
 
 @admin.register(DeviceGroup)
 class DeviceGroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "device_count", "created_at")
+    list_display = ("name", "description", "device_count", *(f"{s}_count" for s in COUNTED_STATUSES), "deploy")
     search_fields = ("name",)
+    actions = ["send_group_command"]
+    change_list_template = "admin/groups/devicegroup/change_list.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_device_count=Count("devices"))
+        per_status = {f"_{status}": Count("devices", filter=Q(devices__status=status)) for status in COUNTED_STATUSES}
+        return super().get_queryset(request).annotate(_device_count=Count("devices"), **per_status)
 
     @admin.display(description="Devices", ordering="_device_count")
     def device_count(self, obj):
         return obj._device_count
+
+    @admin.display(description="Online", ordering="_online")
+    def online_count(self, obj):
+        return self._count_link(obj, DeviceStatus.ONLINE)
+
+    @admin.display(description="Degraded", ordering="_degraded")
+    def degraded_count(self, obj):
+        return self._count_link(obj, DeviceStatus.DEGRADED)
+
+    @admin.display(description="Offline", ordering="_offline")
+    def offline_count(self, obj):
+        return self._count_link(obj, DeviceStatus.OFFLINE)
+
+    @admin.display(description="Pending", ordering="_pending")
+    def pending_count(self, obj):
+        return self._count_link(obj, DeviceStatus.PENDING)
+
+    @staticmethod
+    def _count_link(group, status):
+        count = getattr(group, f"_{status}")
+        if not count:
+            return "0"
+        devices = reverse("admin:devices_device_changelist")
+        return format_html(
+            '<a class="acv-count acv-count--{}" href="{}?group__id__exact={}&status__exact={}">{}</a>',
+            status,
+            devices,
+            group.pk,
+            status,
+            count,
+        )
+
+    @admin.display(description="Firmware")
+    def deploy(self, obj):
+        url = admin_actions.firmware_deploy_url(group=obj.pk)
+        return format_html('<a class="button" href="{}">Deploy</a>', url) if url else "-"
+
+    @admin.action(description="Send a command to selected groups", permissions=["send_command"])
+    def send_group_command(self, request, queryset):
+        return admin_actions.send_command_to_groups(self, request, queryset)
+
+    def has_send_command_permission(self, request):
+        return request.user.has_perm("devices.send_command")

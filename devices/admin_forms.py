@@ -1,0 +1,73 @@
+"""Forms of the device cockpit: a command with its JSON params, a group to move devices into.
+
+The params are checked by devices.command_specs (through send_command), not here: one judge for the
+admin, the API and the management command. This form only turns the textarea into a JSON object.
+"""
+
+import json
+
+from django import forms
+
+from devices.choices import CommandName, TransportMode
+from groups.models import DeviceGroup
+
+# A filled-in example per command, put into the params box when the operator picks the command.
+COMMAND_EXAMPLES: dict[str, dict] = {
+    CommandName.PING: {},
+    CommandName.GET_STATUS: {},
+    CommandName.GET_CONFIG: {},
+    CommandName.SET_CONFIG: {"intervals": {"telemetry_s": 10}},
+    CommandName.RESTART: {"delay_s": 5},
+    CommandName.FACTORY_RESET: {"confirm": True},
+    CommandName.WIFI_SCAN: {},
+    CommandName.GSM_STATUS: {},
+    CommandName.SET_TRANSPORT: {"mode": TransportMode.WIFI_PREFERRED.value},
+    CommandName.OTA_UPDATE: {
+        "url": "https://console.example.com/api/firmware/1.3.0/download/",
+        "version": "1.3.0",
+        "sha256": "0" * 64,
+        "size": 1048576,
+        "mandatory": False,
+    },
+    CommandName.OTA_ROLLBACK: {},
+    CommandName.MODBUS_READ: {"addr": 16384, "count": 10, "fc": 3},
+    CommandName.SET_METER: {"addr": 1, "baud": 19200, "parity": "8N1"},
+    CommandName.SD_STATUS: {},
+    CommandName.SD_CLEAR: {"confirm": True},
+    CommandName.SYNC_TIME: {},
+    CommandName.GET_LOGS: {"lines": 50},
+    CommandName.SET_LOG_LEVEL: {"level": "info"},
+    CommandName.SET_INTERVALS: {"poll_s": 5, "telemetry_s": 5, "telemetry_gsm_s": 30, "heartbeat_s": 60},
+    CommandName.CLEAR_ENERGY: {"confirm": True},
+}
+
+
+def parse_json_object(text: str, what: str = "params") -> dict:
+    """An empty box means no params; anything else must be one JSON object."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError(
+            f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    if not isinstance(value, dict):
+        raise forms.ValidationError(f"{what} must be a JSON object, like {{\"lines\": 50}}")
+    return value
+
+
+class CommandForm(forms.Form):
+    command = forms.ChoiceField(choices=CommandName.choices, initial=CommandName.PING)
+    params = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60, "class": "acv-json", "spellcheck": "false"}),
+        help_text="A JSON object; the example for the chosen command is filled in for you.",
+    )
+
+    def clean_params(self):
+        return parse_json_object(self.cleaned_data["params"])
+
+
+class AddToGroupForm(forms.Form):
+    group = forms.ModelChoiceField(queryset=DeviceGroup.objects.all(), empty_label=None)

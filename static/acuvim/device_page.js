@@ -1,0 +1,254 @@
+/* Device cockpit: live telemetry charts (uPlot) with history ranges, the command panel and the config editor.
+ * Fed by /ws/devices/<device_id>/ (snapshot, TelemetryReceived, HeartbeatReceived, CommandUpdated,
+ * CommandCompleted) and by the admin JSON views under /admin/devices/device/<pk>/live/.
+ */
+(function () {
+  "use strict";
+
+  const root = document.querySelector(".acv-cockpit");
+  if (!root) return;
+
+  const QUANTITIES = [
+    { key: "voltage_avg", wire: "vavg", label: "Voltage", unit: "V", color: "#1565c0" },
+    { key: "current_avg", wire: "iavg", label: "Current", unit: "A", color: "#2e7d32" },
+    { key: "power_total", wire: "pt", label: "Power", unit: "W", color: "#c62828" },
+    { key: "power_factor", wire: "pft", label: "Power factor", unit: "", color: "#6a1b9a" },
+    { key: "frequency", wire: "f", label: "Frequency", unit: "Hz", color: "#ef6c00" },
+  ];
+  const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000 };
+  const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const jsonData = (id) => { const el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; };
+
+  // --- Telemetry ----------------------------------------------------------------------------
+  let range = "1h";
+  let series = emptySeries();
+  const charts = [];
+
+  function emptySeries() {
+    const s = { t: [] };
+    QUANTITIES.forEach((q) => { s[q.key] = []; });
+    return s;
+  }
+
+  function epochSeconds(value) {
+    if (value == null) return Date.now() / 1000;
+    return typeof value === "number" ? value : Date.parse(value) / 1000;
+  }
+
+  function valueOf(reading, q) {
+    const value = reading[q.key] !== undefined ? reading[q.key] : reading[q.wire];
+    return value === undefined ? null : value;
+  }
+
+  function buildCharts() {
+    const host = document.getElementById("acv-charts");
+    if (!host || !window.uPlot) return;
+    const width = Math.max(320, host.clientWidth - 8);
+    QUANTITIES.forEach((q) => {
+      const box = document.createElement("div");
+      box.className = "acv-chart";
+      box.dataset.quantity = q.key;
+      host.append(box);
+      charts.push(new uPlot({
+        width, height: 120,
+        title: q.label + (q.unit ? " (" + q.unit + ")" : ""),
+        cursor: { sync: { key: "acv-telemetry" } },
+        legend: { show: false },
+        scales: { x: { time: true } },
+        series: [{}, { label: q.label, stroke: q.color, width: 1.5, spanGaps: false }],
+        axes: [{ stroke: "#777" }, { stroke: "#777", size: 60 }],
+      }, [series.t, series[q.key]], box));
+    });
+    window.addEventListener("resize", () => {
+      const w = Math.max(320, host.clientWidth - 8);
+      charts.forEach((chart) => chart.setSize({ width: w, height: 120 }));
+    });
+  }
+
+  function redraw() {
+    charts.forEach((chart, i) => chart.setData([series.t, series[QUANTITIES[i].key]]));
+    root.dataset.points = String(series.t.length);
+  }
+
+  async function loadHistory(name) {
+    range = name;
+    root.querySelectorAll("[data-range]").forEach((b) => b.classList.toggle("acv-range--active", b.dataset.range === name));
+    const response = await fetch(root.dataset.historyUrl + "?range=" + encodeURIComponent(name), { credentials: "same-origin" });
+    if (!response.ok) return;
+    const body = await response.json();
+    series = emptySeries();
+    for (const point of body.points) {
+      series.t.push(epochSeconds(point.t));
+      QUANTITIES.forEach((q) => series[q.key].push(valueOf(point, q)));
+    }
+    redraw();
+  }
+
+  function appendReading(reading) {
+    const t = epochSeconds(reading.ts);
+    if (series.t.length && t <= series.t[series.t.length - 1]) return; // replayed (SD) data is history, not live
+    series.t.push(t);
+    QUANTITIES.forEach((q) => series[q.key].push(valueOf(reading, q)));
+    const horizon = Date.now() / 1000 - RANGE_SECONDS[range];
+    while (series.t.length && series.t[0] < horizon) {
+      series.t.shift();
+      QUANTITIES.forEach((q) => series[q.key].shift());
+    }
+    redraw();
+  }
+
+  function showLatest(reading) {
+    if (!reading) return;
+    QUANTITIES.forEach((q) => {
+      const el = root.querySelector('[data-latest="' + q.key + '"]');
+      const value = valueOf(reading, q);
+      if (el && value != null) {
+        el.textContent = (Math.round(value * 100) / 100) + (el.dataset.unit || "");
+        AcuvimLive.flash(el);
+      }
+    });
+    const at = root.querySelector("[data-latest-at]");
+    if (at && reading.ts != null) {
+      at.setAttribute("datetime", new Date(epochSeconds(reading.ts) * 1000).toISOString());
+      at.setAttribute("data-relative", "");
+      at.textContent = AcuvimLive.relativeText(new Date(at.getAttribute("datetime")));
+    }
+  }
+
+  // --- Device state -------------------------------------------------------------------------
+  function formatDuration(seconds) {
+    const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
+    return (d ? d + "d " : "") + (h || d ? h + "h " : "") + m + "m";
+  }
+
+  function showState(state) {
+    if (!state) return;
+    root.querySelectorAll("[data-state]").forEach((el) => {
+      const value = state[el.dataset.state];
+      if (value === undefined || value === null) return;
+      el.textContent = el.dataset.format === "duration" ? formatDuration(value) : value + (el.dataset.unit || "");
+    });
+    if (state.config_drift !== undefined) {
+      const drift = root.querySelector("[data-config-drift]");
+      drift.textContent = state.config_drift ? "drift" : "in sync";
+      drift.className = state.config_drift ? "acv-drift" : "acv-in-sync";
+    }
+    const hashes = { desired: state.desired_config_hash, applied: state.applied_config_hash };
+    Object.entries(hashes).forEach(([name, value]) => {
+      if (value) root.querySelector('[data-hash="' + name + '"]').textContent = value.slice(0, 12) + "\u2026";
+    });
+  }
+
+  // --- Commands -----------------------------------------------------------------------------
+  const commandRows = document.getElementById("acv-commands");
+
+  function resultText(command) {
+    if (command.error_code || command.error_message) return (command.error_code + " " + command.error_message).trim();
+    if (command.response && command.response.data !== undefined) return JSON.stringify(command.response.data);
+    if (command.response) return JSON.stringify(command.response);
+    if (command.progress) return (command.progress.stage || "") + " " + (command.progress.progress != null ? command.progress.progress + " %" : "");
+    return "";
+  }
+
+  function upsertCommand(command) {
+    const id = command.command_id;
+    let row = commandRows.querySelector('[data-command-id="' + id + '"]');
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.commandId = id;
+      row.innerHTML = '<td><time class="acv-time" data-relative></time></td><td class="acv-cmd"></td>' +
+        '<td><span class="acv-cmd-status"></span></td><td class="acv-cmd-result"></td>';
+      const time = row.querySelector("time");
+      time.setAttribute("datetime", command.created_at || new Date().toISOString());
+      time.textContent = AcuvimLive.relativeText(new Date(time.getAttribute("datetime")));
+      row.querySelector(".acv-cmd").textContent = command.command;
+      commandRows.prepend(row);
+      while (commandRows.children.length > 10) commandRows.lastElementChild.remove();
+    }
+    const status = row.querySelector(".acv-cmd-status");
+    status.textContent = command.status;
+    status.className = "acv-cmd-status acv-cmd-status--" + command.status;
+    row.dataset.status = command.status;
+    row.querySelector(".acv-cmd-result").textContent = resultText(command);
+    AcuvimLive.flash(row);
+  }
+
+  function showErrors(box, errors) {
+    box.replaceChildren(...Object.entries(errors || {}).map(([field, message]) => {
+      const line = document.createElement("div");
+      line.textContent = field + ": " + message;
+      return line;
+    }));
+  }
+
+  async function postJson(url, body) {
+    const response = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body),
+    });
+    let payload = {};
+    try { payload = await response.json(); } catch (err) { payload = { errors: { server: response.statusText } }; }
+    return { ok: response.ok, payload };
+  }
+
+  function parseJson(text, box, field) {
+    try { return text.trim() ? JSON.parse(text) : {}; } catch (err) {
+      showErrors(box, { [field]: "not valid JSON: " + err.message });
+      return undefined;
+    }
+  }
+
+  const commandForm = document.getElementById("acv-command-form");
+  if (commandForm) {
+    const errors = document.getElementById("acv-command-errors");
+    commandForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const params = parseJson(commandForm.elements.params.value, errors, "params");
+      if (params === undefined) return;
+      const { ok, payload } = await postJson(root.dataset.commandUrl, { command: commandForm.elements.command.value, params });
+      showErrors(errors, ok ? {} : payload.errors);
+      if (ok) upsertCommand(payload.command);
+    });
+  }
+
+  const configPush = document.getElementById("acv-config-push");
+  if (configPush) {
+    const errors = document.getElementById("acv-config-errors");
+    const result = document.getElementById("acv-config-result");
+    configPush.addEventListener("click", async () => {
+      const config = parseJson(document.getElementById("acv-config").value, errors, "config");
+      if (config === undefined) return;
+      const { ok, payload } = await postJson(root.dataset.configUrl, { config });
+      showErrors(errors, ok ? {} : payload.errors);
+      if (!ok) return;
+      result.textContent = "Version " + payload.version + " pushed: " + Object.keys(payload.changes).join(", ");
+      showState({ desired_config_hash: payload.desired_config_hash, applied_config_hash: payload.applied_config_hash,
+        config_drift: payload.desired_config_hash !== payload.applied_config_hash });
+      upsertCommand(payload.command);
+    });
+  }
+
+  // --- Wiring -------------------------------------------------------------------------------
+  function start() {
+    buildCharts();
+    root.querySelectorAll("[data-range]").forEach((button) => button.addEventListener("click", () => loadHistory(button.dataset.range)));
+    (jsonData("acv-commands-data") || []).slice().reverse().forEach(upsertCommand);
+    showLatest(jsonData("acv-latest-telemetry"));
+    loadHistory(range);
+    AcuvimLive.ready((socket) => {
+      socket.on("snapshot", (m) => {
+        showState(m.device);
+        showLatest(m.telemetry);
+        m.commands.slice().reverse().forEach(upsertCommand);
+      });
+      socket.on("TelemetryReceived", (m) => { showLatest(m.data); appendReading(m.data); });
+      socket.on("HeartbeatReceived", (m) => showState(m.data));
+      socket.on("CommandUpdated", (m) => upsertCommand(m.data));
+      socket.on("CommandCompleted", (m) => upsertCommand(m.data));
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
