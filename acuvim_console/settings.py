@@ -246,6 +246,37 @@ SPECTACULAR_SETTINGS = {
 }
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 
+# --- REST API extras (acuvim_console.api; H5) ---------------------------------------------------
+# Used refresh tokens are blacklisted after rotation; Swagger UI is self-hosted (sidecar) so the CSP
+# can stay 'self'; acuvim_console.security adds the Content-Security-Policy header.
+INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist", "drf_spectacular_sidecar"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("corsheaders.middleware.CorsMiddleware"), "acuvim_console.security.ContentSecurityPolicyMiddleware"
+)
+SIMPLE_JWT["BLACKLIST_AFTER_ROTATION"] = True
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SCHEMA_PATH_PREFIX": "/api/",
+        "ENUM_NAME_OVERRIDES": {
+            "DeviceStatusEnum": "devices.choices.DeviceStatus",
+            "CommandStatusEnum": "devices.choices.CommandStatus",
+            "RolloutStatusEnum": "firmware.models.RolloutStatus",
+        },
+    }
+)
+REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "acuvim_console.api.pagination.StandardPagination"
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
+    "django_filters.rest_framework.DjangoFilterBackend",
+    "rest_framework.filters.SearchFilter",
+    "acuvim_console.api.ordering.StrictOrderingFilter",
+]
+# /health gives each dependency (database, broker, Redis) this long to answer.
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
+
 # --- Security headers -------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

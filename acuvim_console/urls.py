@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+
+from acuvim_console.api.health import HealthView
 
 admin.site.site_header = "Acuvim Console"
 admin.site.site_title = "Acuvim Console"
@@ -9,4 +11,6 @@ admin.site.index_title = "Fleet"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("acuvim_console.api.urls")),
+    path("health", HealthView.as_view(), name="health"),
 ]

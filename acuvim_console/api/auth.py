@@ -1,0 +1,153 @@
+"""Authentication endpoints: JWT login and refresh, the current user, and admin-only registration.
+
+Access tokens are short-lived bearer tokens; refresh tokens rotate on every use and the used one is
+blacklisted, so a stolen refresh token stops working as soon as its owner refreshes.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from acuvim_console.api.permissions import ADD_USER, PROTECTED
+from acuvim_console.api.schema import ERROR_RESPONSES
+from acuvim_console.api.throttling import LoginRateThrottle
+from devices.accounts import create_user_with_role
+from devices.roles import ROLES, role_of
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    role = serializers.SerializerMethodField()
+
+    def get_role(self, user) -> str | None:
+        return role_of(user)
+
+
+class MeSerializer(UserSerializer):
+    permissions = serializers.SerializerMethodField()
+
+    def get_permissions(self, user) -> list[str]:
+        return sorted(user.get_all_permissions())
+
+
+class LoginSerializer(TokenObtainPairSerializer):
+    def validate(self, attrs):
+        tokens = super().validate(attrs)
+        return {**tokens, "user": UserSerializer(self.user).data}
+
+
+class LoginResponseSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    user = UserSerializer()
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(choices=ROLES)
+
+    def validate_username(self, value):
+        field = get_user_model()._meta.get_field("username")
+        try:
+            field.run_validators(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        if get_user_model().objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("A user with that username already exists.")
+        return value
+
+    def validate(self, attrs):
+        candidate = get_user_model()(username=attrs["username"], email=attrs["email"])
+        try:
+            validate_password(attrs["password"], candidate)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": error.messages}) from error
+        return attrs
+
+
+@extend_schema(
+    tags=["auth"],
+    summary="Log in: exchange a username and password for JWT access and refresh tokens",
+    responses={
+        200: LoginResponseSerializer,
+        401: OpenApiResponse(description="Wrong username or password"),
+        429: OpenApiResponse(description="Too many attempts from this client"),
+    },
+    examples=[
+        OpenApiExample("Credentials", value={"username": "operator", "password": "correct-horse"}, request_only=True),
+        OpenApiExample(
+            "Tokens",
+            value={
+                "access": "eyJhbGciOi...",
+                "refresh": "eyJhbGciOi...",
+                "user": {"id": 2, "username": "operator", "email": "", "role": "Operator"},
+            },
+            response_only=True,
+        ),
+    ],
+)
+class LoginView(TokenObtainPairView):
+    serializer_class = LoginSerializer
+    throttle_classes = [LoginRateThrottle]
+
+
+@extend_schema(
+    tags=["auth"],
+    summary="Exchange a refresh token for a new access token (and a new refresh token)",
+    responses={200: RefreshResponseSerializer, 401: OpenApiResponse(description="Invalid or used refresh token")},
+)
+class RefreshView(TokenRefreshView):
+    pass
+
+
+class MeView(APIView):
+    permission_classes = PROTECTED
+    required_permissions = {"GET": ()}
+
+    @extend_schema(
+        tags=["auth"],
+        summary="The logged-in user, role and permissions",
+        responses={200: MeSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class RegisterView(APIView):
+    permission_classes = PROTECTED
+    required_permissions = {"POST": ADD_USER}
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Create a user with a role (Admin only)",
+        request=RegisterSerializer,
+        responses={201: UserSerializer, **ERROR_RESPONSES},
+        examples=[
+            OpenApiExample(
+                "New operator",
+                value={"username": "field-eng-1", "password": "a-long-passphrase-1", "role": "Operator"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        form = RegisterSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        user = create_user_with_role(data["username"], data["password"], data["role"], email=data["email"])
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,26 @@
+"""Every REST endpoint, under `/api/`, in the seed's paths (no trailing slashes).
+
+Each app's `api/urls.py` lists its own paths relative to `api/`; this module only adds the auth and
+dashboard endpoints and the OpenAPI schema and Swagger UI.
+"""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from acuvim_console.api import auth, dashboard
+
+urlpatterns = [
+    path("auth/login", auth.LoginView.as_view(), name="auth-login"),
+    path("auth/refresh", auth.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/register", auth.RegisterView.as_view(), name="auth-register"),
+    path("auth/me", auth.MeView.as_view(), name="auth-me"),
+    path("dashboard/summary", dashboard.DashboardSummaryView.as_view(), name="dashboard-summary"),
+    path("dashboard/stats", dashboard.DashboardStatsView.as_view(), name="dashboard-stats"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("devices.api.urls")),
+    path("", include("telemetry.api.urls")),
+    path("", include("alerts.api.urls")),
+    path("", include("groups.api.urls")),
+    path("", include("firmware.api.urls")),
+]

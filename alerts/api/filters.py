@@ -1,0 +1,28 @@
+"""Query parameters of the alert lists."""
+
+import django_filters
+
+from alerts.models import Alert, AlertSeverity, AlertType
+
+
+class AlertState(django_filters.ChoiceFilter):
+    """`state=open` (unresolved) or `state=resolved`."""
+
+    def filter(self, queryset, value):
+        if not value:
+            return queryset
+        return queryset.filter(resolved_at__isnull=(value == "open"))
+
+
+class AlertFilter(django_filters.FilterSet):
+    severity = django_filters.MultipleChoiceFilter(choices=AlertSeverity.choices)
+    type = django_filters.MultipleChoiceFilter(field_name="alert_type", choices=AlertType.choices)
+    acknowledged = django_filters.BooleanFilter()
+    state = AlertState(choices=[("open", "Open"), ("resolved", "Resolved")])
+    device = django_filters.CharFilter(field_name="device__device_id", help_text="Device id (ACV-...).")
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Alert
+        fields = ["severity", "type", "acknowledged", "state", "device", "since", "until"]

@@ -1,0 +1,34 @@
+"""Shape of an alert in the API."""
+
+from rest_framework import serializers
+
+from alerts.models import Alert
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    device_id = serializers.CharField(source="device.device_id", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_open = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "device_id",
+            "alert_type",
+            "severity",
+            "source",
+            "message",
+            "value",
+            "threshold",
+            "metadata",
+            "occurrences",
+            "is_open",
+            "acknowledged",
+            "acknowledged_by",
+            "acknowledged_at",
+            "created_at",
+            "last_seen_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields

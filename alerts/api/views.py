@@ -1,0 +1,82 @@
+"""Alert endpoints: the fleet's alerts, one device's alerts, and acknowledging one."""
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from acuvim_console.api.permissions import ACKNOWLEDGE_ALERT, PROTECTED, VIEW_ALERT
+from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.events import ALERT_UPDATED, publish_event
+from alerts.api.filters import AlertFilter
+from alerts.api.serializers import AlertSerializer
+from alerts.models import Alert
+from devices.api.views import get_device
+
+TAG = "alerts"
+MAX_BIGINT = 2**63 - 1
+ORDERING_FIELDS = ["created_at", "last_seen_at", "severity", "occurrences", "resolved_at"]
+
+
+class AlertListBase(generics.ListAPIView):
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilter
+    search_fields = ["message", "device__device_id", "device__name"]
+    ordering_fields = ORDERING_FIELDS
+    ordering = ["-created_at"]
+    permission_classes = PROTECTED
+    required_permissions = {"GET": VIEW_ALERT}
+    queryset = Alert.objects.select_related("device", "acknowledged_by")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        tags=[TAG],
+        summary="Alerts across the fleet (filter by severity, type, acknowledged, state, device)",
+        responses={200: AlertSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES},
+    )
+)
+class AlertListView(AlertListBase):
+    pass
+
+
+@extend_schema_view(
+    get=extend_schema(
+        tags=[TAG],
+        summary="Alerts of one device",
+        responses={200: AlertSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES, **NOT_FOUND},
+    )
+)
+class DeviceAlertListView(AlertListBase):
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no device in the path
+            return Alert.objects.none()
+        return super().get_queryset().filter(device=get_device(self.kwargs["device_id"]))
+
+
+class AlertAcknowledgeView(APIView):
+    permission_classes = PROTECTED
+    required_permissions = {"PUT": ACKNOWLEDGE_ALERT}
+
+    @extend_schema(
+        tags=[TAG],
+        summary="Acknowledge an alert (repeating it changes nothing)",
+        request=None,
+        responses={200: AlertSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+    )
+    def put(self, request, pk):
+        if pk > MAX_BIGINT:  # would overflow the column type instead of simply not matching
+            raise NotFound()
+        alert = get_object_or_404(Alert, pk=pk)
+        # Conditional update: two operators acknowledging at once record the first one only.
+        changed = Alert.objects.filter(pk=alert.pk, acknowledged=False).update(
+            acknowledged=True, acknowledged_by=request.user, acknowledged_at=timezone.now()
+        )
+        alert = Alert.objects.select_related("device", "acknowledged_by").get(pk=alert.pk)
+        data = AlertSerializer(alert).data
+        if changed:
+            publish_event(ALERT_UPDATED, data, device_id=alert.device.device_id)
+        return Response(data)

@@ -1,0 +1,15 @@
+"""Device routes, relative to `api/` (see acuvim_console.api.urls)."""
+
+from django.urls import path
+
+from devices.api import views
+
+urlpatterns = [
+    path("devices", views.DeviceListView.as_view(), name="device-list"),
+    path("devices/<str:device_id>", views.DeviceDetailView.as_view(), name="device-detail"),
+    path("devices/<str:device_id>/status", views.DeviceStatusView.as_view(), name="device-status"),
+    path("devices/<str:device_id>/command", views.DeviceCommandView.as_view(), name="device-command"),
+    path("devices/<str:device_id>/commands", views.DeviceCommandHistoryView.as_view(), name="device-commands"),
+    path("devices/<str:device_id>/config", views.DeviceConfigView.as_view(), name="device-config"),
+    path("devices/<str:device_id>/config/wifi/scan", views.WifiScanView.as_view(), name="device-wifi-scan"),
+]
