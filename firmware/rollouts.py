@@ -338,10 +338,9 @@ def _failure_threshold_passed(rollout: Rollout) -> str:
     """Why the rollout must pause for failures since it last (re)started, or "" if it may go on."""
     if rollout.max_failures is None and rollout.max_failure_percent is None:
         return ""
-    since = Q(finished_at__gt=rollout.resumed_at) if rollout.resumed_at else Q()
-    counted = rollout.devices.filter(since | Q(finished_at__isnull=True)).exclude(
-        state__in=(OtaState.QUEUED, OtaState.CANCELLED)
-    )
+    counted = rollout.devices.exclude(state__in=(OtaState.QUEUED, OtaState.CANCELLED))
+    if rollout.resumed_at:
+        counted = counted.filter(Q(finished_at__gt=rollout.resumed_at) | Q(finished_at__isnull=True))
     totals = counted.aggregate(attempted=Count("pk"), failed=Count("pk", filter=Q(state__in=FAILED_STATES)))
     failed, attempted = totals["failed"], totals["attempted"]
     if rollout.max_failures is not None and failed >= rollout.max_failures:
@@ -399,11 +398,15 @@ def cancel_rollout(rollout: Rollout, *, user=None, now: datetime | None = None) 
         if rollout.status not in ACTIVE_STATUSES:
             raise RolloutError(f"A {rollout.status} rollout cannot be cancelled.")
         reason = f"rollout cancelled by {user or 'an operator'}"
-        undelivered = rollout.devices.filter(state=OtaState.SENT, command__status=CommandStatus.PENDING)
-        Command.objects.filter(pk__in=undelivered.values("command_id"), status=CommandStatus.PENDING).update(
+        undelivered = dict(
+            rollout.devices.filter(state=OtaState.SENT, command__status=CommandStatus.PENDING).values_list(
+                "pk", "command_id"
+            )
+        )
+        Command.objects.filter(pk__in=undelivered.values(), status=CommandStatus.PENDING).update(
             status=CommandStatus.EXPIRED, error_message=reason, completed_at=now
         )
-        rollout.devices.filter(Q(state=OtaState.QUEUED) | Q(pk__in=undelivered.values("pk"))).update(
+        rollout.devices.filter(Q(state=OtaState.QUEUED) | Q(pk__in=undelivered.keys())).update(
             state=OtaState.CANCELLED, reason=reason, finished_at=now, updated_at=now
         )
         _set_status(rollout, RolloutStatus.CANCELLED, finished_at=now, pause_reason="")

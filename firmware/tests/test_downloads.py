@@ -167,4 +167,5 @@ def test_signed_url_stops_working_when_it_expires(api, firmware, settings):
 
 def test_signed_url_for_a_decommissioned_device_is_refused(api, firmware):
     device = make_device(status=DeviceStatus.DECOMMISSIONED)
-    assert fetch(api, query=f"?device_id={device.device_id}&sig={sign_download('1.3.0', device.device_id)}").status_code == 403
+    query = f"?device_id={device.device_id}&sig={sign_download('1.3.0', device.device_id)}"
+    assert fetch(api, query=query).status_code == 403
