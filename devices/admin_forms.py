@@ -53,7 +53,7 @@ def parse_json_object(text: str, what: str = "params") -> dict:
             f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from exc
     if not isinstance(value, dict):
-        raise forms.ValidationError(f"{what} must be a JSON object, like {{\"lines\": 50}}")
+        raise forms.ValidationError(f'{what} must be a JSON object, like {{"lines": 50}}')
     return value
 
 

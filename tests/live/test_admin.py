@@ -45,7 +45,9 @@ def test_dashboard_is_not_shown_to_users_without_device_permission(client):
 
 
 def test_device_list_has_live_badges_relative_times_and_signal(operator_client):
-    device = make_device(status=DeviceStatus.DEGRADED, last_seen=timezone.now(), connection_type="wifi", signal_strength=-70)
+    device = make_device(
+        status=DeviceStatus.DEGRADED, last_seen=timezone.now(), connection_type="wifi", signal_strength=-70
+    )
     page = operator_client.get(reverse("admin:devices_device_changelist")).content.decode()
     assert f'data-device-status="{device.device_id}">Degraded</span>' in page
     assert f'data-device-last-seen="{device.device_id}"' in page
