@@ -1,9 +1,8 @@
-"""Which Django permission each firmware endpoint demands, per HTTP method.
+"""The Django permissions the firmware endpoints demand; the admin checks the same ones, so roles agree.
 
-The same permissions back the admin, so a role (devices.roles) grants the same powers in both.
+Views list them per HTTP method in `required_permissions`, enforced by the project's
+acuvim_console.api.permissions.PROTECTED classes.
 """
-
-from rest_framework.permissions import BasePermission
 
 VIEW_FIRMWARE = "firmware.view_firmwareversion"
 ADD_FIRMWARE = "firmware.add_firmwareversion"
@@ -11,13 +10,3 @@ CHANGE_FIRMWARE = "firmware.change_firmwareversion"
 DELETE_FIRMWARE = "firmware.delete_firmwareversion"
 VIEW_ROLLOUT = "firmware.view_rollout"
 DEPLOY_FIRMWARE = "firmware.deploy_firmware"
-
-
-class MethodPermission(BasePermission):
-    """Grant a request when the user holds `view.required_permissions[method]` (HEAD counts as GET)."""
-
-    def has_permission(self, request, view) -> bool:
-        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
-        needed = view.required_permissions.get(method)
-        user = request.user
-        return bool(needed and user and user.is_authenticated and user.has_perm(needed))

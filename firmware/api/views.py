@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from acuvim_console.api.permissions import PROTECTED
 from devices.choices import UNACCEPTED_STATUSES
 from devices.models import Device
 from firmware import conf
@@ -25,7 +26,6 @@ from firmware.api.permissions import (
     DEPLOY_FIRMWARE,
     VIEW_FIRMWARE,
     VIEW_ROLLOUT,
-    MethodPermission,
 )
 from firmware.device_auth import DeviceTokenAuthentication, authenticated_device
 from firmware.download_links import DownloadLinkInvalid, download_path, signed_download_url, verify_download
@@ -55,7 +55,7 @@ class FirmwareListView(generics.ListAPIView):
 
     queryset = FirmwareVersion.objects.select_related("uploaded_by")
     serializer_class = s.FirmwareVersionSerializer
-    permission_classes = [MethodPermission]
+    permission_classes = PROTECTED
     required_permissions = {"GET": VIEW_FIRMWARE, "POST": ADD_FIRMWARE}
     parser_classes = [MultiPartParser, FormParser]
     filterset_fields = ["active", "mandatory", "hardware"]
@@ -90,7 +90,7 @@ class FirmwareDetailView(generics.RetrieveUpdateDestroyAPIView):
 
     queryset = FirmwareVersion.objects.select_related("uploaded_by")
     lookup_field = "version"
-    permission_classes = [MethodPermission]
+    permission_classes = PROTECTED
     required_permissions = {
         "GET": VIEW_FIRMWARE,
         "PATCH": CHANGE_FIRMWARE,
@@ -247,7 +247,7 @@ class FirmwareDownloadView(APIView):
 class DeployView(APIView):
     """`POST /api/firmware/deploy`: start a rollout (or, with dry_run, show who would get it)."""
 
-    permission_classes = [MethodPermission]
+    permission_classes = PROTECTED
     required_permissions = {"POST": DEPLOY_FIRMWARE}
 
     @extend_schema(
@@ -300,7 +300,7 @@ class RolloutListView(generics.ListAPIView):
 
     queryset = Rollout.objects.select_related("firmware", "created_by")
     serializer_class = s.RolloutSerializer
-    permission_classes = [MethodPermission]
+    permission_classes = PROTECTED
     required_permissions = {"GET": VIEW_ROLLOUT}
     filterset_fields = ["status", "firmware__version"]
     ordering_fields = ["created_at"]
@@ -311,14 +311,14 @@ class RolloutDetailView(generics.RetrieveAPIView):
 
     queryset = Rollout.objects.select_related("firmware", "created_by").prefetch_related("devices__device")
     serializer_class = s.RolloutDetailSerializer
-    permission_classes = [MethodPermission]
+    permission_classes = PROTECTED
     required_permissions = {"GET": VIEW_ROLLOUT}
 
 
 class RolloutActionView(APIView):
     """`POST /api/firmware/rollouts/{id}/pause|resume|cancel|retry`."""
 
-    permission_classes = [MethodPermission]
+    permission_classes = PROTECTED
     required_permissions = {"POST": DEPLOY_FIRMWARE}
     action = ""
 

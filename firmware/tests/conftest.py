@@ -17,7 +17,6 @@ def firmware_dir(settings, tmp_path):
         **settings.STORAGES,
         "firmware": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location}},
     }
-    settings.ROOT_URLCONF = "firmware.tests.urls"
     settings.CONSOLE_BASE_URL = "http://console.test"
     return location
 
