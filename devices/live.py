@@ -17,7 +17,8 @@ from alerts.models import Alert, AlertSeverity
 from devices.choices import FINAL_COMMAND_STATUSES, DeviceStatus
 from devices.models import Command, Device, DeviceStatusChange
 from firmware.models import Rollout, RolloutStatus
-from telemetry.models import TelemetryRecord
+from telemetry.models import COLUMN_FIELDS, TelemetryRecord
+from telemetry.queries import latest
 
 # Seconds between counter refreshes pushed to dashboards, and the delay that merges a burst of events
 # into one refresh. Overridable in settings (LIVE_COUNTERS_INTERVAL_S, LIVE_COUNTERS_DEBOUNCE_S).
@@ -159,16 +160,15 @@ def device_state(device: Device) -> dict:
 
 
 def latest_telemetry(device: Device) -> dict | None:
-    """The newest reading's chart quantities, found through the (device, ts) unique index."""
-    record = (
-        TelemetryRecord.objects.filter(device=device)
-        .order_by("-ts")
-        .values("ts", "frequency", "voltage_avg", "current_avg", "power_total", "power_factor", "source")
-        .first()
-    )
-    if record is not None:
-        record["ts"] = _iso(record["ts"])
-    return record
+    """The newest reading's chart quantities, shaped like a TelemetryReceived event."""
+    record = latest(device)
+    if record is None:
+        return None
+    return {
+        "ts": _iso(record.ts),
+        "source": record.source,
+        **{column: getattr(record, column) for column in COLUMN_FIELDS.values()},
+    }
 
 
 def device_snapshot(device: Device) -> dict:

@@ -1,6 +1,7 @@
 """The admin cockpit through Django's test client: pages render, actions act, JSON views validate."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -192,3 +193,25 @@ def test_group_command_sends_a_batch_and_shows_its_summary(operator_client):
     assert page.status_code == 200
     assert b"sd_status sent to 1 group(s)" in page.content
     assert Command.objects.filter(batch__group=group).count() == 2
+
+
+def test_telemetry_history_view_buckets_by_range_and_refuses_unknown_ranges(operator_client):
+    from telemetry.models import TelemetryRecord
+
+    device = make_device()
+    now = timezone.now()
+    for minutes_ago, volts in ((50, 229.0), (20, 231.0), (60 * 5, 240.0)):
+        TelemetryRecord.objects.create(
+            device=device,
+            ts=now - timedelta(minutes=minutes_ago),
+            received_at=now,
+            voltage_avg=volts,
+            data={"vavg": volts},
+        )
+    url = reverse("admin:devices_device_telemetry", args=[device.pk])
+    hour = operator_client.get(url + "?range=1h").json()
+    assert hour["bucket_seconds"] == 10
+    assert [point["voltage_avg"] for point in hour["points"]] == [229.0, 231.0]
+    day = operator_client.get(url + "?range=24h").json()
+    assert len(day["points"]) == 3
+    assert operator_client.get(url + "?range=1y").status_code == 400
