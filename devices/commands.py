@@ -249,6 +249,7 @@ def command_event_data(command: Command, device_id: str) -> dict:
         "error_code": command.error_code,
         "error_message": command.error_message,
         "batch_id": str(command.batch_id) if command.batch_id else None,
+        "completed_at": command.completed_at.isoformat() if command.completed_at else None,
     }
 
 

@@ -1,9 +1,10 @@
 """The health sweep: devices that stop heartbeating become `degraded`, then `offline`.
 
 Each device is judged by the interval it reports itself (`hb_s`): degraded after
-HEALTH_DEGRADED_AFTER_MISSED missed intervals, offline after HEALTH_OFFLINE_AFTER_MISSED. A device's
-last proof of life is its last heartbeat, or the moment it came online if that is later (a device
-back through its status message has a fresh chance to heartbeat).
+HEALTH_DEGRADED_AFTER_MISSED missed intervals, offline after HEALTH_OFFLINE_AFTER_MISSED. An online
+device's last proof of life is its last heartbeat, or the moment it came online if that is later (a
+device back through its status message gets a fresh chance to heartbeat); a degraded device is judged
+by its last heartbeat alone, so one that never heartbeats again does not get a second grace period.
 
 The sweep is set-based so that a fleet of 100,000 costs a few statements, not 100,000 round trips:
 one `UPDATE ... RETURNING` per transition, one bulk insert of history rows, and per-device events
@@ -31,19 +32,16 @@ log = logging.getLogger(__name__)
 
 
 def _transitions():
-    """(from, to, missed intervals), offline first so a long-silent device moves once, not twice."""
+    """(from, to, last proof of life, missed intervals), offline first so a long-silent device moves once."""
     degraded, offline = settings.HEALTH_DEGRADED_AFTER_MISSED, settings.HEALTH_OFFLINE_AFTER_MISSED
-    return (
-        (DeviceStatus.ONLINE, DeviceStatus.OFFLINE, offline),
-        (DeviceStatus.DEGRADED, DeviceStatus.OFFLINE, offline),
-        (DeviceStatus.ONLINE, DeviceStatus.DEGRADED, degraded),
+    online_alive = Greatest(
+        Coalesce("last_heartbeat", "status_changed_at"), Coalesce("status_changed_at", "last_heartbeat")
     )
-
-
-def _last_alive():
-    return Greatest(
-        Coalesce("last_heartbeat", "status_changed_at"),
-        Coalesce("status_changed_at", "last_heartbeat"),
+    degraded_alive = Coalesce("last_heartbeat", "status_changed_at")
+    return (
+        (DeviceStatus.ONLINE, DeviceStatus.OFFLINE, online_alive, offline),
+        (DeviceStatus.DEGRADED, DeviceStatus.OFFLINE, degraded_alive, offline),
+        (DeviceStatus.ONLINE, DeviceStatus.DEGRADED, online_alive, degraded),
     )
 
 
@@ -52,11 +50,11 @@ def sweep(now=None) -> dict:
     now = now or timezone.now()
     moved = {DeviceStatus.DEGRADED.value: 0, DeviceStatus.OFFLINE.value: 0}
     with transaction.atomic():
-        for from_status, to_status, missed in _transitions():
+        for from_status, to_status, last_alive, missed in _transitions():
             reason = f"no heartbeat for {missed} intervals"
             rows = update_returning(
                 Device.objects.filter(
-                    LessThan(_last_alive(), seconds_before(now, "heartbeat_interval", missed)),
+                    LessThan(last_alive, seconds_before(now, "heartbeat_interval", missed)),
                     status=from_status,
                 ),
                 {"status": to_status, "status_changed_at": now, "updated_at": now},
