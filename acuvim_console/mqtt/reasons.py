@@ -1,6 +1,12 @@
 """Why the console refused a device message: one code per cause, used in logs, counters and docs/mqtt-protocol.md."""
 
+import logging
+
 from django.db import models
+
+from acuvim_console.mqtt.metrics import metrics
+
+log = logging.getLogger("acuvim_console.mqtt.rejected")
 
 
 class RejectReason(models.TextChoices):
@@ -16,3 +22,9 @@ class RejectReason(models.TextChoices):
     TS_TOO_OLD = "ts_too_old", "Timestamp before 2020"
     DEVICE_ID_MISMATCH = "device_id_mismatch", "Registration payload names another device than its topic"
     UNKNOWN_DEVICE = "unknown_device", "Data from a device that never registered"
+
+
+def report_rejection(device_id: str | None, topic: str, reason: str, message: str) -> None:
+    """The structured log line and counter every refused message gets (the message itself is acknowledged)."""
+    metrics.count_rejected(reason)
+    log.warning("mqtt rejected device=%s topic=%s reason=%s: %s", device_id or "-", topic, reason, message)

@@ -1,0 +1,121 @@
+"""Registration, status, heartbeat, alert and command-response messages: one at a time, in order per device.
+
+A few worker threads share the load; every device is pinned to one of them (by a hash of its id), so a
+device's messages are applied in the order they arrived while devices do not wait for each other. Each
+message runs in its own transaction and is acknowledged after it. Bad payloads are reported and
+acknowledged; a handler that fails for one device is logged with its traceback, counted and
+acknowledged, and never stops the others; a database outage is waited out, never dropped.
+"""
+
+import logging
+import queue
+import threading
+import zlib
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils.module_loading import import_string
+
+from acuvim_console.mqtt import payloads
+from acuvim_console.mqtt.directory import DeviceDirectory
+from acuvim_console.mqtt.inbound import Inbound, Stopping, retry_while_database_down
+from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.mqtt.reasons import RejectReason, report_rejection
+from acuvim_console.mqtt.topics import TopicKind
+from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
+from devices.models import Device
+
+log = logging.getLogger(__name__)
+
+# Topic kind -> (validator, handler in the app that owns the data). Handlers are imported on first use.
+ROUTES = {
+    TopicKind.STATUS: (payloads.parse_status, "devices.presence.handle_status"),
+    TopicKind.HEARTBEAT: (payloads.parse_heartbeat, "devices.heartbeats.handle_heartbeat"),
+    TopicKind.ALERTS: (payloads.parse_alert, "alerts.inbound.handle_device_alert"),
+    TopicKind.RESP: (payloads.parse_response, "devices.commands.handle_response"),
+}
+REGISTRATION_HANDLER = "devices.registration.handle_registration"
+
+
+class ControlWorkers:
+    def __init__(self, acknowledge: Callable[[list[Inbound]], None], directory: DeviceDirectory, stop: threading.Event):
+        self.acknowledge = acknowledge
+        self.directory = directory
+        self.stop = stop
+        count = max(1, settings.MQTT_CONTROL_WORKERS)
+        self.queues: list[queue.Queue[Inbound]] = [queue.Queue(maxsize=settings.MQTT_QUEUE_SIZE) for _ in range(count)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(q,), name=f"mqtt-control-{n}", daemon=True)
+            for n, q in enumerate(self.queues)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, message: Inbound) -> bool:
+        """Called by the MQTT thread; blocks while the device's queue is full, gives up on stop."""
+        shard = zlib.crc32(message.device_id.encode()) % len(self.queues) if message.device_id else 0
+        target = self.queues[shard]
+        while True:
+            try:
+                target.put(message, timeout=0.5)
+                return True
+            except queue.Full:
+                if self.stop.is_set():
+                    return False
+
+    def _run(self, inbox: queue.Queue) -> None:
+        try:
+            while not (self.stop.is_set() and inbox.empty()):
+                try:
+                    message = inbox.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                self._handle(message)
+                self.acknowledge([message])
+        except Stopping:
+            log.info("control worker stopped with a message unhandled; the broker will redeliver it")
+        finally:
+            connection.close()
+
+    def _handle(self, message: Inbound) -> None:
+        try:
+            parsed = self._parse(message)
+        except payloads.PayloadError as exc:
+            report_rejection(message.device_id, message.topic, exc.reason, exc.message)
+            return
+        try:
+            retry_while_database_down(lambda: self._dispatch(message, parsed), self.stop, f"handling {message.topic}")
+        except Stopping:
+            raise
+        except Exception:
+            metrics.incr("handler_errors")
+            log.exception("%s: handler for %s failed", message.device_id or "-", message.topic)
+
+    @staticmethod
+    def _parse(message: Inbound) -> dict:
+        document = payloads.decode_payload(message.payload)
+        if message.kind == TopicKind.REGISTER:
+            return payloads.parse_registration(document, message.device_id)
+        return ROUTES[message.kind][0](document)
+
+    def _dispatch(self, message: Inbound, parsed: dict) -> None:
+        if message.kind == TopicKind.REGISTER:
+            device = import_string(REGISTRATION_HANDLER)(parsed["device_id"], parsed, message.received_at)
+            self.directory.forget(device.device_id)
+            if device.status == DeviceStatus.DECOMMISSIONED:
+                metrics.count_dropped(device.status)
+            return
+        device = Device.objects.filter(device_id=message.device_id).first()
+        if device is None:
+            report_rejection(message.device_id, message.topic, RejectReason.UNKNOWN_DEVICE, "device never registered")
+            return
+        if device.status in UNACCEPTED_STATUSES:
+            metrics.count_dropped(device.status)
+            return
+        with transaction.atomic():
+            import_string(ROUTES[message.kind][1])(device, parsed, message.received_at)
+        if message.kind == TopicKind.STATUS:
+            self.directory.forget(device.device_id)

@@ -1,0 +1,189 @@
+"""Storing telemetry in batches: one multi-row insert, one device update and one live event per device.
+
+The bridge hands over readings that already passed validation and belong to accepted devices. A batch
+is one transaction: the rows go in with `ON CONFLICT (device_id, ts) DO NOTHING`, so redelivered
+messages and SD replays of stored records are no-ops, and the number returned is the rows that were
+new. On PostgreSQL the rows travel as one array per column through `unnest`, a single statement per
+batch whatever its size; SQLite (embedded mode) gets the same SQL row by row through executemany.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
+
+from acuvim_console.events import TELEMETRY_RECEIVED, publish_event
+from devices.models import Device
+from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
+
+TABLE = TelemetryRecord._meta.db_table
+DEVICE_TABLE = Device._meta.db_table
+COLUMNS = (
+    "device_id",
+    "ts",
+    "ts_estimated",
+    "received_at",
+    "source",
+    "connection",
+    "seq",
+    *COLUMN_FIELDS.values(),
+    "data",
+)
+_PG_TYPES = ("uuid", "timestamptz", "bool", "timestamptz", "text", "text", "int8", *["float8"] * 5, "jsonb")
+
+# Built once from the model's own table and column names; values always travel as parameters.
+_COLUMN_LIST = ", ".join(COLUMNS)
+_ARRAYS = ", ".join(f"%s::{pg_type}[]" for pg_type in _PG_TYPES)
+INSERT_POSTGRESQL = (
+    f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT * FROM unnest({_ARRAYS}) "  # noqa: S608
+    "ON CONFLICT (device_id, ts) DO NOTHING"
+)
+INSERT_PORTABLE = (
+    f"INSERT INTO {TABLE} ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "  # noqa: S608
+    "ON CONFLICT (device_id, ts) DO NOTHING"
+)
+TOUCH_DEVICES_POSTGRESQL = (
+    f"UPDATE {DEVICE_TABLE} AS d SET "  # noqa: S608
+    "last_telemetry = GREATEST(d.last_telemetry, v.ts), "
+    "last_seen = GREATEST(d.last_seen, v.seen), "
+    "connection_type = CASE WHEN v.conn <> '' THEN v.conn ELSE d.connection_type END "
+    "FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS v(id, ts, seen, conn) "
+    "WHERE d.id = v.id"
+)
+
+
+@dataclass(slots=True)
+class Reading:
+    """One validated telemetry record of an accepted device (see acuvim_console.mqtt.payloads)."""
+
+    device_pk: uuid.UUID
+    device_id: str
+    ts: datetime
+    ts_estimated: bool
+    received_at: datetime
+    source: str
+    connection: str
+    seq: int | None
+    record: dict
+    data_json: str  # the record as the device sent it
+
+    def column_values(self) -> list:
+        record = self.record
+        values = [record.get(field) for field in COLUMN_FIELDS]
+        return [None if value is None else float(value) for value in values]
+
+
+def store_readings(readings: list[Reading]) -> int:
+    """Write one batch in one transaction; return how many rows were new (the rest were duplicates)."""
+    if not readings:
+        return 0
+    latest = _latest_per_device(readings)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            stored = _insert_postgresql(readings)
+            _touch_devices_postgresql(latest)
+        else:
+            stored = _insert_portable(readings)
+            _touch_devices_portable(latest)
+        for reading in latest:
+            publish_event(TELEMETRY_RECEIVED, telemetry_event_data(reading), device_id=reading.device_id)
+    return stored
+
+
+def _latest_per_device(readings: list[Reading]) -> list[Reading]:
+    latest: dict[uuid.UUID, Reading] = {}
+    for reading in readings:
+        current = latest.get(reading.device_pk)
+        if current is None or reading.ts >= current.ts:
+            latest[reading.device_pk] = reading
+    # A fixed order of row locks keeps concurrent bridges from deadlocking on the device rows.
+    return sorted(latest.values(), key=lambda reading: reading.device_pk)
+
+
+def _insert_postgresql(readings: list[Reading]) -> int:
+    columns = [[] for _ in COLUMNS]
+    for reading in readings:
+        row = (
+            reading.device_pk,
+            reading.ts,
+            reading.ts_estimated,
+            reading.received_at,
+            reading.source,
+            reading.connection,
+            reading.seq,
+            *reading.column_values(),
+            reading.data_json,
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_POSTGRESQL, columns)
+        return cursor.rowcount
+
+
+def _touch_devices_postgresql(latest: list[Reading]) -> None:
+    """last_telemetry / last_seen / connection of every device in the batch, in one UPDATE."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            TOUCH_DEVICES_POSTGRESQL,
+            [
+                [reading.device_pk for reading in latest],
+                [reading.ts for reading in latest],
+                [reading.received_at for reading in latest],
+                [_live_connection(reading) for reading in latest],
+            ],
+        )
+
+
+def _insert_portable(readings: list[Reading]) -> int:
+    ops = connection.ops
+    device_field = TelemetryRecord._meta.get_field("device")
+    rows = [
+        (
+            device_field.get_db_prep_value(reading.device_pk, connection),
+            ops.adapt_datetimefield_value(reading.ts),
+            reading.ts_estimated,
+            ops.adapt_datetimefield_value(reading.received_at),
+            reading.source,
+            reading.connection,
+            reading.seq,
+            *reading.column_values(),
+            reading.data_json,
+        )
+        for reading in readings
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(INSERT_PORTABLE, rows)
+        return cursor.rowcount
+
+
+def _touch_devices_portable(latest: list[Reading]) -> None:
+    for reading in latest:
+        changes = {
+            "last_telemetry": Coalesce(Greatest(F("last_telemetry"), Value(reading.ts)), Value(reading.ts)),
+            "last_seen": Coalesce(Greatest(F("last_seen"), Value(reading.received_at)), Value(reading.received_at)),
+        }
+        if connection_type := _live_connection(reading):
+            changes["connection_type"] = connection_type
+        Device.objects.filter(pk=reading.device_pk).update(**changes)
+
+
+def _live_connection(reading: Reading) -> str:
+    """The link a live record came over; an SD replay says how the device was connected hours ago."""
+    return reading.connection if reading.source == TelemetrySource.LIVE else ""
+
+
+def telemetry_event_data(reading: Reading) -> dict:
+    """TelemetryReceived: the chart quantities of the newest record, shaped like devices.live.latest_telemetry."""
+    record = reading.record
+    return {
+        "ts": reading.ts.isoformat(),
+        "ts_estimated": reading.ts_estimated,
+        "source": reading.source,
+        "seq": reading.seq,
+        **{column: record.get(field) for field, column in COLUMN_FIELDS.items()},
+        "record": record,
+    }
