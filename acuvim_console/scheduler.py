@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils.module_loading import import_string
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,17 @@ def run_periodic_tasks(tasks: dict[str, tuple[str, int]], stopping: threading.Ev
     """Call each task every `seconds` until `stopping` is set; a failing job is logged and retried next time."""
     jobs = [(name, import_string(path), seconds) for name, (path, seconds) in tasks.items()]
     due = dict.fromkeys((name for name, _, _ in jobs), time.monotonic())
-    while not stopping.is_set():
-        for name, job, seconds in jobs:
-            if time.monotonic() < due[name]:
-                continue
-            due[name] = time.monotonic() + seconds
-            close_old_connections()
-            try:
-                job()
-            except Exception:
-                log.exception("periodic job %s failed", name)
-            finally:
+    try:
+        while not stopping.is_set():
+            for name, job, seconds in jobs:
+                if time.monotonic() < due[name]:
+                    continue
+                due[name] = time.monotonic() + seconds
                 close_old_connections()
-        stopping.wait(max(0.05, min(due.values()) - time.monotonic()))
+                try:
+                    job()
+                except Exception:
+                    log.exception("periodic job %s failed", name)
+            stopping.wait(max(0.05, min(due.values()) - time.monotonic()))
+    finally:
+        connections.close_all()  # this thread's connections; the database must not see them linger
