@@ -261,6 +261,7 @@ SPECTACULAR_SETTINGS.update(
         "REDOC_DIST": "SIDECAR",
         "COMPONENT_SPLIT_REQUEST": True,
         "SCHEMA_PATH_PREFIX": "/api/",
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
         "ENUM_NAME_OVERRIDES": {
             "DeviceStatusEnum": "devices.choices.DeviceStatus",
             "CommandStatusEnum": "devices.choices.CommandStatus",

@@ -7,7 +7,6 @@ timeout, so a dead dependency answers 503 within seconds instead of hanging the 
 import logging
 import socket
 import time
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection
@@ -17,17 +16,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from acuvim_console.mqtt.connection import broker_address
+
 log = logging.getLogger(__name__)
-
-_MQTT_DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883, "ws": 80, "wss": 443}
-
-
-def broker_address() -> tuple[str, int]:
-    """Host and port of MQTT_URL, or of the embedded broker runconsole starts when it is unset."""
-    if not settings.MQTT_URL:
-        return "127.0.0.1", settings.MQTT_EMBEDDED_PORT
-    parts = urlsplit(settings.MQTT_URL)
-    return parts.hostname or "127.0.0.1", parts.port or _MQTT_DEFAULT_PORTS.get(parts.scheme, 1883)
 
 
 def check_database(timeout: float) -> None:
@@ -37,7 +28,8 @@ def check_database(timeout: float) -> None:
 
 
 def check_broker(timeout: float) -> None:
-    with socket.create_connection(broker_address(), timeout=timeout):
+    address = broker_address()  # MQTT_URL, or the embedded broker runconsole starts when it is unset
+    with socket.create_connection((address.host, address.port), timeout=timeout):
         pass
 
 
