@@ -16,7 +16,7 @@ DEFERRED = object()
 
 class CommandError(Exception):
     def __init__(self, code, msg=""):
-        Exception.__init__(self, code + ": " + msg)
+        super().__init__(code + ": " + msg)
         self.code = code
         self.msg = msg
 

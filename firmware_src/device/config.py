@@ -50,7 +50,7 @@ class ConfigError(ValueError):
 
     def __init__(self, errors):
         keys = sorted(errors.keys())
-        ValueError.__init__(self, "; ".join([key + " " + errors[key] for key in keys]))
+        super().__init__("; ".join([key + " " + errors[key] for key in keys]))
         self.errors = errors
 
 

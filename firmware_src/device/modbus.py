@@ -53,7 +53,7 @@ class ModbusExceptionResponse(ModbusError):
     """The slave answered with an exception code (1 illegal function, 2 illegal address, ...)."""
 
     def __init__(self, code):
-        ModbusError.__init__(self, "slave exception code %d" % code)
+        super().__init__("slave exception code %d" % code)
         self.code = code
 
 

@@ -36,6 +36,7 @@ class SdBuffer:
         self.corrupt_lines = 0
         self._ensure_dir()
         self._segments = self._scan()
+        self._seal_torn_tail()
         self._lines = {}
         for number in self._segments:
             self._lines[number] = self._count_lines(number)
@@ -66,6 +67,21 @@ class SdBuffer:
                     continue
         numbers.sort()
         return numbers
+
+    def _seal_torn_tail(self):
+        """A power cut mid-write leaves a line without its newline: end it, so it is skipped, not stuck."""
+        if not self._segments:
+            return
+        path = self._path(self._segments[-1])
+        size = _file_size(path)
+        if size == 0:
+            return
+        with open(path, "rb") as handle:
+            handle.seek(size - 1)
+            last = handle.read(1)
+        if last != b"\n":
+            with open(path, "ab") as handle:
+                handle.write(b"\n")
 
     def _count_lines(self, number):
         count = 0
@@ -152,43 +168,40 @@ class SdBuffer:
 
     # -- draining -----------------------------------------------------------------------------
     def peek(self, limit):
-        """Up to `limit` records after the read position: (records, token) or ([], None).
+        """Up to `limit` records after the read position, across segments: (records, token) or ([], None).
 
         The read position moves on, so several batches can be in flight; `commit(token)` in order
         moves the persisted cursor, `rewind()` forgets uncommitted batches after a lost connection.
         """
         segment, offset, line = self._read_pos
-        while True:
-            if segment not in self._sizes:
-                later = [n for n in self._segments if n > segment]
-                if not later:
-                    return [], None
-                segment, offset, line = later[0], 0, 0
-                continue
-            if offset >= self._sizes[segment]:
-                if segment == self._segments[-1]:
-                    return [], None
-                segment, offset, line = segment + 1, 0, 0
-                continue
-            break
         records = []
         consumed = 0
-        with open(self._path(segment), "rb") as handle:
-            handle.seek(offset)
-            while len(records) < limit:
-                raw = handle.readline()
-                if not raw or not raw.endswith(b"\n"):
+        while len(records) < limit:
+            if segment not in self._sizes or offset >= self._sizes[segment]:
+                later = [n for n in self._segments if n > segment]
+                if not later:
                     break
-                offset += len(raw)
-                consumed += 1
-                try:
-                    records.append(json.loads(raw))
-                except ValueError:
-                    self.corrupt_lines += 1
+                segment, offset, line = later[0], 0, 0
+                continue
+            with open(self._path(segment), "rb") as handle:
+                handle.seek(offset)
+                while len(records) < limit:
+                    raw = handle.readline()
+                    if not raw or not raw.endswith(b"\n"):
+                        break
+                    offset += len(raw)
+                    line += 1
+                    consumed += 1
+                    try:
+                        records.append(json.loads(raw))
+                    except ValueError:
+                        self.corrupt_lines += 1
+            if offset < self._sizes[segment] and len(records) < limit:
+                break  # a torn last line: wait for the writer
         if consumed == 0:
             return [], None
-        self._read_pos = (segment, offset, line + consumed)
-        return records, (segment, offset, line + consumed, consumed)
+        self._read_pos = (segment, offset, line)
+        return records, (segment, offset, line, consumed)
 
     def commit(self, token):
         segment, offset, line, consumed = token
