@@ -10,10 +10,18 @@ from acuvim_console.events import COMMAND_COMPLETED, COMMAND_UPDATED
 from acuvim_console.mqtt.payloads import parse_response
 from devices import commands
 from devices.choices import CommandStatus, DeviceStatus
-from devices.commands import deliver_pending, expire_and_timeout, handle_response, send_command
-from devices.models import Command
+from devices.command_specs import CommandValidationError
+from devices.commands import (
+    batch_summary,
+    deliver_pending,
+    expire_and_timeout,
+    handle_response,
+    send_command,
+    send_group_command,
+)
+from devices.models import Command, CommandBatch
 from tests.commands.mqtt_inbox import Inbox
-from tests.factories import make_device
+from tests.factories import make_device, make_group
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +232,50 @@ def test_unreachable_broker_leaves_the_command_pending_and_the_sweep_delivers_it
     assert gateway.next()[1]["req"] == command.request_id
     command.refresh_from_db()
     assert command.status == CommandStatus.SENT
+
+
+def test_group_command_fans_out_to_accepted_members_and_sums_up_the_outcomes(
+    gateway, answers, django_capture_on_commit_callbacks
+):
+    group = make_group()
+    answering, failing, silent = (make_device(group=group) for _ in range(3))
+    away = make_device(group=group, status=DeviceStatus.OFFLINE)
+    make_device(group=group, status=DeviceStatus.PENDING)  # not approved: never commanded
+    make_device()  # not in the group
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = send_group_command(group, "sd_status")
+    received = {gateway.next()[0] for _ in range(3)}
+    assert received == {f"acuvim/{d.device_id}/cmd" for d in (answering, failing, silent)}
+    assert gateway.empty_after(0.3)
+
+    by_device = {c.device_id: c for c in batch.commands.all()}
+    assert set(by_device) == {answering.pk, failing.pk, silent.pk, away.pk}
+    ok = by_device[answering.pk]
+    answer(gateway, answers, answering, {"req": ok.request_id, "cmd": "sd_status", "status": "success", "data": {}})
+    bad = by_device[failing.pk]
+    answer(gateway, answers, failing, {"req": bad.request_id, "cmd": "sd_status", "status": "error", "code": "sd_fail"})
+    expire_and_timeout(now=timezone.now() + timedelta(seconds=61))
+
+    summary = batch_summary(batch)
+    assert summary == {
+        "pending": 1,
+        "sent": 0,
+        "ack": 0,
+        "success": 1,
+        "error": 1,
+        "timeout": 1,
+        "expired": 0,
+        "total": 4,
+        "open": 1,
+        "finished": 3,
+    }
+
+
+def test_group_command_is_validated_once_before_anything_is_created():
+    group = make_group()
+    make_device(group=group)
+    with pytest.raises(CommandValidationError) as caught:
+        send_group_command(group, "sd_clear", {})
+    assert caught.value.errors == {"confirm": "is required"}
+    assert not CommandBatch.objects.exists() and not Command.objects.exists()

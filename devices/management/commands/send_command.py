@@ -64,7 +64,8 @@ class Command(BaseCommand):
         summary = batch_summary(batch)
         self.stdout.write(f"{name}: {command} queued for {summary['total']} devices (batch {batch.pk})")
         deadline = time.monotonic() + wait
-        while wait > 0 and summary["open"] and time.monotonic() < deadline:
+        # Commands for offline members stay pending until they come back: wait only for those sent.
+        while wait > 0 and summary[CommandStatus.SENT] + summary[CommandStatus.ACK] and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
             summary = batch_summary(batch)
         self.stdout.write(json.dumps(summary))
