@@ -15,6 +15,7 @@
     { key: "power_factor", wire: "pft", label: "Power factor", unit: "", color: "#6a1b9a" },
     { key: "frequency", wire: "f", label: "Frequency", unit: "Hz", color: "#ef6c00" },
   ];
+  const CHART_HEIGHT = 150;
   const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000 };
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const jsonData = (id) => { const el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; };
@@ -43,14 +44,20 @@
   function buildCharts() {
     const host = document.getElementById("acv-charts");
     if (!host || !window.uPlot) return;
-    const width = Math.max(320, host.clientWidth - 8);
+    // Two charts side by side when there is room; the grid and uPlot's canvas width must agree.
+    const chartWidth = () => {
+      const columns = host.clientWidth > 800 ? 2 : 1;
+      host.style.gridTemplateColumns = "repeat(" + columns + ", 1fr)";
+      return Math.max(280, Math.floor(host.clientWidth / columns) - 24);
+    };
+    const width = chartWidth();
     QUANTITIES.forEach((q) => {
       const box = document.createElement("div");
       box.className = "acv-chart";
       box.dataset.quantity = q.key;
       host.append(box);
       charts.push(new uPlot({
-        width, height: 120,
+        width, height: CHART_HEIGHT,
         title: q.label + (q.unit ? " (" + q.unit + ")" : ""),
         cursor: { sync: { key: "acv-telemetry" } },
         legend: { show: false },
@@ -60,8 +67,8 @@
       }, [series.t, series[q.key]], box));
     });
     window.addEventListener("resize", () => {
-      const w = Math.max(320, host.clientWidth - 8);
-      charts.forEach((chart) => chart.setSize({ width: w, height: 120 }));
+      const w = chartWidth();
+      charts.forEach((chart) => chart.setSize({ width: w, height: CHART_HEIGHT }));
     });
   }
 
@@ -76,6 +83,7 @@
     const response = await fetch(root.dataset.historyUrl + "?range=" + encodeURIComponent(name), { credentials: "same-origin" });
     if (!response.ok) return;
     const body = await response.json();
+    if (name !== range) return; // the operator picked another range while this one loaded
     series = emptySeries();
     for (const point of body.points) {
       series.t.push(epochSeconds(point.t));

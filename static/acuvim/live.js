@@ -55,10 +55,13 @@
     connect() {
       const ws = new WebSocket(wsUrl(this.path));
       this.ws = ws;
-      ws.onopen = () => { this.delay = 500; setIndicator("on", "Live updates connected"); };
+      ws.onopen = () => { this.delay = 500; };
       ws.onmessage = (event) => {
         const message = JSON.parse(event.data);
-        if (message.type === "snapshot") this.emit("snapshot", message);
+        if (message.type === "snapshot") {
+          setIndicator("on", "Live updates connected");
+          this.emit("snapshot", message);
+        }
         else if (message.type === "event") this.emit(message.event, message);
       };
       ws.onclose = (event) => {
