@@ -185,6 +185,15 @@ PERIODIC_TASKS = {
     "devices: command timeouts": ("devices.tasks.command_timeouts", HEALTH_SWEEP_SECONDS),
 }
 
+# --- Firmware rollouts (firmware/; H6) ----------------------------------------------------------
+# A device that has not confirmed the new version (heartbeat: new fw, ota valid) this long after its
+# ota_update was sent is marked timed out; its command also expires then if it was never delivered.
+FIRMWARE_OTA_DEVICE_TIMEOUT_SECONDS = env_int("FIRMWARE_OTA_DEVICE_TIMEOUT_SECONDS", 20 * 60)
+# Signed download links (in ota_update commands and update checks) stay valid this long.
+FIRMWARE_DOWNLOAD_URL_MAX_AGE_SECONDS = env_int("FIRMWARE_DOWNLOAD_URL_MAX_AGE_SECONDS", 24 * 3600)
+FIRMWARE_ROLLOUT_ADVANCE_SECONDS = env_int("FIRMWARE_ROLLOUT_ADVANCE_SECONDS", 15)
+PERIODIC_TASKS["firmware: advance rollouts"] = ("firmware.tasks.advance_rollouts", FIRMWARE_ROLLOUT_ADVANCE_SECONDS)
+
 # --- MQTT -------------------------------------------------------------------------------------
 # Unset MQTT_URL means: runconsole starts the in-process broker (not durable; see README).
 MQTT_URL = os.environ.get("MQTT_URL", "")
