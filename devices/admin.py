@@ -6,7 +6,6 @@ page is the cockpit (templates/admin/devices/device/change_form.html, devices/ad
 
 from django.contrib import admin, messages
 from django.db.models import F, Q
-from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
@@ -244,11 +243,13 @@ class DeviceAdmin(admin.ModelAdmin):
     def deploy_firmware(self, request, queryset):
         if admin_actions.too_many(self, request, queryset):
             return None
-        url = admin_actions.firmware_deploy_url(devices=",".join(queryset.values_list("device_id", flat=True)))
-        if url is None:
-            self.message_user(request, "Firmware deployment is not available on this console.", messages.ERROR)
-            return None
-        return HttpResponseRedirect(url)
+        return admin_actions.deploy_to_selection(
+            self,
+            request,
+            queryset,
+            action="deploy_firmware",
+            target_query=lambda devices: {"devices": ",".join(devices.values_list("device_id", flat=True))},
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # The id is the device's MAC: typed once when provisioning, never changed after.

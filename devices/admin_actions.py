@@ -8,25 +8,47 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 
-from devices.admin_forms import COMMAND_EXAMPLES, AddToGroupForm, CommandForm
+from devices.admin_forms import COMMAND_EXAMPLES, AddToGroupForm, CommandForm, FirmwareChoiceForm
 from devices.choices import UNACCEPTED_STATUSES
 from devices.command_specs import CommandValidationError
 
 APPLY_FIELD = "apply"
 MAX_SELECTION = 1000
-# H6's deploy view (firmware/admin.py): `?devices=<comma-separated device ids>` or `?group=<group id>`.
+# The firmware app's deploy view (firmware/admin_views.py): dry run, then the rollout. It takes the
+# target preselected as `?devices=<comma-separated device ids>` or `?group=<group id>`.
 FIRMWARE_DEPLOY_URL = "admin:firmware_firmwareversion_deploy"
 
 
-def firmware_deploy_url(**query) -> str | None:
-    """The deploy page preset with devices or a group, or None on a console without firmware deployment."""
+def firmware_deploy_url(firmware, **query) -> str | None:
+    """The deploy page of `firmware` with its target preset, or None where firmware deployment is absent."""
     try:
-        return f"{reverse(FIRMWARE_DEPLOY_URL)}?{urlencode(query)}"
+        return f"{reverse(FIRMWARE_DEPLOY_URL, args=[firmware.pk])}?{urlencode(query)}"
     except NoReverseMatch:
         return None
+
+
+def deploy_to_selection(modeladmin, request, queryset, *, action: str, target_query):
+    """Pick the firmware version, then continue on the firmware app's deploy page with the target preset."""
+    form = FirmwareChoiceForm(request.POST if is_applied(request) else None)
+    if form.is_bound and form.is_valid():
+        url = firmware_deploy_url(form.cleaned_data["firmware"], **target_query(queryset))
+        if url is not None:
+            return HttpResponseRedirect(url)
+        modeladmin.message_user(request, "Firmware deployment is not available on this console.", messages.ERROR)
+        return None
+    return intermediate_page(
+        modeladmin,
+        request,
+        queryset,
+        action=action,
+        title="Deploy firmware",
+        form=form,
+        intro="Choose the firmware version to deploy to the selection.",
+    )
 
 
 def is_applied(request) -> bool:

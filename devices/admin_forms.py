@@ -9,6 +9,7 @@ import json
 from django import forms
 
 from devices.choices import CommandName, TransportMode
+from firmware.models import FirmwareVersion
 from groups.models import DeviceGroup
 
 # A filled-in example per command, put into the params box when the operator picks the command.
@@ -71,3 +72,11 @@ class CommandForm(forms.Form):
 
 class AddToGroupForm(forms.Form):
     group = forms.ModelChoiceField(queryset=DeviceGroup.objects.all(), empty_label=None)
+
+
+class FirmwareChoiceForm(forms.Form):
+    firmware = forms.ModelChoiceField(
+        queryset=FirmwareVersion.objects.filter(active=True),
+        empty_label=None,
+        help_text="The next page shows who will be updated and who is skipped before anything is sent.",
+    )

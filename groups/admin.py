@@ -7,16 +7,25 @@ from django.utils.html import format_html
 
 from devices import admin_actions
 from devices.choices import DeviceStatus
+from devices.models import Device
 from groups.models import DeviceGroup
 
 COUNTED_STATUSES = (DeviceStatus.ONLINE, DeviceStatus.DEGRADED, DeviceStatus.OFFLINE, DeviceStatus.PENDING)
 
 
+def deploy_target(groups) -> dict:
+    """One group is deployed as a group target (recorded on the rollout); several as their current members."""
+    if groups.count() == 1:
+        return {"group": groups.get().pk}
+    members = Device.objects.filter(group__in=groups).values_list("device_id", flat=True)
+    return {"devices": ",".join(members)}
+
+
 @admin.register(DeviceGroup)
 class DeviceGroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "device_count", *(f"{s}_count" for s in COUNTED_STATUSES), "deploy")
+    list_display = ("name", "description", "device_count", *(f"{s}_count" for s in COUNTED_STATUSES))
     search_fields = ("name",)
-    actions = ["send_group_command"]
+    actions = ["send_group_command", "deploy_firmware"]
     change_list_template = "admin/groups/devicegroup/change_list.html"
 
     def get_queryset(self, request):
@@ -58,14 +67,18 @@ class DeviceGroupAdmin(admin.ModelAdmin):
             count,
         )
 
-    @admin.display(description="Firmware")
-    def deploy(self, obj):
-        url = admin_actions.firmware_deploy_url(group=obj.pk)
-        return format_html('<a class="button" href="{}">Deploy</a>', url) if url else "-"
-
     @admin.action(description="Send a command to selected groups", permissions=["send_command"])
     def send_group_command(self, request, queryset):
         return admin_actions.send_command_to_groups(self, request, queryset)
+
+    @admin.action(description="Deploy firmware to selected groups", permissions=["deploy_firmware"])
+    def deploy_firmware(self, request, queryset):
+        return admin_actions.deploy_to_selection(
+            self, request, queryset, action="deploy_firmware", target_query=deploy_target
+        )
+
+    def has_deploy_firmware_permission(self, request):
+        return request.user.has_perm("firmware.deploy_firmware")
 
     def has_send_command_permission(self, request):
         return request.user.has_perm("devices.send_command")

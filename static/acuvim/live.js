@@ -137,6 +137,7 @@
   function setRolloutProgress(data) {
     each('[data-rollout-id="' + cssEscape(data.rollout_id) + '"]', (page) => {
       page.querySelectorAll("[data-rollout-status]").forEach((el) => { el.textContent = data.status; });
+      page.querySelectorAll("[data-rollout-pause-reason]").forEach((el) => { el.textContent = data.pause_reason || "-"; });
       page.querySelectorAll("[data-rollout-wave]").forEach((el) => {
         el.textContent = data.current_wave + (data.wave_count ? " / " + data.wave_count : "");
       });

@@ -215,3 +215,33 @@ def test_telemetry_history_view_buckets_by_range_and_refuses_unknown_ranges(oper
     day = operator_client.get(url + "?range=24h").json()
     assert len(day["points"]) == 3
     assert operator_client.get(url + "?range=1y").status_code == 400
+
+
+def make_firmware(version="1.3.0"):
+    from firmware.models import FirmwareVersion
+
+    return FirmwareVersion.objects.create(
+        version=version, file=f"{version}/app.bin", filename="app.bin", file_size=1024, sha256=version.ljust(64, "0")
+    )
+
+
+def test_deploy_action_picks_a_version_then_continues_on_the_deploy_page_with_the_devices(operator_client):
+    firmware = make_firmware()
+    devices = [make_device(), make_device()]
+    url = reverse("admin:devices_device_changelist")
+    selection = {"action": "deploy_firmware", "_selected_action": [d.pk for d in devices]}
+    picker = operator_client.post(url, selection)
+    assert picker.status_code == 200 and b"1.3.0" in picker.content
+    response = operator_client.post(url, {**selection, "apply": "1", "firmware": firmware.pk})
+    deploy = reverse("admin:firmware_firmwareversion_deploy", args=[firmware.pk])
+    assert response.status_code == 302
+    assert response["Location"] == f"{deploy}?devices={devices[0].device_id}%2C{devices[1].device_id}"
+
+
+def test_group_deploy_presets_the_group(operator_client):
+    firmware = make_firmware()
+    group = make_group("Plant D")
+    url = reverse("admin:groups_devicegroup_changelist")
+    selection = {"action": "deploy_firmware", "_selected_action": [group.pk], "apply": "1", "firmware": firmware.pk}
+    response = operator_client.post(url, selection)
+    assert response["Location"].endswith(f"?group={group.pk}")
