@@ -1,0 +1,105 @@
+"""A bridge running in this test process against the session's private Mosquitto, and a device-side client."""
+
+import itertools
+import json
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from acuvim_console.mqtt.bridge import Bridge
+from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.mqtt.topics import bridge_status_topic
+
+_client_numbers = itertools.count(1)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class DeviceClient:
+    """What a gateway does on the wire: publish JSON (or raw bytes) and wait for the broker's PUBACK."""
+
+    def __init__(self, port: int, max_inflight: int = 20):
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-device-{uuid.uuid4().hex[:8]}")
+        self.client.max_inflight_messages_set(max_inflight)  # bounded: paho loses messages beyond ~65k queued
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload, qos: int = 1, retain: bool = False) -> None:
+        body = payload if isinstance(payload, bytes | str) else json.dumps(payload)
+        info = self.client.publish(topic, body, qos=qos, retain=retain)
+        info.wait_for_publish(5)
+        assert info.is_published() or qos == 0
+
+    def wait_for_bridge(self, client_id: str, timeout: float = 30.0) -> None:
+        """Wait for a bridge's retained online status: published after it subscribed, so nothing sent now is lost."""
+        online = threading.Event()
+
+        def on_message(client, userdata, message):
+            if message.payload and json.loads(message.payload).get("state") == "online":
+                online.set()
+
+        topic = bridge_status_topic(client_id)
+        self.client.message_callback_add(topic, on_message)
+        self.client.subscribe(topic, qos=1)
+        try:
+            assert online.wait(timeout), f"bridge {client_id} did not come online within {timeout} s"
+        finally:
+            self.client.unsubscribe(topic)
+            self.client.message_callback_remove(topic)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def bridge_settings(settings, mqtt_broker):
+    settings.MQTT_URL = mqtt_broker.url
+    settings.MQTT_BATCH_MAX_WAIT_MS = 20
+    settings.MQTT_METRICS_INTERVAL_S = 0
+    settings.DEVICE_AUTO_ACCEPT = False
+    return settings
+
+
+@pytest.fixture
+def start_bridge(bridge_settings, transactional_db):
+    """Start (and at the end stop) bridges with fresh metrics and their own persistent session."""
+    bridges = []
+    metrics.reset()
+
+    def start(client_id: str | None = None) -> Bridge:
+        bridge = Bridge(client_id=client_id or f"test-bridge-{next(_client_numbers)}-{uuid.uuid4().hex[:6]}").start()
+        assert bridge.connected.wait(10), "bridge did not connect"
+        time.sleep(0.1)  # subscriptions granted
+        bridges.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in bridges:
+        bridge.stop()
+
+
+@pytest.fixture
+def bridge(start_bridge):
+    return start_bridge()
+
+
+@pytest.fixture
+def device_client(mqtt_broker):
+    client = DeviceClient(mqtt_broker.port)
+    yield client
+    client.close()

@@ -1,0 +1,89 @@
+"""Zero loss across a bridge crash: SIGKILL mid-stream, restart, every record stored exactly once."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Count
+
+from telemetry.models import TelemetryRecord
+from tests.bridge import messages
+from tests.bridge.conftest import DeviceClient, wait_until
+from tests.factories import make_device
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+RECORDS = 3000
+
+
+def start_bridge_process(mqtt_url: str, client_id: str) -> subprocess.Popen:
+    database = settings.DATABASES["default"]
+    env = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}
+    env.update(
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        MQTT_URL=mqtt_url,
+        MQTT_CLIENT_ID=client_id,
+        MQTT_METRICS_INTERVAL_S="0",
+        LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "mqtt_bridge"], cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def test_sigkill_in_the_middle_of_a_stream_loses_nothing(transactional_db, mqtt_broker):
+    devices = [make_device() for _ in range(5)]
+    client_id = f"crash-bridge-{uuid.uuid4().hex[:6]}"
+    first = start_bridge_process(mqtt_broker.url, client_id)
+    second = None
+    publisher = DeviceClient(mqtt_broker.port, max_inflight=50)
+    try:
+        start = time.time() - 7200
+        publisher.wait_for_bridge(client_id)
+        publisher.send(f"acuvim/{devices[0].device_id}/telemetry", messages.reading(start - 1, seq=0))
+        wait_until(lambda: TelemetryRecord.objects.exists(), timeout=10)
+
+        def publish_stream():
+            for n in range(RECORDS):
+                device = devices[n % len(devices)]
+                record = json.dumps(messages.reading(start + n, seq=n))
+                publisher.client.publish(f"acuvim/{device.device_id}/telemetry", record, qos=1)
+                if n % 100 == 0:
+                    time.sleep(0.02)
+
+        streamer = threading.Thread(target=publish_stream)
+        streamer.start()
+        wait_until(lambda: TelemetryRecord.objects.count() > RECORDS // 4, timeout=30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        killed_at = TelemetryRecord.objects.count()
+        assert killed_at < RECORDS + 1, "the stream should still be running when the bridge dies"
+        streamer.join(60)
+
+        second = start_bridge_process(mqtt_broker.url, client_id)
+        wait_until(lambda: TelemetryRecord.objects.count() == RECORDS + 1, timeout=40, interval=0.2)
+        time.sleep(0.5)
+        assert TelemetryRecord.objects.count() == RECORDS + 1
+        per_device = dict(TelemetryRecord.objects.values_list("device").annotate(n=Count("id")))
+        assert sorted(per_device.values()) == [600, 600, 600, 600, 601]
+    finally:
+        publisher.close()
+        stop(first)
+        if second is not None:
+            second.send_signal(signal.SIGTERM)
+            try:
+                second.wait(15)
+            except subprocess.TimeoutExpired:
+                stop(second)

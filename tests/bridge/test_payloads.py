@@ -1,0 +1,104 @@
+"""Payload validation: normalised types out, a reason code for everything refused."""
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from acuvim_console.mqtt import payloads
+from acuvim_console.mqtt.payloads import PayloadError
+from acuvim_console.mqtt.topics import TopicError, TopicKind, command_topic, parse_topic, subscription_filters
+from tests.bridge import messages
+
+NOW = datetime.now(UTC)
+
+
+def reason_of(call) -> str:
+    with pytest.raises(PayloadError) as caught:
+        call()
+    return caught.value.reason
+
+
+def test_telemetry_record_is_normalised_and_keeps_unknown_fields():
+    ts = time.time() - 5
+    [record], errors = payloads.parse_telemetry(messages.reading(ts, seq=3, foo="bar"), NOW)
+    assert errors == []
+    assert record["ts"] == datetime.fromtimestamp(ts, UTC)
+    assert record["seq"] == 3 and record["source"] == "live" and record["connection"] == "wifi"
+    assert record["record"]["foo"] == "bar"
+
+
+def test_telemetry_array_refuses_bad_records_one_by_one():
+    good, bad = messages.reading(time.time()), messages.reading(time.time(), v1="230")
+    records, errors = payloads.parse_telemetry([good, bad, 7], NOW)
+    assert len(records) == 1
+    assert [error.reason for error in errors] == ["invalid_field", "not_an_object"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{", "invalid_json"),
+        (b"\xc3\x28", "invalid_json"),
+        (b'{"ts": NaN}', "non_finite_number"),
+        (b'{"ts": -Infinity}', "non_finite_number"),
+    ],
+)
+def test_decoding_refuses_what_is_not_strict_json(raw, reason):
+    assert reason_of(lambda: payloads.decode_payload(raw)) == reason
+
+
+def test_oversize_payload_is_refused_before_parsing(settings):
+    settings.MQTT_MAX_PAYLOAD_BYTES = 10
+    assert reason_of(lambda: payloads.decode_payload(b'{"ts": 1764000000}')) == "payload_too_large"
+
+
+def test_future_allowance_is_configurable(settings):
+    settings.MQTT_MAX_FUTURE_SECONDS = 60
+    assert reason_of(lambda: payloads.parse_ts(time.time() + 120)) == "ts_in_future"
+    assert payloads.parse_ts(time.time() + 30) is not None
+
+
+def test_registration_checks_id_format_and_topic():
+    payload = messages.registration("ACV-AABBCCDDEEFF")
+    assert payloads.parse_registration(payload, "ACV-AABBCCDDEEFF")["fw"] == "1.2.0"
+    assert reason_of(lambda: payloads.parse_registration(payload, "ACV-AABBCCDDEE00")) == "device_id_mismatch"
+    assert reason_of(lambda: payloads.parse_registration({"device_id": "ACV-+"})) == "invalid_device_id"
+    assert reason_of(lambda: payloads.parse_registration({"fw": "1"})) == "missing_field"
+    too_long = messages.registration("ACV-AABBCCDDEEFF", hw="x" * 65)
+    assert reason_of(lambda: payloads.parse_registration(too_long)) == "invalid_field"
+
+
+def test_heartbeat_nested_objects_and_ip_are_checked():
+    beat = payloads.parse_heartbeat(messages.heartbeat())
+    assert beat["sd"]["free_kb"] == 3800000 and isinstance(beat["ts"], datetime)
+    assert reason_of(lambda: payloads.parse_heartbeat(messages.heartbeat(ip="10.0.0.300"))) == "invalid_field"
+    assert reason_of(lambda: payloads.parse_heartbeat(messages.heartbeat(sd={"queued": -1}))) == "invalid_field"
+    assert reason_of(lambda: payloads.parse_heartbeat(messages.heartbeat(ota={"state": "x"}))) == "invalid_field"
+
+
+def test_response_and_alert_enumerations():
+    answer = {"req": "r1", "cmd": "ota_update", "status": "progress", "stage": "downloading", "progress": 45}
+    assert payloads.parse_response(answer)["progress"] == 45
+    assert reason_of(lambda: payloads.parse_response({**answer, "status": "done"})) == "invalid_field"
+    assert reason_of(lambda: payloads.parse_response({**answer, "progress": 101})) == "invalid_field"
+    alert = {"type": "overvoltage", "sev": "critical", "state": "raised", "val": 260}
+    assert payloads.parse_alert(alert)["val"] == 260
+    assert reason_of(lambda: payloads.parse_alert({**alert, "sev": "fatal"})) == "invalid_field"
+
+
+def test_topics_round_trip_and_refuse_foreign_shapes(settings):
+    settings.MQTT_TOPIC_PREFIX = "plant7"
+    assert command_topic("ACV-AABBCCDDEEFF") == "plant7/ACV-AABBCCDDEEFF/cmd"
+    assert parse_topic("plant7/ACV-AABBCCDDEEFF/heartbeat").kind == TopicKind.HEARTBEAT
+    assert parse_topic("devices/register").device_id is None
+    for topic in (
+        "acuvim/ACV-AABBCCDDEEFF/heartbeat",
+        "plant7/ACV-AABBCCDDEEFF/cmd",
+        "plant7/x",
+        "devices/register/a/b",
+    ):
+        with pytest.raises(TopicError):
+            parse_topic(topic)
+    assert all(f.startswith("$share/g1/") for f in subscription_filters("g1"))
+    assert "plant7/+/telemetry" in subscription_filters()
