@@ -18,13 +18,14 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from acuvim_console.events import ROLLOUT_PROGRESS, publish_event
-from devices.choices import UNACCEPTED_STATUSES, CommandName, DeviceStatus
+from devices.choices import UNACCEPTED_STATUSES, CommandName, CommandStatus, DeviceStatus
 from devices.command_specs import CommandValidationError
-from devices.models import Device
+from devices.commands import send_command
+from devices.models import Command, Device
 from firmware import conf
 from firmware.download_links import signed_download_url
 from firmware.models import FirmwareVersion, OtaState, Rollout, RolloutDevice, RolloutStatus
-from firmware.ota_tracking import FAILED_STATES, IN_FLIGHT_STATES, OPEN_STATES, observe, same_version
+from firmware.ota_tracking import FAILED_STATES, IN_FLIGHT_STATES, OPEN_STATES, observe
 from firmware.versions import parse_version
 
 log = logging.getLogger(__name__)
@@ -267,8 +268,6 @@ def _wave_counts(rollout: Rollout, wave: int) -> dict:
 
 def _send_queued(rollout: Rollout, now: datetime) -> list[RolloutDevice]:
     """Send `ota_update` to the queued devices of the waves opened so far, re-checking each one first."""
-    from devices.commands import send_command  # here: it brings the MQTT publisher, which planning never needs
-
     queued = list(
         rollout.devices.filter(state=OtaState.QUEUED, wave__lte=rollout.current_wave).select_related("device")
     )
@@ -389,9 +388,6 @@ def resume_rollout(rollout: Rollout, *, user=None, now: datetime | None = None) 
 
 def cancel_rollout(rollout: Rollout, *, user=None, now: datetime | None = None) -> Rollout:
     """Stop sending; devices already updating are still followed to their end, the rest are cancelled."""
-    from devices.choices import CommandStatus
-    from devices.models import Command
-
     now = now or timezone.now()
     with transaction.atomic():
         rollout = _lock(rollout)
@@ -500,20 +496,3 @@ def progress_snapshot(rollout: Rollout, entries=()) -> dict:
 
 def _announce(rollout: Rollout, changed: list[RolloutDevice]) -> None:
     publish_event(ROLLOUT_PROGRESS, progress_snapshot(rollout, changed))
-
-
-__all__ = [
-    "RolloutError",
-    "advance_rollout",
-    "advance_rollouts",
-    "cancel_rollout",
-    "create_rollout",
-    "ota_params",
-    "pause_rollout",
-    "plan",
-    "progress_snapshot",
-    "resume_rollout",
-    "retry_failed",
-    "same_version",
-    "state_counts",
-]

@@ -1,10 +1,13 @@
 """Rollout planning and progression, driven through the real command and heartbeat handlers."""
 
+import threading
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from acuvim_console.mqtt.payloads import parse_heartbeat, parse_response
 from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
@@ -23,6 +26,7 @@ from firmware.rollouts import (
     resume_rollout,
     retry_failed,
 )
+from tests.commands.live_events import LiveEvents
 from tests.factories import make_device
 
 pytestmark = pytest.mark.django_db
@@ -301,3 +305,62 @@ def test_pause_holds_the_next_wave_and_cancel_stops_undelivered_commands(firmwar
     assert entry(online).state == OtaState.SUCCEEDED
     with pytest.raises(RolloutError):
         retry_failed(rollout, user=operator)
+
+
+# --- events, concurrency, schedule ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fleet_events():
+    """What the live admin pages receive (the project's listener, bound like a websocket consumer)."""
+    events = LiveEvents()
+    yield events
+    events.close()
+
+
+def test_progress_is_announced_to_the_live_pages_after_commit(
+    firmware, operator, fleet_events, django_capture_on_commit_callbacks
+):
+    devices = fleet(2, status=DeviceStatus.OFFLINE)  # offline: nothing is published to a broker
+    with django_capture_on_commit_callbacks(execute=True):
+        rollout = create_rollout(firmware, devices, user=operator, wave_size=1)
+    created = [data for name, data in fleet_events.fleet() if name == "RolloutProgress"]
+    assert created[-1]["rollout_id"] == str(rollout.pk)
+    assert created[-1]["counts"]["sent"] == 1 and created[-1]["current_wave"] == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        RolloutDevice.objects.filter(device=devices[0]).update(started_at=timezone.now() - timedelta(hours=1))
+        advance_rollouts()
+    data = [data for name, data in fleet_events.fleet() if name == "RolloutProgress"][-1]
+    changed = {row["device_id"]: row for row in data["devices"]}
+    assert changed[devices[0].device_id]["state"] == "timed_out"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollout_another_worker_is_advancing_is_skipped_not_blocked(firmware, operator):
+    rollout = create_rollout(firmware, fleet(1, status=DeviceStatus.OFFLINE), user=operator)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        try:
+            with transaction.atomic():
+                Rollout.objects.select_for_update().get(pk=rollout.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert advance_rollouts() == {"advanced": 0, "busy": 1}
+    finally:
+        release.set()
+        holder.join(10)
+    assert advance_rollouts() == {"advanced": 1, "busy": 0}
+
+
+def test_advance_rollouts_is_a_periodic_task(settings):
+    task, seconds = settings.PERIODIC_TASKS["firmware: advance rollouts"]
+    assert import_string(task).name == task and 0 < seconds <= 60
+    assert import_string(task)() == {"advanced": 0, "busy": 0}
