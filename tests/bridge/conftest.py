@@ -32,8 +32,10 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
 class DeviceClient:
     """What a gateway does on the wire: publish JSON (or raw bytes) and wait for the broker's PUBACK."""
 
-    def __init__(self, port: int, max_inflight: int = 20):
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-device-{uuid.uuid4().hex[:8]}")
+    def __init__(self, port: int, max_inflight: int = 20, protocol: int = mqtt.MQTTv311):
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-device-{uuid.uuid4().hex[:8]}", protocol=protocol
+        )
         self.client.max_inflight_messages_set(max_inflight)  # bounded: paho loses messages beyond ~65k queued
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
