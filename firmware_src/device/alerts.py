@@ -3,6 +3,7 @@
 Only transitions are published (raised once, cleared once), so a voltage sitting above the limit does
 not flood the console.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 from .protocol import AlertSeverity, AlertState
 

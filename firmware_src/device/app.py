@@ -4,6 +4,7 @@ It owns no hardware; everything physical comes from the HAL (`hal/esp32.py` on t
 `hal/host.py` in the simulator). `tick()` does whatever is due and returns how long the caller may
 sleep, so the ESP32 main loop and the simulator's shared scheduler run the same code.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 from . import acuvim, alerts, bootguard, commands, config, handlers, modbus, ota, sdbuffer, session, transport
 from .backoff import Backoff
@@ -60,7 +61,8 @@ class GatewayApp:
         self.mode = DeviceMode.NORMAL if config.is_provisioned(self.config.current) else DeviceMode.AP
         self.sd = None
         if hal.sd_root is not None:
-            self.sd = sdbuffer.SdBuffer(hal.sd_root + "/buffer", self.opts["sd_segment_bytes"], self.opts["sd_cap_bytes"])
+            self.sd = sdbuffer.SdBuffer(hal.sd_root + "/buffer", self.opts["sd_segment_bytes"],
+                                        self.opts["sd_cap_bytes"])
         self.modbus = modbus.ModbusMaster(hal.rs485, self.opts["modbus_timeout_ms"])
         self._apply_meter_settings()
         self.transport = transport.TransportManager(
@@ -69,10 +71,12 @@ class GatewayApp:
         self.session = session.MqttSession(
             hal.mqtt_client(self.device_id), self.device_id, self.opts["topic_prefix"], hal.clock,
             Backoff(self.opts["backoff_base_s"], self.opts["backoff_cap_s"], hal.random), self.log, self)
-        self.ota = ota.OtaManager(hal.nvs, hal.partitions, hal.downloader,
-                                  (hal.sd_root or hal.data_root) + "/ota_download.bin", self.log, self.opts["selftest_s"])
+        download_path = (hal.sd_root or hal.data_root) + "/ota_download.bin"
+        self.ota = ota.OtaManager(hal.nvs, hal.partitions, hal.downloader, download_path, self.log,
+                                  self.opts["selftest_s"])
         self.ota.boot(hal.clock.uptime())
-        self.processor = commands.CommandProcessor(handlers.CommandHandlers(self), self._publish_resp, hal.clock, self.log)
+        self.processor = commands.CommandProcessor(handlers.CommandHandlers(self), self._publish_resp, hal.clock,
+                                                   self.log)
         self.alerts = alerts.AlertMonitor(self.config.current["thresholds"])
         self.seq = 0
         self.registered = False

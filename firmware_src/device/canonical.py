@@ -3,6 +3,7 @@
 The console hashes the desired config as `json.dumps(doc, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)`; MicroPython's json has no `sort_keys`, so the document is serialised here by hand.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import hashlib
 import json

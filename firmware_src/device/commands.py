@@ -6,6 +6,7 @@ it then reports through the `CommandContext` it was given. Every response sent f
 (for the last `memory` requests), so a repeated `req` is answered with the latest response instead of
 running the command twice.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
 
@@ -80,7 +81,8 @@ class CommandProcessor:
             self.publish(self._answers[req])
             return
         if not isinstance(cmd, str) or cmd not in COMMANDS:
-            self.respond(req, cmd, Status.ERROR, {"code": ErrorCode.UNKNOWN_COMMAND, "msg": "unknown command %r" % (cmd,)})
+            refusal = {"code": ErrorCode.UNKNOWN_COMMAND, "msg": "unknown command %r" % (cmd,)}
+            self.respond(req, cmd, Status.ERROR, refusal)
             return
         exp = message.get("exp")
         now = self.clock.now()

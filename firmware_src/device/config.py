@@ -2,6 +2,7 @@
 
 Rules match the console's validation so a config the console accepts is one the device applies.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
 
@@ -175,10 +176,7 @@ def config_hash(doc):
 
 
 def needs_restart(old, new):
-    for section in RESTART_SECTIONS:
-        if canonical_json(old.get(section)) != canonical_json(new.get(section)):
-            return True
-    return False
+    return any(canonical_json(old.get(section)) != canonical_json(new.get(section)) for section in RESTART_SECTIONS)
 
 
 def is_provisioned(doc):

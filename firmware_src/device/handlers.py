@@ -18,7 +18,7 @@ class CommandHandlers:
         try:
             return self.app.apply_config(changes)
         except config_mod.ConfigError as error:
-            raise CommandError(ErrorCode.INVALID_PARAM, str(error))
+            raise CommandError(ErrorCode.INVALID_PARAM, str(error)) from error
 
     def cmd_ping(self, params, context):
         return {"uptime": int(self.app.hal.clock.uptime())}
@@ -75,7 +75,7 @@ class CommandHandlers:
         try:
             regs = self.app.modbus.read_registers(self.app.reader.slave, start, count, function)
         except modbus.ModbusError as error:
-            raise CommandError(ErrorCode.MODBUS_ERROR, str(error))
+            raise CommandError(ErrorCode.MODBUS_ERROR, str(error)) from error
         return {"regs": regs}
 
     def cmd_set_meter(self, params, context):
@@ -84,7 +84,8 @@ class CommandHandlers:
             changes["addr"] = int_param(params, "addr", 1, 247)
         if "baud" in params:
             if params["baud"] not in BAUD_RATES:
-                raise CommandError(ErrorCode.INVALID_PARAM, "baud must be one of " + ", ".join([str(b) for b in BAUD_RATES]))
+                choices = ", ".join([str(b) for b in BAUD_RATES])
+                raise CommandError(ErrorCode.INVALID_PARAM, "baud must be one of " + choices)
             changes["baud"] = params["baud"]
         if "parity" in params:
             if params["parity"] not in PARITIES:
@@ -137,5 +138,5 @@ class CommandHandlers:
         try:
             self.app.reader.clear_energy()
         except modbus.ModbusError as error:
-            raise CommandError(ErrorCode.MODBUS_ERROR, str(error))
+            raise CommandError(ErrorCode.MODBUS_ERROR, str(error)) from error
         return None

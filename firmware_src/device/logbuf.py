@@ -1,4 +1,5 @@
 """Ring buffer of recent log lines, served by the `get_logs` command, filtered by the runtime log level."""
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 

@@ -3,6 +3,7 @@
 The serial port is anything with `write(data)` and `read(nbytes, timeout_ms)` (returns what arrived
 before the timeout); the ESP32 HAL wraps a UART with RS485 direction control, the host HAL a simulated meter.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import struct
 

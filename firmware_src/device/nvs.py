@@ -4,6 +4,7 @@ Used for the config, boot counters, OTA state and alerts that must survive a reb
 file lives on the internal flash filesystem; on the host it lives in the simulated device's state dir.
 """
 
+
 import json
 import os
 

@@ -7,6 +7,7 @@ must reach the MQTT broker within `selftest_s`; then it is marked valid and the 
 final `success`. Otherwise the previous slot is booted again and, once back online, the `req` is answered
 with `error` / `rolled_back`. State lives in NVS under "ota" so it survives the reboots in between.
 """
+# ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import os
 

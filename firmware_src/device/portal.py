@@ -4,6 +4,7 @@ Only WiFi, MQTT and the console URL are asked for (plus APN/PIN when a GSM modem
 fields are left out of the page otherwise). The HTTP serving is the HAL's job; this module turns
 request bodies into config changes and pages.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 from . import config as config_mod
 
@@ -85,7 +86,7 @@ def parse_form(body, has_modem):
             try:
                 value = int(value)
             except ValueError:
-                raise config_mod.ConfigError({name: "must be an integer"})
+                raise config_mod.ConfigError({name: "must be an integer"}) from None
         if "." in name:
             section, key = name.split(".", 1)
             if key == "password" and value == "":

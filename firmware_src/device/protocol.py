@@ -115,7 +115,4 @@ def is_valid_device_id(device_id):
     """`ACV-` + 12 upper-case hex digits: the only ids this firmware puts into a topic."""
     if not isinstance(device_id, str) or len(device_id) != 16 or not device_id.startswith("ACV-"):
         return False
-    for ch in device_id[4:]:
-        if ch not in "0123456789ABCDEF":
-            return False
-    return True
+    return all(ch in "0123456789ABCDEF" for ch in device_id[4:])

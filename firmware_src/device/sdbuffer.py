@@ -7,6 +7,7 @@ Draining reads from a persisted cursor (segment + byte offset) oldest first; the
 the broker acknowledged a batch, so a reboot in the middle re-sends at most the unacknowledged batches
 (the console stores each `(device_id, ts)` once, so that is harmless) and loses nothing.
 """
+# ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
 import os

@@ -4,6 +4,7 @@ The client object comes from the HAL (paho on the host, umqtt on the ESP32) and 
 the callbacks given in `configure`. Telemetry flow control lives in the app; this class only knows
 whether it is connected and what it may publish.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
 

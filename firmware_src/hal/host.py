@@ -5,6 +5,7 @@ simulated ones where they cannot (the RS485 meter, WiFi/GSM links, the flash par
 up/down state and other faults live in `SimControls`, which the simulator flips.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -86,7 +87,8 @@ class SimLink:
 
     def ip(self):
         # Documentation range (RFC 5737): a label for the heartbeat, never an address anyone connects to.
-        return "192.0.2.%d" % (1 + self._index % 250) if self.name == Conn.WIFI else "198.51.100.%d" % (1 + self._index % 250)
+        host = 1 + self._index % 250
+        return f"192.0.2.{host}" if self.name == Conn.WIFI else f"198.51.100.{host}"
 
 
 class HostMqttClient:
@@ -207,10 +209,8 @@ class HostMqttClient:
             return
         sock = client.socket()
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             client.loop_read()
         if self._client is client:
             self._handle_disconnect(client, None, None, None, None)
@@ -336,7 +336,7 @@ class _SlotWriter:
         self.partitions = partitions
         self.slot = slot
         self.partitions.table["slots"][slot] = {"state": "empty"}
-        self._handle = open(os.path.join(partitions.root, slot + ".bin"), "wb")
+        self._handle = open(os.path.join(partitions.root, slot + ".bin"), "wb")  # noqa: SIM115 - closed in finish()
 
     def write(self, chunk):
         self._handle.write(chunk)
@@ -379,8 +379,9 @@ class HttpDownload:
             self.state = "failed"
 
     def _fetch(self):
-        request = urllib.request.Request(self.url, headers=self.headers)
-        with urllib.request.urlopen(request, timeout=30) as response:
+        # The OTA command handler admits only http(s) URLs.
+        request = urllib.request.Request(self.url, headers=self.headers)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             resumed = response.status == 206 and self.offset > 0
             length = response.headers.get("Content-Length")
             start = self.offset if resumed else 0
@@ -401,7 +402,7 @@ class HttpDownload:
                         if ahead > 0:
                             time.sleep(min(ahead, 1.0))
         if self.total is not None and self.received != self.total:
-            raise OSError("short download: %d of %d bytes" % (self.received, self.total))
+            raise OSError(f"short download: {self.received} of {self.total} bytes")
 
 
 class HostDownloader:
@@ -452,10 +453,10 @@ class HostHal:
         return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
     def imei(self):
-        return "86%013d" % (int(self._device_id[4:], 16) % 10**13)
+        return f"86{int(self._device_id[4:], 16) % 10**13:013d}"
 
     def iccid(self):
-        return "8944%015d" % (int(self._device_id[4:], 16) % 10**15)
+        return f"8944{int(self._device_id[4:], 16) % 10**15:015d}"
 
     # system
     def reset_cause(self):

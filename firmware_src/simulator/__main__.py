@@ -57,7 +57,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     fleet.start()
     control = ControlServer(fleet, args.control_port)
-    print(json.dumps({"devices": fleet.n, "control": "http://127.0.0.1:%d" % control.port,
+    print(json.dumps({"devices": fleet.n, "control": f"http://127.0.0.1:{control.port}",
                       "first": fleet.ids[:3]}), flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     while not stop.wait(10.0 if deadline is None else min(10.0, max(0.0, deadline - time.monotonic()))):

@@ -33,7 +33,7 @@ FAULTS = (
 
 def device_id_for(prefix, index):
     """Deterministic `ACV-` + 12 upper-case hex digits from the fleet prefix and the device index."""
-    digest = hashlib.sha256(("%s:%d" % (prefix, index)).encode()).hexdigest()
+    digest = hashlib.sha256(f"{prefix}:{index}".encode()).hexdigest()
     return "ACV-" + digest[:12].upper()
 
 
@@ -160,7 +160,7 @@ class SimDevice:
     def crash(self, reason=ResetReason.PANIC):
         """Die now (no DISCONNECT: the broker sends the LWT) and reboot with this reset reason."""
         if reason not in ResetReason.ALL:
-            raise ValueError("unknown reset reason %r" % reason)
+            raise ValueError(f"unknown reset reason {reason!r}")
         self.shard.call_soon(lambda: self._crash(reason))
 
     def crash_loop(self, times=5, after_s=0.5):
@@ -189,7 +189,7 @@ class SimDevice:
             if predicate(self):
                 return True
             time.sleep(interval)
-        raise TimeoutError("%s: condition not met within %.0f s; state %r" % (self.device_id, timeout, self.snapshot()))
+        raise TimeoutError(f"{self.device_id}: condition not met within {timeout:.0f} s; state {self.snapshot()!r}")
 
     # -- lifecycle (shard thread) -------------------------------------------------------------
     def power_on(self, delay_s):
@@ -214,8 +214,12 @@ class SimDevice:
         self.state = "running"
         if self._crashes_left > 0:
             self._crashes_left -= 1
-            self.shard.schedule(self._crash_after_s, lambda: self._generation == generation and self._crash(ResetReason.PANIC))
+            self.shard.schedule(self._crash_after_s, lambda: self._crash_if_current(generation))
         self.shard.schedule(0.0, lambda: self._tick(generation))
+
+    def _crash_if_current(self, generation):
+        if self._generation == generation:
+            self._crash(ResetReason.PANIC)
 
     def _tick(self, generation):
         if generation != self._generation or self.app is None:
@@ -285,7 +289,7 @@ class Fleet:
         self.boot_delay_s = boot_delay_s
         self.portal = portal
         shard_count = max(1, -(-n // max(1, devices_per_shard)))
-        self.shards = [Shard("fleet-shard-%d" % k) for k in range(shard_count)]
+        self.shards = [Shard(f"fleet-shard-{k}") for k in range(shard_count)]
         self.devices = [SimDevice(self, index, device_id_for(prefix, index), self.shards[index % shard_count])
                         for index in range(n)]
         self._by_id = {device.device_id: device for device in self.devices}
@@ -382,7 +386,7 @@ class Fleet:
     def inject(self, fault, device_ids=None, **kwargs):
         """Apply a fault by name to some devices (default: the whole fleet)."""
         if fault not in FAULTS:
-            raise ValueError("unknown fault %r; known: %s" % (fault, ", ".join(FAULTS)))
+            raise ValueError("unknown fault {!r}; known: {}".format(fault, ", ".join(FAULTS)))
         targets = self.devices if device_ids is None else [self.device(i) for i in device_ids]
         for device in targets:
             getattr(device, fault)(**kwargs)
@@ -395,7 +399,8 @@ class Fleet:
             if predicate(self):
                 return True
             time.sleep(interval)
-        raise TimeoutError("fleet condition not met within %.0f s: %r" % (timeout, [d.snapshot() for d in self.devices[:5]]))
+        sample = [device.snapshot() for device in self.devices[:5]]
+        raise TimeoutError(f"fleet condition not met within {timeout:.0f} s: {sample!r}")
 
     def all_connected(self):
         return all(device.connected for device in self.devices)

@@ -85,7 +85,7 @@ class SimulatedAcuvim:
         for value in self.energy:
             regs.extend(modbus.uint32_to_regs(round(value / acuvim.ENERGY_SCALE)))
         regs.extend([0] * (acuvim.THD_START - acuvim.REALTIME_START - len(regs)))
-        regs.extend(int(round(value / acuvim.THD_SCALE)) for value in thd)
+        regs.extend(round(value / acuvim.THD_SCALE) for value in thd)
         self._regs = regs
 
     def clear_energy(self):
@@ -104,7 +104,8 @@ class SimulatedAcuvim:
                 return self._exception(function, 2)
             self._refresh(time.time())
             regs = self._regs[first - _READABLE[0]:first - _READABLE[0] + value]
-            return modbus.with_crc(struct.pack(">BBB", self.slave, function, 2 * value) + struct.pack(">%dH" % value, *regs))
+            header = struct.pack(">BBB", self.slave, function, 2 * value)
+            return modbus.with_crc(header + struct.pack(f">{value}H", *regs))
         if function == modbus.WRITE_SINGLE:
             if first == acuvim.ENERGY_CLEAR_REGISTER and value == acuvim.ENERGY_CLEAR_VALUE:
                 self.clear_energy()

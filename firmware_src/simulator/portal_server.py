@@ -18,7 +18,7 @@ class PortalServer:
         self.shard = shard
         handler = self._handler_class()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         threading.Thread(target=self.httpd.serve_forever, name="portal-" + app.device_id, daemon=True).start()
 
     def close(self):
@@ -49,7 +49,7 @@ class PortalServer:
                 try:
                     changes = portal.parse_form(body, server.app.has_modem())
                 except ConfigError as error:
-                    self._page(400, "Not saved: %s" % error)
+                    self._page(400, f"Not saved: {error}")
                     return
                 server.shard.call_soon(lambda: server.app.provision(changes))
                 self._page(200, "Saved. The gateway restarts and connects.")

@@ -6,6 +6,7 @@ per wake-up instead of a thread per device. Device timers sit in a heap; `call_s
 hand work to the shard safely.
 """
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -40,10 +41,8 @@ class Shard(threading.Thread):
         self.selector.register(sock, selectors.EVENT_READ, client)
 
     def socket_closed(self, client, userdata, sock):
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
 
     def want_write(self, client, userdata, sock):
         self._modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
@@ -52,10 +51,8 @@ class Shard(threading.Thread):
         self._modify(sock, selectors.EVENT_READ, client)
 
     def _modify(self, sock, events, client):
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self.selector.modify(sock, events, client)
-        except (KeyError, ValueError):
-            pass
 
     # -- scheduling -----------------------------------------------------------------------------
     def schedule(self, delay_s, callback):
@@ -65,10 +62,8 @@ class Shard(threading.Thread):
         """Thread-safe: run `callback` on the shard thread at its next wake-up."""
         with self._calls_lock:
             self._calls.append(callback)
-        try:
+        with contextlib.suppress(BlockingIOError):
             self._wake_w.send(b"x")
-        except BlockingIOError:
-            pass
 
     def stop(self):
         self._stopping.set()

@@ -5,6 +5,7 @@
 Imports every `test_*.py` in tests/logic, calls each `test_*` function, prints one line per failure and
 a closing `N passed, M failed`; exits 1 if anything failed.
 """
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import os
 import sys

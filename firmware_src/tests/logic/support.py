@@ -1,4 +1,5 @@
 """Fakes shared by the logic tests; MicroPython-compatible like the code under test."""
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import os
 import time
@@ -41,8 +42,8 @@ class TempDir:
 
     def __init__(self):
         _counter[0] += 1
-        self.path = "/tmp/fwtest-%d-%d-%d" % (os.getpid() if hasattr(os, "getpid") else 0, int(time.time() * 1000) % 10**9,
-                                              _counter[0])
+        pid = os.getpid() if hasattr(os, "getpid") else 0
+        self.path = "/tmp/fwtest-%d-%d-%d" % (pid, int(time.time() * 1000) % 10**9, _counter[0])
         os.mkdir(self.path)
 
     def __enter__(self):

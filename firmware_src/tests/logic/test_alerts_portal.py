@@ -1,11 +1,13 @@
 """Device alerts (transitions only) and the captive-portal form."""
 
+
 from firmware_src.device import config, portal
 from firmware_src.device.alerts import AlertMonitor
 from firmware_src.device.backoff import Backoff
 from firmware_src.tests.logic.support import raises
 
-NORMAL = {"v1": 230.0, "v2": 231.0, "v3": 229.0, "i1": 10.0, "i2": 10.0, "i3": 10.0, "f": 50.0, "pft": 0.95, "pt": 6000.0}
+NORMAL = {"v1": 230.0, "v2": 231.0, "v3": 229.0, "i1": 10.0, "i2": 10.0, "i3": 10.0, "f": 50.0, "pft": 0.95,
+          "pt": 6000.0}
 
 
 def test_overvoltage_is_raised_once_and_cleared_once():

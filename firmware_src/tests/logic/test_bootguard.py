@@ -1,5 +1,6 @@
 """Boot counting and crash-loop detection."""
 
+
 from firmware_src.device.bootguard import BootGuard
 from firmware_src.tests.logic.support import FakeNvs
 

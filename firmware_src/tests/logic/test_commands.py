@@ -1,4 +1,5 @@
 """Command intake: acks, duplicates, expiry, unknown commands, refusals and deferred results."""
+# ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
 
@@ -47,7 +48,7 @@ def test_protocol_has_twenty_commands():
 
 
 def test_ping_is_acked_then_succeeds_with_data():
-    processor, handlers, out, _clock, _ = _setup()
+    processor, _handlers, out, _clock, _ = _setup()
     processor.handle(_cmd("r1", "ping"))
     assert out.statuses() == ["ack", "success"]
     assert out.messages[1]["data"] == {"uptime": 5} and out.messages[1]["cmd"] == "ping"
@@ -113,7 +114,7 @@ def test_deferred_command_reports_progress_and_final_result_later():
 
 
 def test_memory_of_answers_is_bounded():
-    processor, handlers, out, _clock, _ = _setup()
+    processor, handlers, _out, _clock, _ = _setup()
     processor.memory = 3
     for n in range(5):
         processor.handle(_cmd("r%d" % n, "ping"))

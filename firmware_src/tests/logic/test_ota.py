@@ -109,7 +109,7 @@ def test_crash_before_the_self_test_is_rolled_back_by_the_bootloader():
 
 def test_broken_link_resumes_with_a_range_request():
     with TempDir() as tmp:
-        nvs, partitions, downloader, out, device = _start(tmp, fail_after=3000)
+        _nvs, partitions, downloader, _out, device = _start(tmp, fail_after=3000)
         device.ota.tick(0.0, True)
         while downloader.current.state == "running":
             downloader.current.step(1000)
@@ -126,7 +126,7 @@ def test_broken_link_resumes_with_a_range_request():
 
 def test_checksum_mismatch_is_refused_and_nothing_is_written():
     with TempDir() as tmp:
-        nvs, partitions, downloader, out, device = _start(tmp)
+        _nvs, partitions, downloader, out, device = _start(tmp)
         downloader.data = IMAGE[:-1] + b"X"
         _download(device, downloader)
         assert out.messages[-1]["code"] == "checksum_mismatch"
@@ -136,7 +136,7 @@ def test_checksum_mismatch_is_refused_and_nothing_is_written():
 
 def test_second_update_while_busy_is_refused():
     with TempDir() as tmp:
-        nvs, partitions, downloader, out, device = _start(tmp)
+        _nvs, _partitions, _downloader, _out, device = _start(tmp)
         error = raises(CommandError, device.ota.start, _params(), None, "tok")
         assert error.code == "busy"
 

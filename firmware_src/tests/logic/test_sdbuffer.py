@@ -74,7 +74,7 @@ def test_nothing_is_lost_or_repeated_across_a_reboot():
         buffer = SdBuffer(path + "/q", segment_bytes=150)
         for n in range(10):
             buffer.append(_record(n))
-        records, token = buffer.peek(4)
+        _records, token = buffer.peek(4)
         buffer.commit(token)
         buffer.peek(3)  # in flight when the power went
         after = SdBuffer(path + "/q", segment_bytes=150)
