@@ -1,49 +1,27 @@
-"""Streaming CSV responses that keep memory flat whatever the number of rows.
+"""Streaming responses that keep memory flat whatever their size (the telemetry CSV export).
 
-Rows come from a database iterator (server-side cursor on PostgreSQL) and are written out a chunk of
-lines at a time. Under ASGI, Django would drain a *synchronous* iterator into a list before sending it
-(its StreamingHttpResponse cannot iterate sync code from the event loop), so there the rows are pulled
-one chunk per `sync_to_async` call instead: same thread as the view, so the same database cursor.
+Under ASGI, Django drains a *synchronous* iterator into a list before sending it (its
+StreamingHttpResponse cannot iterate sync code from the event loop), which would hold a million-row
+export in memory. So under ASGI the chunks are pulled one per `sync_to_async` call instead: in the
+same thread as the view, so a database cursor opened by the iterator stays usable.
 """
 
-import csv
-from collections.abc import AsyncIterator, Iterable, Iterator
-from itertools import islice
+from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 
-LINES_PER_CHUNK = 1000
 
-
-class _LineBuffer:
-    """A file-like sink for csv.writer that hands back what was written."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
-def csv_chunks(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    writer = csv.writer(_LineBuffer())
-    yield writer.writerow(header)
-    rows = iter(rows)
-    while chunk := list(islice(rows, LINES_PER_CHUNK)):
-        yield "".join(writer.writerow(row) for row in chunk)
-
-
-async def _async_chunks(chunks: Iterator[str]) -> AsyncIterator[str]:
+async def _pulled_one_by_one(chunks: Iterator) -> AsyncIterator:
     pull = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
     while (chunk := await pull()) is not None:
         yield chunk
 
 
-def streaming_csv_response(
-    request, filename: str, header: list[str], rows: Iterable[Iterable]
-) -> StreamingHttpResponse:
-    chunks = csv_chunks(header, rows)
+def streaming_download(request, chunks: Iterator, filename: str, content_type: str) -> StreamingHttpResponse:
     django_request = getattr(request, "_request", request)
-    content = _async_chunks(chunks) if isinstance(django_request, ASGIRequest) else chunks
-    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+    content = _pulled_one_by_one(chunks) if isinstance(django_request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

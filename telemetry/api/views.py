@@ -1,7 +1,5 @@
 """Telemetry endpoints of one device: the latest reading, bucketed history and a CSV export."""
 
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
@@ -10,23 +8,12 @@ from rest_framework.views import APIView
 
 from acuvim_console.api.permissions import PROTECTED, VIEW_TELEMETRY
 from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
-from acuvim_console.api.streaming import streaming_csv_response
+from acuvim_console.api.streaming import streaming_download
 from devices.api.views import get_device
 from telemetry import queries
 from telemetry.api import serializers as s
-from telemetry.models import TelemetryRecord
 
 TAG = "telemetry"
-EXPORT_COLUMNS = [
-    "ts",
-    "ts_estimated",
-    "received_at",
-    "source",
-    "connection",
-    "seq",
-    *queries.QUANTITIES,
-]
-EXPORT_CHUNK_ROWS = 2000
 
 
 class TelemetryViewBase(APIView):
@@ -97,7 +84,7 @@ class TelemetryExportView(TelemetryViewBase):
         summary="Every reading in a time range as CSV (streamed)",
         parameters=[s.TimeRangeSerializer],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="ts,ts_estimated,...,data"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=", ".join(queries.EXPORT_COLUMNS)),
             **BAD_REQUEST,
             **ERROR_RESPONSES,
             **NOT_FOUND,
@@ -108,11 +95,6 @@ class TelemetryExportView(TelemetryViewBase):
         query = s.TimeRangeSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = query.validated_data["start"], query.validated_data["end"]
-        rows = (
-            TelemetryRecord.objects.filter(device=device, ts__gte=start, ts__lt=end)
-            .order_by("ts")
-            .values_list(*EXPORT_COLUMNS, Cast("data", TextField()))
-            .iterator(chunk_size=EXPORT_CHUNK_ROWS)
-        )
         filename = f"{device.device_id}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.csv"
-        return streaming_csv_response(request, filename, [*EXPORT_COLUMNS, "data"], rows)
+        chunks = iter(queries.export_csv(device, start, end))
+        return streaming_download(request, chunks, filename, "text/csv; charset=utf-8")

@@ -13,7 +13,13 @@ from tests.factories import make_device, make_group, next_device_id
 
 pytestmark = pytest.mark.django_db
 FLEET = 3000
-STATUS_CYCLE = (DeviceStatus.ONLINE, DeviceStatus.ONLINE, DeviceStatus.OFFLINE, DeviceStatus.DEGRADED, DeviceStatus.PENDING)
+STATUS_CYCLE = (
+    DeviceStatus.ONLINE,
+    DeviceStatus.ONLINE,
+    DeviceStatus.OFFLINE,
+    DeviceStatus.DEGRADED,
+    DeviceStatus.PENDING,
+)
 
 
 @pytest.fixture
@@ -57,13 +63,17 @@ def test_filters_combine(viewer_client, fleet):
     assert count(ungrouped="true") == FLEET // 3
     assert count(firmware_version="1.1.0") == FLEET // 3
     assert count(tag="north") == FLEET // 10
-    assert count(tag="north", status="online") == Device.objects.filter(tags__contains=["north"], status="online").count()
+    assert (
+        count(tag="north", status="online") == Device.objects.filter(tags__contains=["north"], status="online").count()
+    )
     assert count(search="Meter-0001") == 10  # Meter-00010..00019
     assert count(search="meter-02999") == 1
 
 
 def test_ordering_and_page_size(viewer_client, fleet):
-    names = [d["name"] for d in viewer_client.get("/api/devices", {"ordering": "-name", "page_size": 3}).json()["results"]]
+    names = [
+        d["name"] for d in viewer_client.get("/api/devices", {"ordering": "-name", "page_size": 3}).json()["results"]
+    ]
     assert names == ["Meter-02999", "Meter-02998", "Meter-02997"]
 
 
@@ -142,9 +152,7 @@ def test_command_is_published_to_a_reachable_device(
     settings.MQTT_URL = mqtt_broker.url
     device = make_device(status=DeviceStatus.ONLINE)
     with django_capture_on_commit_callbacks(execute=True):
-        response = operator_client.post(
-            f"/api/devices/{device.device_id}/command", {"command": "ping"}, format="json"
-        )
+        response = operator_client.post(f"/api/devices/{device.device_id}/command", {"command": "ping"}, format="json")
     assert response.status_code == 202
     assert Command.objects.get(request_id=response.json()["request_id"]).status == CommandStatus.SENT
 
