@@ -42,7 +42,8 @@ class OtaManager:
         """Settle what the bootloader did with an image that was waiting for its self-test."""
         if self.record.get("state") != OtaState.PENDING_VERIFY:
             return
-        if self.partitions.running_state() != OtaState.PENDING_VERIFY:
+        target = self.record.get("target")
+        if self.partitions.running_state() != OtaState.PENDING_VERIFY or self.partitions.running_version() != target:
             self.log("warning", "bootloader rolled back %s" % self.record.get("target"))
             self._rolled_back()
             return
