@@ -64,6 +64,10 @@ class FirmwareVersionAdmin(admin.ModelAdmin):
         for firmware in queryset:
             self.delete_model(request, firmware)
 
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if request.user.has_perm(DEPLOY_FIRMWARE) else [name for name in shown if name != "deploy"]
+
     @admin.display(description="Deploy")
     def deploy(self, obj):
         return format_html('<a href="{}">Deploy…</a>', reverse("admin:firmware_firmwareversion_deploy", args=[obj.pk]))

@@ -43,8 +43,14 @@ def deploy_view(model_admin, request, pk):
         "title": f"Deploy firmware {firmware.version}",
     }
     if request.method != "POST":
-        preselected = request.GET.get("devices", "").replace(",", " ")
-        form = DeployForm(initial={"devices": preselected})
+        # The device and group changelists' "Deploy firmware" actions arrive with the target preset.
+        form = DeployForm(
+            initial={
+                "devices": request.GET.get("devices", "").replace(",", " "),
+                "group": request.GET.get("group"),
+                "hardware": request.GET.get("hardware", ""),
+            }
+        )
         return TemplateResponse(request, "admin/firmware/deploy.html", {**context, "form": form})
     form = DeployForm(request.POST)
     if not form.is_valid():

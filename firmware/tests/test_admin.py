@@ -80,6 +80,14 @@ def test_deploy_form_takes_devices_from_the_changelist_action(client, operator, 
     assert f"{devices[0].device_id} {devices[1].device_id}" in response.content.decode()
 
 
+def test_deploy_form_takes_the_group_from_the_group_action(client, operator, make_firmware):
+    firmware = make_firmware("1.3.0")
+    group = make_group("Plant B")
+    client.force_login(operator)
+    page = client.get(deploy_url(firmware), {"group": str(group.pk)}).content.decode()
+    assert f'<option value="{group.pk}" selected>Plant B</option>' in page
+
+
 def test_dry_run_lists_who_is_updated_and_who_is_skipped_then_confirm_starts_the_rollout(
     client, operator, make_firmware
 ):
@@ -119,6 +127,8 @@ def test_viewers_cannot_deploy(client, viewer, make_firmware):
     firmware = make_firmware("1.3.0")
     client.force_login(viewer)
     assert client.get(deploy_url(firmware)).status_code == 403
+    changelist = client.get(reverse("admin:firmware_firmwareversion_changelist")).content.decode()
+    assert "1.3.0" in changelist and deploy_url(firmware) not in changelist
 
 
 def test_rollout_page_shows_waves_device_states_and_live_hooks(client, operator, make_firmware):
