@@ -6,9 +6,11 @@ acuvim_console.events hands them to the server's event loop. Data is committed (
 server's threads see it.
 """
 
+import json
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,79 @@ def wait_until(check, timeout: float = 10.0, what: str = "condition") -> None:
 
 def chart_points(page) -> int:
     return int(page.get_attribute(".acv-cockpit", "data-points") or 0)
+
+
+@pytest.fixture(scope="module")
+def bridge(console_server, mqtt_broker):
+    """H3's bridge in this process, so its events reach the server's websockets on the in-memory layer."""
+    from acuvim_console.mqtt.bridge import Bridge
+
+    old = settings.MQTT_BATCH_MAX_WAIT_MS, settings.MQTT_METRICS_INTERVAL_S
+    settings.MQTT_BATCH_MAX_WAIT_MS, settings.MQTT_METRICS_INTERVAL_S = 20, 0
+    running = Bridge(client_id=f"browser-bridge-{uuid.uuid4().hex[:8]}").start()
+    assert running.connected.wait(10), "bridge did not connect"
+    time.sleep(0.2)  # subscriptions granted
+    yield running
+    running.stop()
+    settings.MQTT_BATCH_MAX_WAIT_MS, settings.MQTT_METRICS_INTERVAL_S = old
+
+
+class FakeGateway:
+    """A gateway on the real broker: publishes heartbeats and answers commands the way firmware does.
+
+    `answers` maps a command name to the responses it sends (after an `ack`), e.g.
+    {"ping": [{"status": "success", "data": {"uptime": 42}}]}.
+    """
+
+    def __init__(self, broker_port: int, device_id: str, answers: dict[str, list[dict]]):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.device_id, self.answers = device_id, answers
+        self.prefix = f"{settings.MQTT_TOPIC_PREFIX}/{device_id}"
+        self.received: list[dict] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fake-{device_id}")
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.on_connect = lambda client, *args: client.subscribe(f"{self.prefix}/cmd", qos=1)
+        self.client.connect("127.0.0.1", broker_port)
+        self.client.loop_start()
+        assert subscribed.wait(10), "fake gateway could not subscribe"
+
+    def _on_message(self, client, userdata, message):
+        command = json.loads(message.payload)
+        self.received.append(command)
+        base = {"req": command["req"], "cmd": command["cmd"], "ts": int(time.time())}
+        # Inside paho's network thread: waiting for the PUBACK here would block the thread that receives it.
+        self.publish("resp", base | {"status": "ack"}, wait=False)
+        for answer in self.answers.get(command["cmd"], [{"status": "success", "data": {}}]):
+            self.publish("resp", base | answer, wait=False)
+
+    def publish(self, kind: str, payload: dict, wait: bool = True) -> None:
+        info = self.client.publish(f"{self.prefix}/{kind}", json.dumps(payload), qos=1)
+        if wait:
+            info.wait_for_publish(5)
+
+    def heartbeat(self, **fields) -> None:
+        beat = {
+            "ts": int(time.time()),
+            "fw": "1.2.0",
+            "uptime": 3600,
+            "boot": 3,
+            "reset": "poweron",
+            "heap": 91234,
+            "heap_min": 60112,
+            "conn": "wifi",
+            "rssi": -61,
+            "hb_s": 60,
+            "sd": {"ok": True, "queued": 0, "free_kb": 3800000},
+            "modbus": {"ok": True, "errors": 0},
+            "mqtt_reconnects": 0,
+            "ota": {"state": "valid"},
+        }
+        self.publish("heartbeat", beat | fields)
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
