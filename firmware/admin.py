@@ -12,7 +12,8 @@ from firmware import admin_views
 from firmware.admin_forms import FirmwareUploadForm
 from firmware.api.permissions import DEPLOY_FIRMWARE
 from firmware.models import FirmwareVersion, OtaState, Rollout, RolloutStatus
-from firmware.rollouts import ACTIVE_STATUSES, state_counts
+from firmware.planning import ACTIVE_STATUSES
+from firmware.rollouts import state_counts
 
 
 @admin.register(FirmwareVersion)

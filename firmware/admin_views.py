@@ -13,12 +13,12 @@ from django.urls import reverse
 from firmware.admin_forms import DeployForm
 from firmware.api.permissions import DEPLOY_FIRMWARE
 from firmware.models import FirmwareVersion, Rollout
+from firmware.planning import plan
 from firmware.rollouts import (
     RolloutError,
     cancel_rollout,
     create_rollout,
     pause_rollout,
-    plan,
     resume_rollout,
     retry_failed,
 )

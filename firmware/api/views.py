@@ -31,12 +31,12 @@ from firmware.device_auth import DeviceTokenAuthentication, authenticated_device
 from firmware.download_links import DownloadLinkInvalid, download_path, signed_download_url, verify_download
 from firmware.downloads import firmware_response
 from firmware.models import FirmwareVersion, Rollout, RolloutStatus
+from firmware.planning import plan
 from firmware.rollouts import (
     RolloutError,
     cancel_rollout,
     create_rollout,
     pause_rollout,
-    plan,
     resume_rollout,
     retry_failed,
 )
