@@ -8,15 +8,18 @@ batch whatever its size; SQLite (embedded mode) gets the same SQL row by row thr
 """
 
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from acuvim_console.events import TELEMETRY_RECEIVED, publish_event
 from devices.models import Device
+from telemetry.fields import DeviceRecordField
 from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
 
 TABLE = TelemetryRecord._meta.db_table
@@ -32,11 +35,15 @@ COLUMNS = (
     *COLUMN_FIELDS.values(),
     "data",
 )
-_PG_TYPES = ("uuid", "timestamptz", "bool", "timestamptz", "text", "text", "int8", *["float8"] * 5, "jsonb")
+_PG_TYPES = (
+    *("uuid", "timestamptz", "bool", "timestamptz", "text", "text", "int8"),
+    *["float8"] * len(COLUMN_FIELDS),
+    DeviceRecordField.POSTGRESQL_TYPE,
+)
 
 # Built once from the model's own table and column names; values always travel as parameters.
 _COLUMN_LIST = ", ".join(COLUMNS)
-_ARRAYS = ", ".join(f"%s::{pg_type}[]" for pg_type in _PG_TYPES)
+_ARRAYS = ", ".join(f"%b::{pg_type}[]" for pg_type in _PG_TYPES)
 INSERT_POSTGRESQL = (
     f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT * FROM unnest({_ARRAYS}) "  # noqa: S608
     "ON CONFLICT (device_id, ts) DO NOTHING"
@@ -119,14 +126,25 @@ def _insert_postgresql(readings: list[Reading]) -> int:
         )
         for column, value in zip(columns, row, strict=True):
             column.append(value)
-    with connection.cursor() as cursor:
+    with _server_side_cursor() as cursor:
         cursor.execute(INSERT_POSTGRESQL, columns)
         return cursor.rowcount
 
 
+@contextmanager
+def _server_side_cursor():
+    """A psycopg cursor on Django's connection (same transaction) that sends parameters separately.
+
+    Django's own cursor binds client-side, escaping every array element into the SQL text; for a batch
+    of hundreds of rows that costs more than the whole insert. Errors still surface as Django's.
+    """
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
 def _touch_devices_postgresql(latest: list[Reading]) -> None:
     """last_telemetry / last_seen / connection of every device in the batch, in one UPDATE."""
-    with connection.cursor() as cursor:
+    with _server_side_cursor() as cursor:
         cursor.execute(
             TOUCH_DEVICES_POSTGRESQL,
             [

@@ -7,6 +7,8 @@ history endpoint aggregate are copied into real columns; the whole record stays 
 
 from django.db import models
 
+from telemetry.fields import DeviceRecordField
+
 
 class TelemetrySource(models.TextChoices):
     LIVE = "live", "Live"
@@ -29,7 +31,7 @@ class TelemetryRecord(models.Model):
     current_avg = models.FloatField(null=True, blank=True)
     power_total = models.FloatField(null=True, blank=True)
     power_factor = models.FloatField(null=True, blank=True)
-    data = models.JSONField(help_text="The full record as the device sent it.")
+    data = DeviceRecordField(help_text="The full record as the device sent it.")
 
     class Meta:
         ordering = ["-ts"]
