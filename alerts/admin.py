@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from acuvim_console.events import ALERT_UPDATED, publish_event
 from alerts.models import Alert
 from alerts.services import alert_event_data, resolve_alert
+from devices.admin_filters import DeviceIdFilter
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -27,30 +28,6 @@ class StateFilter(admin.SimpleListFilter):
         if self.value() == "resolved":
             return queryset.filter(resolved_at__isnull=False)
         return queryset
-
-
-class DeviceIdFilter(admin.SimpleListFilter):
-    """A text box rather than a list: a fleet has too many devices to list them in the sidebar."""
-
-    title = "device"
-    parameter_name = "device_id"
-    template = "admin/acuvim/input_filter.html"
-
-    def lookups(self, request, model_admin):
-        return (("", ""),)  # the admin hides a filter without lookups
-
-    def choices(self, changelist):
-        kept = [
-            (key, value)
-            for key, values in changelist.filter_params.items()
-            if key != self.parameter_name
-            for value in values
-        ]
-        yield {"kept": kept, "parameter_name": self.parameter_name, "value": self.value() or ""}
-
-    def queryset(self, request, queryset):
-        value = (self.value() or "").strip()
-        return queryset.filter(device__device_id__iexact=value) if value else queryset
 
 
 def alert_state(alert: Alert) -> str:

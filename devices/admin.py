@@ -5,12 +5,12 @@ page is the cockpit (templates/admin/devices/device/change_form.html, devices/ad
 """
 
 from django.contrib import admin, messages
-from django.db.models import F, Q
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
 from devices import admin_actions, admin_views
+from devices.admin_filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange
 from devices.status import change_status
@@ -92,22 +92,6 @@ def signal_bars(rssi: int | None) -> int:
     if rssi is None:
         return 0
     return sum(rssi >= limit for limit in (-100, -85, -75, -65))
-
-
-class ConfigDriftFilter(admin.SimpleListFilter):
-    title = "config drift"
-    parameter_name = "drift"
-
-    def lookups(self, request, model_admin):
-        return (("yes", "Desired config not applied"), ("no", "In sync"))
-
-    def queryset(self, request, queryset):
-        drift = Q(desired_config_hash__gt="") & ~Q(desired_config_hash=F("applied_config_hash"))
-        if self.value() == "yes":
-            return queryset.filter(drift)
-        if self.value() == "no":
-            return queryset.exclude(drift)
-        return queryset
 
 
 @admin.register(Device)
@@ -344,7 +328,7 @@ class DeviceConfigAdmin(admin.ModelAdmin):
 @admin.register(Command)
 class CommandAdmin(admin.ModelAdmin):
     list_display = ("command", "device", "status", "created_by", "created_at", "completed_at")
-    list_filter = ("status", "command")
+    list_filter = ("status", "command", DeviceIdFilter)
     search_fields = ("device__device_id", "request_id")
     list_select_related = ("device", "created_by")
     date_hierarchy = "created_at"

@@ -23,6 +23,7 @@
     const d = event.data || {};
     switch (event.event) {
       case "DeviceStatusChanged":
+        if (d.bulk) return d.count + " devices " + d.from + " \u2192 " + d.status + " (" + d.reason + ")";
         return (d.from || "new") + " \u2192 " + d.status + (d.reason ? " (" + d.reason + ")" : "");
       case "DeviceRegistered":
         return "registered" + (d.status ? " as " + d.status : "");

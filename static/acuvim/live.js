@@ -160,7 +160,8 @@
     });
   }
 
-  // A list page cannot insert a row it did not render; it offers a reload instead.
+  // A list page cannot insert a row it did not render (or learn which rows a mass change touched);
+  // it offers a reload instead.
   function attachNotices(live) {
     each("[data-acv-notice]", (el) => {
       let count = 0;
@@ -175,6 +176,8 @@
   function attachSharedUpdates(live) {
     attachNotices(live);
     live.on("DeviceStatusChanged", (m) => {
+      // A mass outage arrives as one event per transition, without device ids (devices/health.py).
+      if (m.data.bulk) { live.emit("BulkStatusChanged", m); return; }
       setStatus(m.device_id, m.data.status);
       touchLastSeen(m.device_id, m.data.at);
     });
