@@ -11,8 +11,9 @@ from django.utils.html import format_html
 from firmware import admin_views
 from firmware.admin_forms import FirmwareUploadForm
 from firmware.api.permissions import DEPLOY_FIRMWARE
-from firmware.models import FirmwareVersion, OtaState, Rollout, RolloutStatus
+from firmware.models import FirmwareVersion, OtaState, Rollout, RolloutDevice, RolloutStatus
 from firmware.planning import ACTIVE_STATUSES
+from firmware.removal import blocking_rollouts, delete_firmware
 from firmware.rollouts import state_counts
 
 
@@ -57,13 +58,23 @@ class FirmwareVersionAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
         # On add, the upload service already stored the image and the record (FirmwareUploadForm.clean).
 
+    def get_deleted_objects(self, objs, request):
+        """Only rollouts still deploying a version protect it; finished ones are deleted along with it."""
+        to_delete, counts, perms_needed, _ = super().get_deleted_objects(objs, request)
+        perms_needed -= {Rollout._meta.verbose_name, RolloutDevice._meta.verbose_name}  # part of the version
+        protected = [
+            f"Rollout {rollout} ({rollout.status})"
+            for firmware in objs
+            for rollout in blocking_rollouts(firmware).select_related("firmware")
+        ]
+        return to_delete, counts, perms_needed, protected
+
     def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        obj.file.delete(save=False)
+        delete_firmware(obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for firmware in queryset:
-            self.delete_model(request, firmware)
+            delete_firmware(firmware, user=request.user)
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)

@@ -2,7 +2,6 @@
 
 import logging
 
-from django.db.models import ProtectedError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,8 +29,9 @@ from firmware.api.permissions import (
 from firmware.device_auth import DeviceTokenAuthentication, authenticated_device
 from firmware.download_links import DownloadLinkInvalid, download_path, signed_download_url, verify_download
 from firmware.downloads import firmware_response
-from firmware.models import FirmwareVersion, Rollout, RolloutStatus
+from firmware.models import FirmwareVersion, Rollout
 from firmware.planning import plan
+from firmware.removal import FirmwareInUse, delete_firmware
 from firmware.rollouts import (
     RolloutError,
     cancel_rollout,
@@ -113,22 +113,10 @@ class FirmwareDetailView(generics.RetrieveUpdateDestroyAPIView):
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="A rollout still uses this version.")})
     def delete(self, request, *args, **kwargs):
-        firmware = self.get_object()
-        running = firmware.rollouts.filter(
-            status__in=(RolloutStatus.SCHEDULED, RolloutStatus.RUNNING, RolloutStatus.PAUSED)
-        ).first()
-        if running:
-            return Response(
-                {"detail": f"Version {firmware.version} is used by rollout {running.pk} ({running.status})."},
-                status=status.HTTP_409_CONFLICT,
-            )
         try:
-            firmware.rollouts.all().delete()  # finished rollouts: their history goes with the image
-            firmware.delete()
-        except ProtectedError as protected:
-            return Response({"detail": str(protected)}, status=status.HTTP_409_CONFLICT)
-        firmware.file.delete(save=False)
-        log.info("firmware %s deleted by %s", firmware.version, request.user)
+            delete_firmware(self.get_object(), user=request.user)
+        except FirmwareInUse as in_use:
+            return Response({"detail": str(in_use)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

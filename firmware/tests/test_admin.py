@@ -167,3 +167,20 @@ def test_rollout_buttons_pause_resume_retry_and_cancel(client, operator, viewer,
     act("cancel")
     rollout.refresh_from_db()
     assert rollout.status == RolloutStatus.CANCELLED
+
+
+def test_admin_delete_is_refused_while_a_rollout_deploys_the_version(
+    client, admin_user, make_firmware, firmware_dir, django_capture_on_commit_callbacks
+):
+    firmware = make_firmware("1.3.0")
+    stored = firmware_dir / firmware.file.name
+    rollout = create_rollout(firmware, [make_device()], user=admin_user)
+    delete_url = reverse("admin:firmware_firmwareversion_delete", args=[firmware.pk])
+    client.force_login(admin_user)
+    refused = client.post(delete_url, {"post": "yes"})
+    assert refused.status_code == 200 and f"Rollout {rollout} (running)" in refused.content.decode()
+    assert FirmwareVersion.objects.exists()
+    Rollout.objects.filter(pk=rollout.pk).update(status=RolloutStatus.COMPLETED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(delete_url, {"post": "yes"}).status_code == 302
+    assert not FirmwareVersion.objects.exists() and not Rollout.objects.exists() and not stored.exists()

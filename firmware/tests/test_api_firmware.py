@@ -69,14 +69,15 @@ def test_only_admins_upload_operators_and_viewers_read(api, operator, viewer, ma
     assert api.get("/api/firmware").status_code == 401
 
 
-def test_detail_change_and_delete(api, admin_user, make_firmware, firmware_dir):
+def test_detail_change_and_delete(api, admin_user, make_firmware, firmware_dir, django_capture_on_commit_callbacks):
     firmware = make_firmware("1.3.0")
     stored = firmware_dir / firmware.file.name
     api.force_authenticate(admin_user)
     assert api.get("/api/firmware/1.3.0").json()["sha256"] == firmware.sha256
     changed = api.patch("/api/firmware/1.3.0", {"active": False, "release_notes": "withdrawn"}, format="json")
     assert changed.status_code == 200 and changed.json()["active"] is False
-    assert api.delete("/api/firmware/1.3.0").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete("/api/firmware/1.3.0").status_code == 204
     assert not FirmwareVersion.objects.exists() and not stored.exists()
     assert api.get("/api/firmware/1.3.0").status_code == 404
 
