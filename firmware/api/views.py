@@ -81,7 +81,9 @@ class FirmwareListView(generics.ListAPIView):
                 user=request.user,
             )
         except UploadRejected as rejected:
-            return Response({rejected.field: [rejected.message], "reason": rejected.reason}, status=400)
+            return Response(
+                {rejected.field: [rejected.message], "reason": rejected.reason}, status=status.HTTP_400_BAD_REQUEST
+            )
         return Response(s.FirmwareVersionSerializer(firmware).data, status=status.HTTP_201_CREATED)
 
 

@@ -129,6 +129,8 @@ def test_viewers_cannot_deploy(client, viewer, make_firmware):
     assert client.get(deploy_url(firmware)).status_code == 403
     changelist = client.get(reverse("admin:firmware_firmwareversion_changelist")).content.decode()
     assert "1.3.0" in changelist and deploy_url(firmware) not in changelist
+    page = client.get(reverse("admin:firmware_firmwareversion_change", args=[firmware.pk])).content.decode()
+    assert firmware.sha256 in page and "Deploy 1.3.0" not in page
 
 
 def test_rollout_page_shows_waves_device_states_and_live_hooks(client, operator, make_firmware):
