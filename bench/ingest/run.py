@@ -1,0 +1,227 @@
+"""Ingest benchmark: how many telemetry messages a second the bridge commits, against a bare paho ceiling.
+
+    python bench/ingest/run.py --messages 100000 --devices 500
+
+One run, same machine, same broker, same messages for both consumers:
+1. a private Mosquitto with the project's config (deploy/mosquitto/conf.d) on a free port, and a fresh
+   PostgreSQL database migrated from scratch with DEVICES accepted devices;
+2. two persistent sessions are created (the bare subscriber's and the bridge's), then MESSAGES full
+   protocol telemetry records are published with a bounded in-flight window, so the broker holds a copy
+   of every message for each session;
+3. the bare subscriber (json.loads only) drains its queue: that rate is the ceiling of one MQTT client
+   process on this machine;
+4. `manage.py mqtt_bridge` drains the same queue into PostgreSQL; the rate is rows committed per second
+   from the first commit to the last, the loss is MESSAGES minus rows, RSS is sampled from /proc.
+
+Draining a queued backlog measures each consumer without a publisher competing for the two cores; the
+broker is shared by both phases alike.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(PROJECT_DIR))
+
+from tests.support.mosquitto import Mosquitto  # noqa: E402
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+BRIDGE_CLIENT_ID = "bench-ingest-bridge"
+BARE_CLIENT_ID = "bench-ingest-bare"
+PUBLISH_WINDOW = 1000  # paho silently loses QoS 1 messages beyond ~65k unacknowledged: keep a window
+
+
+def record(ts: float, seq: int) -> dict:
+    """A full protocol telemetry record (shared/protocol.md), as a gateway on WiFi sends it."""
+    return {
+        "ts": ts, "seq": seq, "src": "live", "conn": "wifi",
+        "f": 50.01, "v1": 230.1, "v2": 231.0, "v3": 229.8, "vavg": 230.3, "v12": 398.6, "v23": 399.9,
+        "v31": 398.1, "vlavg": 398.9, "i1": 10.2, "i2": 9.8, "i3": 10.1, "iavg": 10.03, "in": 0.3,
+        "p1": 2290.0, "p2": 2210.5, "p3": 2270.2, "pt": 6770.7, "q1": 310.0, "q2": 300.1, "q3": 305.7,
+        "qt": 915.8, "s1": 2310.9, "s2": 2230.8, "s3": 2290.7, "st": 6832.4, "pf1": 0.99, "pf2": 0.99,
+        "pf3": 0.99, "pft": 0.99, "ep_imp": 12345.6, "ep_exp": 0.0, "eq_imp": 2345.1, "eq_exp": 0.0,
+        "thd_v1": 2.1, "thd_v2": 2.0, "thd_v3": 2.2, "thd_i1": 5.3, "thd_i2": 5.1, "thd_i3": 5.6,
+        "ub_v": 0.4, "ub_i": 1.8,
+    }  # fmt: skip
+
+
+def device_ids(count: int) -> list[str]:
+    return [f"ACV-BE{n:010X}" for n in range(count)]
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=PROJECT_DIR, env=django_env(url), check=True)
+    return url
+
+
+def django_env(database_url: str, **extra: str) -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}
+    env.update(DATABASE_URL=database_url, **extra)
+    return env
+
+
+def create_devices(database_url: str, count: int) -> None:
+    """Accepted devices, created through the ORM so every model default applies."""
+    code = (
+        "import os; from devices.models import Device; "
+        f"Device.objects.bulk_create([Device(device_id=i, status='online') for i in {device_ids(count)!r}])"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=django_env(database_url), check=True
+    )
+
+
+def create_session(port: int, client_id: str, filters: list[str]) -> None:
+    """Connect once with a persistent session and subscribe, so the broker queues everything published next."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *args: subscribed.set()
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+    client.loop_start()
+    client.subscribe([(topic_filter, 1) for topic_filter in filters])
+    if not subscribed.wait(10):
+        raise RuntimeError(f"{client_id}: no SUBACK")
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish(port: int, ids: list[str], messages: int) -> float:
+    """Publish at full speed with at most PUBLISH_WINDOW messages unacknowledged by the broker."""
+    window = threading.BoundedSemaphore(PUBLISH_WINDOW)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-ingest-publisher", protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(PUBLISH_WINDOW)
+    client.on_publish = lambda *args: window.release()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.time()
+    per_device = messages // len(ids) + 1
+    base = started - per_device - 60  # every device's records one second apart, all in the past
+    for n in range(messages):
+        device_id = ids[n % len(ids)]
+        body = json.dumps(record(base + n // len(ids), n // len(ids)))
+        if not window.acquire(timeout=60):
+            raise RuntimeError("broker stopped acknowledging publishes")
+        client.publish(f"acuvim/{device_id}/telemetry", body, qos=1)
+    for _ in range(PUBLISH_WINDOW):  # wait for the last acknowledgements
+        window.acquire(timeout=60)
+    elapsed = time.time() - started
+    client.disconnect()
+    client.loop_stop()
+    return messages / elapsed
+
+
+def run_bare(port: int, messages: int) -> dict:
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("bare_subscriber.py")),
+            "--port",
+            str(port),
+            "--client-id",
+            BARE_CLIENT_ID,
+            "--expect",
+            str(messages),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    result = json.loads(output)
+    span = (result["last"] - result["first"]) or 1e-9
+    return {"received": result["received"], "rate": result["received"] / span, "seconds": span}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_bridge(port: int, database: str, database_url: str, messages: int, idle_timeout: float = 20.0) -> dict:
+    env = django_env(
+        database_url, MQTT_URL=f"mqtt://127.0.0.1:{port}", MQTT_CLIENT_ID=BRIDGE_CLIENT_ID, LOG_LEVEL="WARNING"
+    )
+    bridge = subprocess.Popen(
+        [sys.executable, "manage.py", "mqtt_bridge"], cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL
+    )
+    first = last = None
+    rows = peak_rss = 0.0
+    last_change = time.time()
+    try:
+        with psycopg.connect(**PG, dbname=database, autocommit=True) as db:
+            while True:
+                count = db.execute("SELECT count(*) FROM telemetry_telemetryrecord").fetchone()[0]
+                now = time.time()
+                peak_rss = max(peak_rss, rss_mb(bridge.pid))
+                if count and first is None:
+                    first = now
+                if count != rows:
+                    rows, last, last_change = count, now, now
+                if rows >= messages or now - last_change > idle_timeout:
+                    break
+                time.sleep(0.05)
+    finally:
+        bridge.terminate()
+        bridge.wait(30)
+    span = (last - first) if first and last and last > first else 1e-9
+    return {"rows": int(rows), "rate": rows / span, "seconds": span, "rss_mb": peak_rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--devices", type=int, default=500)
+    parser.add_argument("--database", default="acuvim_bench_ingest")
+    args = parser.parse_args()
+
+    ids = device_ids(args.devices)
+    database_url = fresh_database(args.database)
+    create_devices(database_url, args.devices)
+    with tempfile.TemporaryDirectory() as workdir:
+        broker = Mosquitto(workdir=Path(workdir)).start()
+        try:
+            bridge_filters = ["devices/register", "devices/register/+"] + [
+                f"acuvim/+/{kind}" for kind in ("status", "heartbeat", "telemetry", "alerts", "resp")
+            ]
+            create_session(broker.port, BRIDGE_CLIENT_ID, bridge_filters)
+            create_session(broker.port, BARE_CLIENT_ID, ["acuvim/+/telemetry"])
+            publish_rate = publish(broker.port, ids, args.messages)
+            print(f"published {args.messages} messages from {args.devices} devices at {publish_rate:,.0f} msg/s")
+            bare = run_bare(broker.port, args.messages)
+            print(f"bare paho subscriber (json.loads only): {bare['received']} in {bare['seconds']:.2f} s "
+                  f"= {bare['rate']:,.0f} msg/s")  # fmt: skip
+            bridge = run_bridge(broker.port, args.database, database_url, args.messages)
+            print(f"bridge end to end (rows committed): {bridge['rows']} in {bridge['seconds']:.2f} s "
+                  f"= {bridge['rate']:,.0f} rows/s, peak RSS {bridge['rss_mb']:.0f} MB")  # fmt: skip
+            lost = args.messages - bridge["rows"]
+            print(f"messages lost: {lost}")
+            print(f"ratio bridge/bare: {bridge['rate'] / bare['rate']:.2f}")
+            summary = {"messages": args.messages, "devices": args.devices, "bare": bare, "bridge": bridge, "lost": lost}
+            print(json.dumps(summary))
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
