@@ -2,6 +2,7 @@
 
 import django_filters
 
+from acuvim_console.api.filtering import UtcIsoDateTimeFilter
 from alerts.models import Alert, AlertSeverity, AlertType
 
 
@@ -20,8 +21,8 @@ class AlertFilter(django_filters.FilterSet):
     acknowledged = django_filters.BooleanFilter()
     state = AlertState(choices=[("open", "Open"), ("resolved", "Resolved")])
     device = django_filters.CharFilter(field_name="device__device_id", help_text="Device id (ACV-...).")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Alert

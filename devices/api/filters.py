@@ -3,6 +3,7 @@
 import django_filters
 from django.db import connection
 
+from acuvim_console.api.filtering import UtcIsoDateTimeFilter
 from devices.choices import CommandName, CommandStatus, DeviceStatus
 from devices.models import Command, Device
 from groups.models import DeviceGroup
@@ -30,8 +31,8 @@ class DeviceFilter(django_filters.FilterSet):
 class CommandFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=CommandStatus.choices)
     command = django_filters.ChoiceFilter(choices=CommandName.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Command

@@ -242,3 +242,11 @@ def test_wifi_scan_sends_the_command_and_returns_it(operator_client):
 def test_unknown_device_is_404(viewer_client):
     for suffix in ("", "/status", "/commands", "/config", "/telemetry", "/alerts"):
         assert viewer_client.get(f"/api/devices/ACV-000000000000{suffix}").status_code == 404, suffix
+
+
+def test_time_filters_accept_any_offset_python_does_and_refuse_overflow(viewer_client):
+    device = make_device()
+    url = f"/api/devices/{device.device_id}/commands"
+    assert viewer_client.get(url, {"since": "0747-04-25T01:42:28.65+21:42"}).status_code == 200
+    assert viewer_client.get(url, {"since": "0001-01-01T00:00:00+05:00"}).status_code == 400
+    assert viewer_client.get("/api/alerts", {"until": "2026-11-01T00:00:00-23:59"}).status_code == 200
