@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 import requests
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework_simplejwt.tokens import RefreshToken
+from schemathesis import GenerationMode
 
 from alerts.models import Alert, AlertType
 from devices.roles import ADMIN
