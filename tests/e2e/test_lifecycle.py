@@ -1,0 +1,118 @@
+"""Scenario 1: a factory-fresh gateway is set up on its captive portal and lives its whole life in the console."""
+
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
+from devices.config_push import push_config
+from devices.models import Command, Device
+from firmware.models import OtaState, RolloutDevice
+from firmware.rollouts import create_rollout
+from telemetry.models import TelemetryRecord
+from tests.e2e.conftest import advance_rollouts_until, eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def submit_portal(url: str, fields: dict) -> str:
+    """What the engineer's phone does: POST the captive-portal form."""
+    body = urllib.parse.urlencode(fields).encode()
+    with urllib.request.urlopen(urllib.request.Request(url + "save", data=body), timeout=5) as response:
+        return response.read().decode()
+
+
+def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_updates(
+    console, start_fleet, upload_image, operator
+):
+    fleet = start_fleet(1, factory_fresh=True)
+    sim = fleet.devices[0]
+    device = Device.objects.get(device_id=sim.device_id)
+
+    # 1-2. No config: AP mode with the captive portal; the console has never heard from it.
+    sim.wait_for(lambda d: d.mode == "ap" and d.portal is not None, 10)
+    with urllib.request.urlopen(sim.portal.url, timeout=5) as page:
+        assert 'name="wifi.ssid"' in page.read().decode()
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.OFFLINE and device.registered_at is None
+
+    # 3. The engineer types WiFi, broker and console URL into the portal; the gateway reboots.
+    broker_port = console.broker_port
+    portal_values = {
+        "wifi": {"ssid": "Plant-A", "password": "e2e-wifi-pass"},
+        "mqtt": {"host": "127.0.0.1", "port": broker_port, "user": sim.device_id},
+        "console_url": console.url,
+    }
+    answer = submit_portal(
+        sim.portal.url,
+        {
+            "wifi.ssid": "Plant-A",
+            "wifi.password": "e2e-wifi-pass",
+            "mqtt.host": "127.0.0.1",
+            "mqtt.port": str(broker_port),
+            "mqtt.user": sim.device_id,
+            "console_url": console.url,
+        },
+    )
+    assert "Saved" in answer
+
+    # 4-5. It registers and the console shows it online over WiFi, with its boot facts.
+    eventually(
+        lambda: Device.objects.filter(pk=device.pk, status=DeviceStatus.ONLINE, registered_at__isnull=False).exists(),
+        20,
+        "the console shows the gateway online and registered",
+    )
+    device.refresh_from_db()
+    assert (device.firmware_version, device.connection_type) == ("1.0.0", "wifi")
+    assert device.meter["model"] == "Acuvim II"
+
+    # 6-7. Telemetry rows and a heartbeat arrive.
+    eventually(lambda: TelemetryRecord.objects.filter(device=device).exists(), 15, "a telemetry row is stored")
+    eventually(
+        lambda: Device.objects.filter(pk=device.pk, last_heartbeat__isnull=False).exists(), 10, "a heartbeat arrives"
+    )
+    first = TelemetryRecord.objects.filter(device=device).earliest("ts")
+    assert first.source == "live" and 49.5 < first.frequency < 50.5 and 215 < first.voltage_avg < 245
+
+    # 8-9. Push a config change: faster polling and telemetry. The console's desired document holds what
+    # was typed in the portal (unchanged on the device, so no restart), so the hashes can be compared.
+    version, command = push_config(
+        device,
+        {**portal_values, "modbus": {"poll_s": 1}, "intervals": {"telemetry_s": 1, "heartbeat_s": 2}},
+        user=operator,
+    )
+    eventually(
+        lambda: Command.objects.filter(pk=command.pk, status=CommandStatus.SUCCESS).exists(),
+        15,
+        "the gateway confirms set_config",
+    )
+    eventually(
+        lambda: Device.objects.filter(pk=device.pk, applied_config_hash=version.config_hash).exists(),
+        10,
+        "the applied config hash equals the desired one",
+    )
+    version.refresh_from_db()
+    assert version.applied_at is not None
+    assert sim.config["modbus"]["poll_s"] == 1 and sim.boot_count == 2  # applied live, no restart
+    eventually(
+        lambda: Device.objects.filter(pk=device.pk, heartbeat_interval=2).exists(),
+        10,
+        "heartbeats report the new 2 s interval",
+    )
+
+    # 10-13. Upload 1.3.0 and deploy it: the gateway downloads from the console, reboots, comes back.
+    firmware = upload_image("1.3.0")
+    rollout = create_rollout(firmware, [device], user=operator)
+    entry = RolloutDevice.objects.get(rollout=rollout, device=device)
+    advance_rollouts_until(
+        lambda: RolloutDevice.objects.filter(pk=entry.pk, state=OtaState.SUCCEEDED).exists(),
+        40,
+        f"the rollout device succeeds (gateway: {sim.snapshot()})",
+    )
+    device.refresh_from_db()
+    assert (device.firmware_version, device.ota_state) == ("1.3.0", DeviceOtaState.VALID)
+    assert device.ota_previous_version == "1.0.0" and sim.fw_version == "1.3.0"
+    ota = Command.objects.get(device=device, command="ota_update")
+    assert ota.status == CommandStatus.SUCCESS and "sig=" in ota.params["url"]
+    assert ota.params["url"].startswith(console.url)
