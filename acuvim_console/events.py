@@ -45,7 +45,8 @@ MESSAGE_TYPE = "fleet.event"
 DEVICE_ONLY_EVENTS = frozenset({TELEMETRY_RECEIVED, HEARTBEAT_RECEIVED, COMMAND_UPDATED})
 COALESCED_EVENTS = frozenset({TELEMETRY_RECEIVED})
 
-# Process-wide counters of the live layer, for logs and the benchmark.
+# Process-wide counters of the live layer (submitted, sent, coalesced, dropped_backlog, dropped_no_listener,
+# send_failed), for logs and the benchmark.
 stats: Counter = Counter()
 
 
@@ -92,12 +93,11 @@ class Coalescer:
         self.loop = loop
         self._last_sent: dict[Hashable, float] = {}
         self._pending: dict[Hashable, object] = {}
-        self.suppressed = 0
 
     def offer(self, key: Hashable, item: object) -> None:
         if key in self._pending:
             self._pending[key] = item
-            self.suppressed += 1
+            stats["coalesced"] += 1
             return
         now = self.loop.time()
         wait = self._last_sent.get(key, -math.inf) + self.interval - now
@@ -122,13 +122,21 @@ class Coalescer:
 
 
 class _Dispatcher:
-    """Hands messages to the loop that may talk to the channel layer, coalescing telemetry on the way."""
+    """Hands messages to the loop that may talk to the channel layer, coalescing telemetry on the way.
+
+    Producers append to an inbox and wake the loop once per burst, not once per event. The number of
+    sends in flight is bounded: when the layer cannot keep up (Redis slow, CPU starved), telemetry events
+    are dropped and counted rather than queued without limit; status, alert and command events are not.
+    """
+
+    MAX_IN_FLIGHT = 2000
 
     def __init__(self):
         self._lock = threading.Lock()
         self._bound_loop: asyncio.AbstractEventLoop | None = None
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._coalescers: dict[asyncio.AbstractEventLoop, Coalescer] = {}
+        self._inboxes: dict[asyncio.AbstractEventLoop, list] = {}
         self._tasks: set[asyncio.Task] = set()
 
     def bind_server_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -144,11 +152,14 @@ class _Dispatcher:
             stats["dropped_no_listener"] += 1
             return
         stats["submitted"] += 1
-        item = (layer, message, groups)
-        if coalesce_key is None:
-            self._call_in(loop, self._start_send, item)
-        else:
-            self._call_in(loop, self._coalesce, loop, coalesce_key, item)
+        with self._lock:
+            inbox = self._inboxes.get(loop)
+            wake = not inbox
+            if wake:
+                inbox = self._inboxes[loop] = []
+            inbox.append((coalesce_key, (layer, message, groups)))
+        if wake:
+            self._call_in(loop, self._drain, loop)
 
     def _target_loop(self, layer) -> asyncio.AbstractEventLoop | None:
         if isinstance(layer, InMemoryChannelLayer):
@@ -168,14 +179,27 @@ class _Dispatcher:
         else:
             loop.call_soon_threadsafe(callback, *args)
 
-    def _coalesce(self, loop: asyncio.AbstractEventLoop, key: str, item) -> None:
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            items = self._inboxes.pop(loop, [])
+        for coalesce_key, item in items:
+            if coalesce_key is None:
+                self._start_send(item)
+            else:
+                self._coalescer(loop).offer(coalesce_key, item)
+
+    def _coalescer(self, loop: asyncio.AbstractEventLoop) -> Coalescer:
         coalescer = self._coalescers.get(loop)
         if coalescer is None:
             interval = getattr(settings, "LIVE_TELEMETRY_INTERVAL_S", 0.3)
-            coalescer = self._coalescers[loop] = Coalescer(interval, self._start_send, loop)
-        before = coalescer.suppressed
-        coalescer.offer(key, item)
-        stats["coalesced"] += coalescer.suppressed - before
+            coalescer = self._coalescers[loop] = Coalescer(interval, self._start_droppable_send, loop)
+        return coalescer
+
+    def _start_droppable_send(self, item) -> None:
+        if len(self._tasks) >= self.MAX_IN_FLIGHT:
+            stats["dropped_backlog"] += 1
+            return
+        self._start_send(item)
 
     def _start_send(self, item) -> None:
         task = asyncio.ensure_future(self._group_send(*item))
@@ -207,7 +231,7 @@ class _Dispatcher:
             return
 
         async def drain():
-            while self._tasks or any(c._pending for c in self._coalescers.values()):
+            while self._tasks or self._inboxes or any(c._pending for c in self._coalescers.values()):
                 await asyncio.sleep(0.01)
 
         try:
