@@ -126,7 +126,7 @@
   }
 
   function setAlertState(data) {
-    const state = data.resolved ? "resolved" : data.acknowledged ? "acknowledged" : "open";
+    const state = data.resolved || data.resolved_at ? "resolved" : data.acknowledged ? "acknowledged" : "open";
     each('[data-alert-state="' + cssEscape(data.id) + '"]', (el) => {
       el.className = "acv-state acv-state--" + state;
       el.textContent = state;
