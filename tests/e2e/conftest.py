@@ -149,10 +149,10 @@ def upload_image():
     return upload
 
 
-def sd_records(state_dir: Path, device_id: str) -> list[dict]:
+def sd_records(fleet: Fleet, device_id: str) -> list[dict]:
     """Every record in a simulated gateway's SD segments; fails on a line that is not a JSON object."""
     records = []
-    for segment in sorted((state_dir / device_id / "sd").glob("*.jsonl")):
+    for segment in sorted((Path(fleet.state_dir) / device_id / "sd" / "buffer").glob("*.jsonl")):
         for number, line in enumerate(segment.read_text().splitlines(), 1):
             if not line.strip():
                 continue
