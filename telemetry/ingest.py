@@ -41,6 +41,9 @@ _PG_TYPES = (
     DeviceRecordField.POSTGRESQL_TYPE,
 )
 
+# pg_advisory_xact_lock key serialising the per-batch device update ("ACVTELEM" as an integer).
+DEVICE_TOUCH_LOCK = int.from_bytes(b"ACVTELEM", "big") - 2**63
+
 # Built once from the model's own table and column names; values always travel as parameters.
 _COLUMN_LIST = ", ".join(COLUMNS)
 _ARRAYS = ", ".join(f"%b::{pg_type}[]" for pg_type in _PG_TYPES)
@@ -143,8 +146,13 @@ def _server_side_cursor():
 
 
 def _touch_devices_postgresql(latest: list[Reading]) -> None:
-    """last_telemetry / last_seen / connection of every device in the batch, in one UPDATE."""
+    """last_telemetry / last_seen / connection of every device in the batch, in one UPDATE.
+
+    Concurrent batches (several writers, several bridges) touch overlapping device rows; a transaction
+    lock taken first makes them queue for this short step instead of deadlocking over row order.
+    """
     with _server_side_cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DEVICE_TOUCH_LOCK])
         cursor.execute(
             TOUCH_DEVICES_POSTGRESQL,
             [

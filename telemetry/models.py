@@ -17,7 +17,12 @@ class TelemetrySource(models.TextChoices):
 
 class TelemetryRecord(models.Model):
     id = models.BigAutoField(primary_key=True)
-    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="telemetry", db_index=False)
+    # No database-level foreign key: its per-row check was ~40% of a batch insert (measured on the ingest
+    # path), and the bridge only writes rows for devices it has just looked up. Deleting a device still
+    # deletes its readings, through Django's cascade.
+    device = models.ForeignKey(
+        "devices.Device", on_delete=models.CASCADE, related_name="telemetry", db_index=False, db_constraint=False
+    )
     ts = models.DateTimeField(help_text="Device time of the reading (UTC).")
     ts_estimated = models.BooleanField(
         default=False, help_text="The device had no valid clock; ts is the console's receive time."

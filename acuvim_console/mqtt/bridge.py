@@ -84,7 +84,7 @@ class Bridge:
         self._accepting = False
         self.stop_event.set()
         deadline = time.monotonic() + timeout
-        for thread in [self.telemetry.thread, *self.control.threads]:
+        for thread in [*self.telemetry.threads, *self.control.threads]:
             thread.join(max(0.1, deadline - time.monotonic()))
         if self.connected.is_set():
             info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)

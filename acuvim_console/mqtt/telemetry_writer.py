@@ -38,10 +38,15 @@ class TelemetryWriter:
         self.batch_size = settings.MQTT_BATCH_SIZE
         self.max_wait = settings.MQTT_BATCH_MAX_WAIT_MS / 1000.0
         self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=settings.MQTT_QUEUE_SIZE)
-        self.thread = threading.Thread(target=self._run, name="mqtt-telemetry-writer", daemon=True)
+        # Two writers by default: one parses its batch while the other waits on the database.
+        self.threads = [
+            threading.Thread(target=self._run, name=f"mqtt-telemetry-writer-{n}", daemon=True)
+            for n in range(max(1, settings.MQTT_TELEMETRY_WRITERS))
+        ]
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the queue is full (back-pressure), gives up on stop."""

@@ -1,0 +1,58 @@
+"""telemetry.ingest.store_readings: one batch, idempotent rows, device timestamps that never go backwards."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devices.models import Device
+from telemetry.ingest import Reading, store_readings
+from telemetry.models import TelemetryRecord
+from tests.bridge import messages
+from tests.factories import make_device
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def reading(device, ts: datetime, source="live", connection="wifi") -> Reading:
+    record = messages.reading(ts.timestamp(), src=source, conn=connection)
+    return Reading(
+        device_pk=device.pk,
+        device_id=device.device_id,
+        ts=ts,
+        ts_estimated=False,
+        received_at=T0 + timedelta(hours=1),
+        source=source,
+        connection=connection,
+        seq=1,
+        record=record,
+        data_json=json.dumps(record),
+    )
+
+
+def test_batch_counts_new_rows_and_skips_duplicates_within_and_across_batches():
+    one, two = make_device(), make_device()
+    batch = [reading(one, T0), reading(one, T0), reading(two, T0), reading(one, T0 + timedelta(seconds=5))]
+    assert store_readings(batch) == 3
+    assert store_readings(batch) == 0
+    assert TelemetryRecord.objects.count() == 3
+    stored = TelemetryRecord.objects.get(device=two)
+    assert stored.frequency == 50.01 and stored.data["vavg"] == 230.3
+
+
+def test_device_last_telemetry_only_moves_forward_and_sd_replays_keep_the_live_connection():
+    device = make_device(last_telemetry=None, connection_type="wifi")
+    store_readings([reading(device, T0 + timedelta(minutes=10))])
+    store_readings([reading(device, T0, source="sd", connection="gsm")])
+    device.refresh_from_db()
+    assert device.last_telemetry == T0 + timedelta(minutes=10)
+    assert device.last_seen == T0 + timedelta(hours=1)
+    assert device.connection_type == "wifi"
+
+
+def test_deleting_a_device_deletes_its_readings():
+    device = make_device()
+    store_readings([reading(device, T0), reading(device, T0 + timedelta(seconds=5))])
+    Device.objects.filter(pk=device.pk).delete()
+    assert TelemetryRecord.objects.count() == 0
