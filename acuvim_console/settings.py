@@ -220,6 +220,7 @@ MQTT_RECONNECT_MAX_S = env_int("MQTT_RECONNECT_MAX_S", 30)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500)
 MQTT_BATCH_MAX_WAIT_MS = env_int("MQTT_BATCH_MAX_WAIT_MS", 100)
 MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the MQTT thread waits
+MQTT_TELEMETRY_WRITERS = env_int("MQTT_TELEMETRY_WRITERS", 2)  # batch writer threads (own DB connection each)
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
