@@ -16,8 +16,8 @@ class AlertState(django_filters.ChoiceFilter):
 
 
 class AlertFilter(django_filters.FilterSet):
-    severity = django_filters.MultipleChoiceFilter(choices=AlertSeverity.choices)
-    type = django_filters.MultipleChoiceFilter(field_name="alert_type", choices=AlertType.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=AlertSeverity.choices, distinct=False)
+    type = django_filters.MultipleChoiceFilter(field_name="alert_type", choices=AlertType.choices, distinct=False)
     acknowledged = django_filters.BooleanFilter()
     state = AlertState(choices=[("open", "Open"), ("resolved", "Resolved")])
     device = django_filters.CharFilter(field_name="device__device_id", help_text="Device id (ACV-...).")

@@ -10,7 +10,10 @@ from groups.models import DeviceGroup
 
 
 class DeviceFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=DeviceStatus.choices, help_text="Repeat for several.")
+    # distinct=False: filtering one table cannot duplicate rows, and SELECT DISTINCT over 45 columns is slow.
+    status = django_filters.MultipleChoiceFilter(
+        choices=DeviceStatus.choices, distinct=False, help_text="Repeat for several."
+    )
     group = django_filters.ModelChoiceFilter(queryset=DeviceGroup.objects.all(), help_text="Group id.")
     ungrouped = django_filters.BooleanFilter(field_name="group", lookup_expr="isnull")
     firmware_version = django_filters.CharFilter()
@@ -29,7 +32,7 @@ class DeviceFilter(django_filters.FilterSet):
 
 
 class CommandFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=CommandStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=CommandStatus.choices, distinct=False)
     command = django_filters.ChoiceFilter(choices=CommandName.choices)
     since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
