@@ -210,7 +210,7 @@ class FirmwareDownloadView(APIView):
         who = self._authorize(request, version)
         firmware = get_object_or_404(FirmwareVersion, version=version)
         range_header = request.headers.get("Range")
-        log.info("firmware %s download by %s (range %s)", version, who, range_header or "all")
+        log.info("firmware %r download by %s (range %r)", version, who, range_header or "all")
         return firmware_response(firmware, range_header, request.headers.get("If-Range"))
 
     def _authorize(self, request, version: str) -> str:
@@ -222,7 +222,7 @@ class FirmwareDownloadView(APIView):
             try:
                 verify_download(version, device_id, request.query_params["sig"])
             except DownloadLinkInvalid as invalid:
-                log.warning("firmware %s download refused for %r: %s", version, device_id, invalid)
+                log.warning("firmware %r download refused for %r: %s", version, device_id, invalid)
                 raise PermissionDenied(str(invalid).capitalize() + ".") from invalid
             if not Device.objects.filter(device_id=device_id).exclude(status__in=UNACCEPTED_STATUSES).exists():
                 raise PermissionDenied(f"{device_id} may not fetch firmware.")
