@@ -7,15 +7,16 @@ device back through its status message gets a fresh chance to heartbeat); a degr
 by its last heartbeat alone, so one that never heartbeats again does not get a second grace period.
 
 The sweep is set-based so that a fleet of 100,000 costs a few statements, not 100,000 round trips:
-one `UPDATE ... RETURNING` per transition, one bulk insert of history rows, and per-device events
-and `device_offline` alerts. Past HEALTH_SWEEP_DETAIL_LIMIT transitions (a broker outage takes the
-whole fleet down at once) alerts are inserted in bulk and one fleet-wide event replaces the flood.
+one statement per transition that updates the devices and inserts their history rows (PostgreSQL;
+see devices.bulk_updates), then per-device events and `device_offline` alerts. Past
+HEALTH_SWEEP_DETAIL_LIMIT transitions (a broker outage takes the whole fleet down at once) the alerts
+are inserted by one INSERT ... SELECT and one fleet-wide event per transition replaces the flood.
 """
 
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import LessThan
 from django.utils import timezone
@@ -23,7 +24,7 @@ from django.utils import timezone
 from acuvim_console.events import DEVICE_STATUS_CHANGED, publish_event
 from alerts.models import Alert, AlertSeverity, AlertSource, AlertType
 from alerts.services import raise_alert
-from devices.bulk_updates import seconds_before, update_returning
+from devices.bulk_updates import HistoryRows, seconds_before, update_returning
 from devices.choices import DeviceStatus
 from devices.models import Device, DeviceStatusChange
 from devices.status import announce_status_change
@@ -49,6 +50,7 @@ def sweep(now=None) -> dict:
     """Apply the degraded/offline rules to the whole fleet; return how many devices moved to each."""
     now = now or timezone.now()
     moved = {DeviceStatus.DEGRADED.value: 0, DeviceStatus.OFFLINE.value: 0}
+    transitions = []
     with transaction.atomic():
         for from_status, to_status, last_alive, missed in _transitions():
             reason = f"no heartbeat for {missed} intervals"
@@ -58,70 +60,77 @@ def sweep(now=None) -> dict:
                     status=from_status,
                 ),
                 {"status": to_status, "status_changed_at": now, "updated_at": now},
-                ("id", "device_id", "last_heartbeat"),
+                ("id", "device_id"),
+                history=HistoryRows(
+                    DeviceStatusChange,
+                    "device",
+                    {"from_status": from_status, "to_status": to_status, "reason": reason, "changed_at": now},
+                ),
             )
             if rows:
-                _record(rows, from_status, to_status, reason, now)
+                transitions.append((from_status, to_status, reason, rows))
                 moved[to_status] += len(rows)
+        if sum(moved.values()) <= settings.HEALTH_SWEEP_DETAIL_LIMIT:
+            _announce_each(transitions, now)
+        else:
+            _announce_in_bulk(transitions, now)
     if any(moved.values()):
         log.info("health sweep: %(degraded)d degraded, %(offline)d offline", moved)
     return moved
 
 
-def _record(rows: list[dict], from_status: str, to_status: str, reason: str, now) -> None:
-    DeviceStatusChange.objects.bulk_create(
-        [
-            DeviceStatusChange(
-                device_id=row["id"], from_status=from_status, to_status=to_status, reason=reason, changed_at=now
-            )
-            for row in rows
-        ],
-        batch_size=5000,
-    )
-    if len(rows) <= settings.HEALTH_SWEEP_DETAIL_LIMIT:
+def _announce_each(transitions: list, now) -> None:
+    """A normal sweep: one live event per device and a `device_offline` alert through raise_alert."""
+    for from_status, to_status, reason, rows in transitions:
         for row in rows:
             announce_status_change(row["device_id"], from_status, to_status, reason, now)
-        if to_status == DeviceStatus.OFFLINE:
-            for row in rows:
-                _raise_offline(row)
-        return
-    publish_event(
-        DEVICE_STATUS_CHANGED,
-        {
-            "bulk": True,
-            "count": len(rows),
-            "from": from_status,
-            "status": to_status,
-            "reason": reason,
-            "at": now.isoformat(),
-        },
-    )
-    if to_status == DeviceStatus.OFFLINE:
-        Alert.objects.bulk_create(
-            [
-                Alert(
-                    device_id=row["id"],
-                    alert_type=AlertType.DEVICE_OFFLINE,
-                    severity=AlertSeverity.CRITICAL,
+            if to_status == DeviceStatus.OFFLINE:
+                device = Device(pk=row["id"], device_id=row["device_id"])
+                raise_alert(
+                    device,
+                    AlertType.DEVICE_OFFLINE,
+                    AlertSeverity.CRITICAL,
+                    f"{row['device_id']} stopped heartbeating: {reason}",
                     source=AlertSource.CONSOLE,
-                    message=_offline_message(row),
-                    last_seen_at=now,
                 )
-                for row in rows
-            ],
-            batch_size=5000,
-            ignore_conflicts=True,
+
+
+def _announce_in_bulk(transitions: list, now) -> None:
+    """A mass outage: one fleet event per transition and the offline alerts in one INSERT ... SELECT."""
+    for from_status, to_status, reason, rows in transitions:
+        publish_event(
+            DEVICE_STATUS_CHANGED,
+            {
+                "bulk": True,
+                "count": len(rows),
+                "from": from_status,
+                "status": to_status,
+                "reason": reason,
+                "at": now.isoformat(),
+            },
         )
-
-
-def _raise_offline(row: dict) -> None:
-    device = Device(pk=row["id"], device_id=row["device_id"])
-    raise_alert(
-        device, AlertType.DEVICE_OFFLINE, AlertSeverity.CRITICAL, _offline_message(row), source=AlertSource.CONSOLE
-    )
-
-
-def _offline_message(row: dict) -> str:
-    last = row["last_heartbeat"]
-    since = last.strftime("%Y-%m-%d %H:%M:%S UTC") if last else "never"
-    return f"{row['device_id']} stopped heartbeating (last heartbeat: {since})"
+    if not any(to_status == DeviceStatus.OFFLINE for _, to_status, _, _ in transitions):
+        return
+    alert, device = Alert._meta, Device._meta
+    quote = connection.ops.quote_name
+    at = connection.ops.adapt_datetimefield_value(now)
+    values = {
+        "alert_type": AlertType.DEVICE_OFFLINE.value,
+        "severity": AlertSeverity.CRITICAL.value,
+        "source": AlertSource.CONSOLE.value,
+        "metadata": alert.get_field("metadata").get_db_prep_save({}, connection),
+        "occurrences": 1,
+        "acknowledged": False,
+        "created_at": at,
+        "last_seen_at": at,
+    }
+    columns = [quote(alert.get_field("device").column), quote("message"), *map(quote, values)]
+    offline_reason = f"no heartbeat for {settings.HEALTH_OFFLINE_AFTER_MISSED} intervals"
+    with connection.cursor() as cursor:
+        # A device that still has an open offline alert keeps it (the partial unique constraint).
+        cursor.execute(
+            f"INSERT INTO {quote(alert.db_table)} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT d.id, d.device_id || %s, {', '.join(['%s'] * len(values))} FROM {quote(device.db_table)} d "
+            f"WHERE d.status = %s AND d.status_changed_at = %s ON CONFLICT DO NOTHING",
+            [f" stopped heartbeating: {offline_reason}", *values.values(), DeviceStatus.OFFLINE.value, at],
+        )
