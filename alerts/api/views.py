@@ -14,6 +14,7 @@ from acuvim_console.events import ALERT_UPDATED, publish_event
 from alerts.api.filters import AlertFilter
 from alerts.api.serializers import AlertSerializer
 from alerts.models import Alert
+from alerts.services import alert_event_data
 from devices.api.views import get_device
 
 TAG = "alerts"
@@ -76,7 +77,6 @@ class AlertAcknowledgeView(APIView):
             acknowledged=True, acknowledged_by=request.user, acknowledged_at=timezone.now()
         )
         alert = Alert.objects.select_related("device", "acknowledged_by").get(pk=alert.pk)
-        data = AlertSerializer(alert).data
         if changed:
-            publish_event(ALERT_UPDATED, data, device_id=alert.device.device_id)
-        return Response(data)
+            publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
+        return Response(AlertSerializer(alert).data)
