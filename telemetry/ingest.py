@@ -114,21 +114,18 @@ def _latest_per_device(readings: list[Reading]) -> list[Reading]:
 
 
 def _insert_postgresql(readings: list[Reading]) -> int:
-    columns = [[] for _ in COLUMNS]
-    for reading in readings:
-        row = (
-            reading.device_pk,
-            reading.ts,
-            reading.ts_estimated,
-            reading.received_at,
-            reading.source,
-            reading.connection,
-            reading.seq,
-            *reading.column_values(),
-            reading.data_json,
-        )
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
+    quantities = [reading.column_values() for reading in readings]
+    columns = [
+        [reading.device_pk for reading in readings],
+        [reading.ts for reading in readings],
+        [reading.ts_estimated for reading in readings],
+        [reading.received_at for reading in readings],
+        [reading.source for reading in readings],
+        [reading.connection for reading in readings],
+        [reading.seq for reading in readings],
+        *(list(column) for column in zip(*quantities, strict=True)),
+        [reading.data_json for reading in readings],
+    ]
     with _server_side_cursor() as cursor:
         cursor.execute(INSERT_POSTGRESQL, columns)
         return cursor.rowcount

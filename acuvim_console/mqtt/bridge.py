@@ -62,6 +62,7 @@ class Bridge:
         self._ack_lock = threading.Lock()
         self._failed_connects = 0
         self._topics: dict[str, DeviceTopic] = {}
+        self._max_payload = settings.MQTT_MAX_PAYLOAD_BYTES  # read once: settings lookups show in profiles
         directory = DeviceDirectory()
         self.telemetry = TelemetryWriter(self.acknowledge, directory, self.stop_event)
         self.control = ControlWorkers(self.acknowledge, directory, self.stop_event)
@@ -179,12 +180,12 @@ class Bridge:
             self._topics[topic] = parsed
         metrics.count_received(parsed.kind)
         payload = message.payload
-        if len(payload) > settings.MQTT_MAX_PAYLOAD_BYTES:
+        if len(payload) > self._max_payload:
             report_rejection(
                 parsed.device_id,
                 topic,
                 RejectReason.PAYLOAD_TOO_LARGE,
-                f"payload of {len(payload)} bytes exceeds {settings.MQTT_MAX_PAYLOAD_BYTES}",
+                f"payload of {len(payload)} bytes exceeds {self._max_payload}",
             )
             self.acknowledge_one(message.mid, message.qos, generation)
             return
@@ -197,7 +198,6 @@ class Bridge:
             mid=message.mid,
             qos=message.qos,
             generation=generation,
-            retain=message.retain,
         )
         if parsed.kind == TopicKind.TELEMETRY:
             self.telemetry.submit(inbound)

@@ -32,7 +32,6 @@ class Inbound:
     mid: int
     qos: int
     generation: int  # connection number; acks for an earlier connection are void
-    retain: bool = False
 
 
 class Stopping(Exception):

@@ -53,8 +53,8 @@ class BridgeMetrics:
             self.lag_seconds = _Summary()
 
     def count_received(self, kind: str) -> None:
-        with self._lock:
-            self.received[kind] += 1
+        # Only the MQTT thread counts receptions, so no lock: this runs for every message.
+        self.received[kind] += 1
 
     def count_rejected(self, reason: str) -> None:
         with self._lock:

@@ -72,9 +72,9 @@ def _refuse_constant(name: str):
 _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-def decode_text(raw: bytes) -> str:
+def decode_text(raw: bytes, limit: int | None = None) -> str:
     """Bytes off the wire to text, refusing oversize and non-UTF-8 payloads before any parsing work."""
-    limit = settings.MQTT_MAX_PAYLOAD_BYTES
+    limit = settings.MQTT_MAX_PAYLOAD_BYTES if limit is None else limit
     if len(raw) > limit:
         raise PayloadError(RejectReason.PAYLOAD_TOO_LARGE, f"payload of {len(raw)} bytes exceeds {limit}")
     try:
@@ -100,8 +100,16 @@ def decode_payload(raw: bytes) -> object:
 # --- Field checks -----------------------------------------------------------------------------
 
 
-def parse_ts(value: object, name: str = "ts") -> datetime | None:
-    """Epoch seconds to an aware datetime; None stays None (no clock yet). Bounds: 2020 .. now + allowance."""
+def latest_acceptable_ts() -> float:
+    """The newest timestamp accepted right now (now + MQTT_MAX_FUTURE_SECONDS)."""
+    return time.time() + settings.MQTT_MAX_FUTURE_SECONDS
+
+
+def parse_ts(value: object, name: str = "ts", latest: float | None = None) -> datetime | None:
+    """Epoch seconds to an aware datetime; None stays None (no clock yet). Bounds: 2020 .. `latest`.
+
+    A batch passes `latest` computed once, rather than reading the clock and settings per record.
+    """
     if value is None:
         return None
     if type(value) not in (int, float):
@@ -110,7 +118,7 @@ def parse_ts(value: object, name: str = "ts") -> datetime | None:
         raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
     if value < EARLIEST_TS:
         raise PayloadError(RejectReason.TS_TOO_OLD, f"{name} {value} is before 2020")
-    if value > time.time() + settings.MQTT_MAX_FUTURE_SECONDS:
+    if value > (latest_acceptable_ts() if latest is None else latest):
         raise PayloadError(RejectReason.TS_IN_FUTURE, f"{name} {value} is too far in the future")
     return datetime.fromtimestamp(value, UTC)
 
@@ -323,7 +331,7 @@ _SOURCES = frozenset(TelemetrySource.values)
 _CONNECTION_SET = frozenset(_CONNECTIONS)
 
 
-def parse_telemetry_record(document: object, received_at: datetime) -> dict:
+def parse_telemetry_record(document: object, received_at: datetime, latest: float | None = None) -> dict:
     """One reading: measured quantities must be finite numbers (null = not measured); `ts` must be present.
 
     Returns {"ts", "ts_estimated", "seq", "source", "connection", "record"}, where `record` is the document
@@ -343,7 +351,7 @@ def parse_telemetry_record(document: object, received_at: datetime) -> dict:
                 raise PayloadError(RejectReason.INVALID_FIELD, f"field {name} is {got}, expected a number")
     if "ts" not in document:
         raise PayloadError(RejectReason.MISSING_FIELD, "telemetry record has no ts")
-    ts = parse_ts(document["ts"])
+    ts = parse_ts(document["ts"], latest=latest)
     seq = document.get("seq")
     if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_INT64):
         raise PayloadError(RejectReason.INVALID_FIELD, f"field seq must be a whole number >= 0, got {seq!r}"[:120])
@@ -363,10 +371,12 @@ def parse_telemetry_record(document: object, received_at: datetime) -> dict:
     }
 
 
-def parse_telemetry(document: object, received_at: datetime) -> tuple[list[dict], list[PayloadError]]:
+def parse_telemetry(
+    document: object, received_at: datetime, latest: float | None = None
+) -> tuple[list[dict], list[PayloadError]]:
     """A single record or an array of them (GSM batches, SD replays); bad records are refused one by one."""
     if type(document) is dict:
-        return [parse_telemetry_record(document, received_at)], []
+        return [parse_telemetry_record(document, received_at, latest)], []
     if type(document) is not list:
         got = _type_name(document)
         raise PayloadError(RejectReason.NOT_AN_OBJECT, f"telemetry must be an object or array, got {got}")
@@ -375,7 +385,7 @@ def parse_telemetry(document: object, received_at: datetime) -> tuple[list[dict]
     records, errors = [], []
     for item in document:
         try:
-            records.append(parse_telemetry_record(item, received_at))
+            records.append(parse_telemetry_record(item, received_at, latest))
         except PayloadError as exc:
             errors.append(exc)
     return records, errors

@@ -21,7 +21,13 @@ from django.db import DatabaseError, connection
 from acuvim_console.mqtt.directory import DeviceDirectory
 from acuvim_console.mqtt.inbound import DATABASE_OUTAGE_ERRORS, Inbound, Stopping, retry_while_database_down
 from acuvim_console.mqtt.metrics import metrics
-from acuvim_console.mqtt.payloads import PayloadError, decode_text, parse_json, parse_telemetry
+from acuvim_console.mqtt.payloads import (
+    PayloadError,
+    decode_text,
+    latest_acceptable_ts,
+    parse_json,
+    parse_telemetry,
+)
 from acuvim_console.mqtt.reasons import RejectReason, report_rejection
 from devices.choices import UNACCEPTED_STATUSES
 from telemetry.ingest import Reading, store_readings
@@ -97,11 +103,12 @@ class TelemetryWriter:
     def _parse(self, batch: list[Inbound]) -> list[tuple[Inbound, dict, str]]:
         """Valid records with their message and stored JSON text; everything else is reported and dropped."""
         parsed = []
+        limit, latest = settings.MQTT_MAX_PAYLOAD_BYTES, latest_acceptable_ts()
         for message in batch:
             try:
-                text = decode_text(message.payload)
+                text = decode_text(message.payload, limit)
                 document = parse_json(text)
-                records, errors = parse_telemetry(document, message.received_at)
+                records, errors = parse_telemetry(document, message.received_at, latest)
             except PayloadError as exc:
                 report_rejection(message.device_id, message.topic, exc.reason, exc.message)
                 continue

@@ -20,6 +20,7 @@ broker is shared by both phases alike.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -129,7 +130,14 @@ def publish(port: int, ids: list[str], messages: int) -> float:
     return messages / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_bare(port: int, messages: int) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         [
             sys.executable,
@@ -146,9 +154,11 @@ def run_bare(port: int, messages: int) -> dict:
         check=True,
         timeout=600,
     ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result = json.loads(output)
     span = (result["last"] - result["first"]) or 1e-9
-    return {"received": result["received"], "rate": result["received"] / span, "seconds": span}
+    return {"received": result["received"], "rate": result["received"] / span, "seconds": span, "cpu_s": cpu}
 
 
 def rss_mb(pid: int) -> float:
@@ -166,7 +176,8 @@ def run_bridge(port: int, database: str, database_url: str, messages: int, idle_
         [sys.executable, "manage.py", "mqtt_bridge"], cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL
     )
     first = last = None
-    rows = peak_rss = 0.0
+    rows = peak_rss = bridge_cpu = cpu_at_first = rows_at_first = 0.0
+    backends: dict[int, float] = {}
     last_change = time.time()
     try:
         with psycopg.connect(**PG, dbname=database, autocommit=True) as db:
@@ -174,8 +185,10 @@ def run_bridge(port: int, database: str, database_url: str, messages: int, idle_
                 count = db.execute("SELECT count(*) FROM telemetry_telemetryrecord").fetchone()[0]
                 now = time.time()
                 peak_rss = max(peak_rss, rss_mb(bridge.pid))
+                bridge_cpu = cpu_seconds(bridge.pid)
+                backends.update(database_backend_cpu(db, database))
                 if count and first is None:
-                    first = now
+                    first, rows_at_first, cpu_at_first = now, count, bridge_cpu
                 if count != rows:
                     rows, last, last_change = count, now, now
                 if rows >= messages or now - last_change > idle_timeout:
@@ -185,7 +198,29 @@ def run_bridge(port: int, database: str, database_url: str, messages: int, idle_
         bridge.terminate()
         bridge.wait(30)
     span = (last - first) if first and last and last > first else 1e-9
-    return {"rows": int(rows), "rate": rows / span, "seconds": span, "rss_mb": peak_rss}
+    return {
+        "rows": int(rows),
+        "rate": rows / span,
+        "seconds": span,
+        "rss_mb": peak_rss,
+        # Django start-up excluded: CPU from the first commit on, per row committed since.
+        "cpu_s": (bridge_cpu - cpu_at_first) * messages / max(1, rows - rows_at_first),
+        "postgres_cpu_s": sum(backends.values()),
+    }
+
+
+def database_backend_cpu(db: psycopg.Connection, database: str) -> dict[int, float]:
+    """CPU so far of the PostgreSQL backends serving the bridge (not this monitoring connection)."""
+    pids = db.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+    ).fetchall()
+    usage = {}
+    for (pid,) in pids:
+        try:
+            usage[pid] = cpu_seconds(pid)
+        except OSError:
+            continue
+    return usage
 
 
 def main() -> None:
@@ -216,6 +251,11 @@ def main() -> None:
                   f"= {bridge['rate']:,.0f} rows/s, peak RSS {bridge['rss_mb']:.0f} MB")  # fmt: skip
             lost = args.messages - bridge["rows"]
             print(f"messages lost: {lost}")
+            print(
+                f"CPU per 1,000 messages: bare {1000 * bare['cpu_s'] / args.messages:.3f} s, bridge "
+                f"{1000 * bridge['cpu_s'] / args.messages:.3f} s + PostgreSQL "
+                f"{1000 * bridge['postgres_cpu_s'] / args.messages:.3f} s"
+            )
             print(f"ratio bridge/bare: {bridge['rate'] / bare['rate']:.2f}")
             summary = {"messages": args.messages, "devices": args.devices, "bare": bare, "bridge": bridge, "lost": lost}
             print(json.dumps(summary))
