@@ -23,8 +23,10 @@ from devices.status import change_status
 
 log = logging.getLogger(__name__)
 
-# The console alerts that heartbeats decide; the device's own alerts are left to it.
+# The console alerts that heartbeats decide (a heartbeat also proves the device is no longer offline);
+# the device's own alerts are left to it.
 HEARTBEAT_ALERT_TYPES = (
+    AlertType.DEVICE_OFFLINE,
     AlertType.CRASH_LOOP,
     AlertType.UNEXPECTED_RESET,
     AlertType.LOW_HEAP,
@@ -76,14 +78,15 @@ def handle_heartbeat(device: Device, beat: dict, received_at) -> Device:
         for name, value in fields.items():
             setattr(before, name, value)
         device = before
-        if device.status != DeviceStatus.ONLINE:
-            came_back = change_status(device, DeviceStatus.ONLINE, reason="heartbeat", at=received_at)
-            if came_back:
-                resolve_alert(device, AlertType.DEVICE_OFFLINE, reason="heartbeat received")
-                transaction.on_commit(lambda: deliver_pending(device))
+        came_back = device.status != DeviceStatus.ONLINE and change_status(
+            device, DeviceStatus.ONLINE, reason="heartbeat", at=received_at
+        )
+        if came_back:
+            transaction.on_commit(lambda: deliver_pending(device))
         if beat.get("cfg") and beat["cfg"] != applied_hash_before:
             record_applied_config(device, beat["cfg"], received_at)
-        _apply_findings(device, assessment.findings)
+        alive = anomalies.Finding(AlertType.DEVICE_OFFLINE, active=False)
+        _apply_findings(device, [alive, *assessment.findings])
         publish_event(HEARTBEAT_RECEIVED, _event_data(device, received_at), device_id=device.device_id)
     return device
 

@@ -174,3 +174,47 @@ def test_reboot_loop_across_heartbeats_raises_crash_loop(settings):
         handle_heartbeat(device, beat(boot=boot, reset="sw", uptime=30), now + timedelta(minutes=minute))
     crash = Alert.objects.get(device=device, alert_type=AlertType.CRASH_LOOP)
     assert crash.severity == "critical" and crash.value == 3
+
+
+def test_heartbeat_closes_an_offline_alert_even_when_the_status_message_brought_the_device_back_first():
+    device = make_device(status=DeviceStatus.ONLINE)
+    raise_alert(device, AlertType.DEVICE_OFFLINE, "critical", "gone")
+    handle_heartbeat(device, beat(), timezone.now())
+    alert = Alert.objects.get(device=device, alert_type=AlertType.DEVICE_OFFLINE)
+    assert alert.resolved_at is not None and alert.metadata["resolution"] == "cleared by heartbeat"
+
+
+def test_push_config_refuses_a_bad_partial_config_and_stores_nothing():
+    from devices.command_specs import CommandValidationError
+
+    device = make_device()
+    with pytest.raises(CommandValidationError) as caught:
+        push_config(device, {"modbus": {"parity": "9Z9"}})
+    assert caught.value.errors == {"modbus.parity": "must be one of 8N1, 8E1, 8O1, 8N2"}
+    assert not device.configs.exists() and not Command.objects.exists()
+
+
+def test_set_config_success_records_the_hash_the_device_applied(gateway, django_capture_on_commit_callbacks):
+    from acuvim_console.mqtt.payloads import parse_response
+    from devices.commands import handle_response
+
+    device = make_device()
+    with django_capture_on_commit_callbacks(execute=True):
+        version, command = push_config(device, {"log_level": "debug"})
+    gateway.next()
+    answered = timezone.now()
+    handle_response(
+        device,
+        parse_response(
+            {
+                "req": command.request_id,
+                "cmd": "set_config",
+                "status": "success",
+                "data": {"cfg": version.config_hash, "restart": False},
+            }
+        ),
+        answered,
+    )
+    version.refresh_from_db()
+    device.refresh_from_db()
+    assert version.applied_at == answered and device.applied_config_hash == version.config_hash
