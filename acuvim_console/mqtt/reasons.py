@@ -1,6 +1,8 @@
 """Why the console refused a device message: one code per cause, used in logs, counters and docs/mqtt-protocol.md."""
 
 import logging
+import threading
+import time
 
 from django.db import models
 
@@ -24,7 +26,38 @@ class RejectReason(models.TextChoices):
     UNKNOWN_DEVICE = "unknown_device", "Data from a device that never registered"
 
 
+class _LogBudget:
+    """At most `per_second` rejection lines a second: one broken device must not drown the log."""
+
+    def __init__(self, per_second: int):
+        self.per_second = per_second
+        self._lock = threading.Lock()
+        self._window_start = 0.0
+        self._logged = 0
+        self._suppressed = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window_start >= 1.0:
+                if self._suppressed:
+                    log.warning(
+                        "mqtt rejected %d more messages in the last second (see the rejected counters)",
+                        self._suppressed,
+                    )
+                self._window_start, self._logged, self._suppressed = now, 0, 0
+            if self._logged >= self.per_second:
+                self._suppressed += 1
+                return False
+            self._logged += 1
+            return True
+
+
+_log_budget = _LogBudget(per_second=20)
+
+
 def report_rejection(device_id: str | None, topic: str, reason: str, message: str) -> None:
     """The structured log line and counter every refused message gets (the message itself is acknowledged)."""
     metrics.count_rejected(reason)
-    log.warning("mqtt rejected device=%s topic=%s reason=%s: %s", device_id or "-", topic, reason, message)
+    if _log_budget.allow():
+        log.warning("mqtt rejected device=%s topic=%s reason=%s: %s", device_id or "-", topic, reason, message)

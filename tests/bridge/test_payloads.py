@@ -102,3 +102,16 @@ def test_topics_round_trip_and_refuse_foreign_shapes(settings):
             parse_topic(topic)
     assert all(f.startswith("$share/g1/") for f in subscription_filters("g1"))
     assert "plant7/+/telemetry" in subscription_filters()
+
+
+def test_rejection_lines_are_capped_per_second_but_every_rejection_is_counted(caplog):
+    from acuvim_console.mqtt.metrics import metrics
+    from acuvim_console.mqtt.reasons import _LogBudget, report_rejection
+
+    metrics.reset()
+    for _ in range(50):
+        report_rejection("ACV-AABBCCDDEEFF", "acuvim/ACV-AABBCCDDEEFF/telemetry", "invalid_json", "broken")
+    assert metrics.snapshot()["rejected"] == {"invalid_json": 50}
+    assert sum("reason=invalid_json" in r.getMessage() for r in caplog.records) <= 20
+    budget = _LogBudget(per_second=2)
+    assert [budget.allow() for _ in range(3)] == [True, True, False]
