@@ -5,6 +5,9 @@ group, so an admin page subscribes to exactly what it shows. Per-device streams 
 command progress) stay out of the fleet group: a fleet of thousands must not push every reading to
 every dashboard. Names follow the original console's SignalR hub; docs/websockets.md lists the payloads.
 
+Telemetry and heartbeats are published only for devices that a device page is watching
+(acuvim_console.watchers), so their cost follows the audience, not the fleet.
+
 Producers (the bridge, web requests, workers) call `publish_event` from synchronous code. Sending is
 handed to an event loop and never blocks or raises into the caller:
 - with the in-memory layer (embedded mode) the loop is the web server's own, bound by the first
@@ -26,6 +29,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from acuvim_console.watchers import watchers
+
 log = logging.getLogger(__name__)
 
 DEVICE_STATUS_CHANGED = "DeviceStatusChanged"
@@ -43,10 +48,12 @@ MESSAGE_TYPE = "fleet.event"
 
 # Sent only to the device's own group (high rate, meaningful for one device page).
 DEVICE_ONLY_EVENTS = frozenset({TELEMETRY_RECEIVED, HEARTBEAT_RECEIVED, COMMAND_UPDATED})
+# Streams published only while some device page watches the device (acuvim_console.watchers).
+WATCHED_ONLY_EVENTS = frozenset({TELEMETRY_RECEIVED, HEARTBEAT_RECEIVED})
 COALESCED_EVENTS = frozenset({TELEMETRY_RECEIVED})
 
-# Process-wide counters of the live layer (submitted, sent, coalesced, dropped_backlog, dropped_no_listener,
-# send_failed), for logs and the benchmark.
+# Process-wide counters of the live layer (submitted, sent, coalesced, unwatched, dropped_backlog,
+# dropped_no_listener, send_failed), for logs and the benchmark.
 stats: Counter = Counter()
 
 
@@ -69,6 +76,9 @@ def publish_event(name: str, data: dict, device_id: str | None = None) -> None:
 def _send(name: str, data: dict, device_id: str | None) -> None:
     groups = groups_for(name, device_id)
     if not groups:
+        return
+    if name in WATCHED_ONLY_EVENTS and device_id and not watchers().is_watched(device_id):
+        stats["unwatched"] += 1
         return
     message = {"type": MESSAGE_TYPE, "event": name, "device_id": device_id, "data": data}
     try:

@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
 from acuvim_console import events
+from acuvim_console.watchers import RENEW_S, watchers
 from acuvim_console.ws_auth import BEARER_PREFIX
 from devices import live
 from devices.models import Device
@@ -156,9 +157,30 @@ class FleetConsumer(LiveConsumer):
 
 
 class DeviceConsumer(LiveConsumer):
-    """Everything about one device: telemetry, heartbeats, status, commands, alerts, OTA."""
+    """Everything about one device: telemetry, heartbeats, status, commands, alerts, OTA.
+
+    While connected it registers interest in its device, without which producers skip its telemetry.
+    """
 
     device: Device | None = None
+    renewer: asyncio.Task | None = None
+
+    async def connect(self):
+        await super().connect()
+        if self.joined:
+            await watchers().watch(self.device.device_id)
+            self.renewer = asyncio.ensure_future(self.renew_interest())
+
+    async def disconnect(self, code):
+        if self.renewer:
+            self.renewer.cancel()
+            await watchers().unwatch(self.device.device_id)
+        await super().disconnect(code)
+
+    async def renew_interest(self):
+        while True:
+            await asyncio.sleep(RENEW_S)
+            await watchers().renew(self.device.device_id)
 
     async def load_target(self) -> bool:
         device_id = self.scope["url_route"]["kwargs"]["device_id"]
