@@ -13,6 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count
 
+from acuvim_console.mqtt.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
@@ -87,3 +88,26 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing(transactional_db, mqtt_
                 second.wait(15)
             except subprocess.TimeoutExpired:
                 stop(second)
+
+
+def test_broker_restart_the_bridge_reconnects_and_resumes_its_session(start_bridge, mqtt_broker, settings):
+    settings.MQTT_RECONNECT_MIN_S = 1
+    settings.MQTT_RECONNECT_MAX_S = 2
+    bridge = start_bridge()
+    device = make_device()
+    publisher = DeviceClient(mqtt_broker.port)
+    topic = f"acuvim/{device.device_id}/telemetry"
+    start = time.time() - 3600
+    try:
+        for n in range(100):
+            publisher.send(topic, messages.reading(start + n, seq=n))
+        wait_until(lambda: TelemetryRecord.objects.filter(device=device).count() == 100)
+
+        mqtt_broker.restart()
+        wait_until(lambda: bridge.connected.is_set() and publisher.client.is_connected(), timeout=20)
+        for n in range(100, 200):
+            publisher.send(topic, messages.reading(start + n, seq=n))
+        wait_until(lambda: TelemetryRecord.objects.filter(device=device).count() == 200, timeout=20)
+        assert metrics.snapshot()["connects"] >= 2
+    finally:
+        publisher.close()
