@@ -8,6 +8,7 @@ Publishing twice is harmless by design: the device answers a repeated `req` with
 """
 
 import logging
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -40,6 +41,26 @@ log = logging.getLogger(__name__)
 REACHABLE_STATUSES = (DeviceStatus.ONLINE, DeviceStatus.DEGRADED)
 # A pending command to a reachable device older than this lost its publish (broker down): retry it.
 REDELIVER_AFTER = timedelta(seconds=10)
+
+
+class _PublishPause:
+    """After a failed publish, stop trying until the sweep retries, so that a group command (or every
+    request) does not wait out the publish timeout once per device while the broker is down."""
+
+    def __init__(self):
+        self.until = 0.0
+
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    def start(self) -> None:
+        self.until = time.monotonic() + REDELIVER_AFTER.total_seconds()
+
+    def lift(self) -> None:
+        self.until = 0.0
+
+
+publish_pause = _PublishPause()
 
 # What went wrong, by reason (dropped answers, failed publishes): totals for logs and health checks.
 failure_counts: Counter[str] = Counter()
@@ -107,6 +128,9 @@ def publish_command(command: Command, device_id: str) -> bool:
     if command.expires_at <= now:
         _finish_expired(Command.objects.filter(pk=command.pk), now)
         return False
+    if publish_pause.active():
+        failure_counts["publish_skipped"] += 1
+        return False
     message = {
         "req": command.request_id,
         "cmd": command.command,
@@ -118,6 +142,7 @@ def publish_command(command: Command, device_id: str) -> bool:
         publish(command_topic(device_id), message, qos=1)
     except PublishError as exc:
         failure_counts["publish_failed"] += 1
+        publish_pause.start()
         log.warning(
             "%s: command %s (%s) not published, will retry: %s", device_id, command.command, command.request_id, exc
         )
@@ -203,12 +228,22 @@ def expire_and_timeout(now=None) -> dict:
         ("id",),
     )
     _announce_all(COMMAND_COMPLETED, [row["id"] for row in timed_out])
-    stale = Command.objects.filter(
-        status=CommandStatus.PENDING,
-        created_at__lt=now - REDELIVER_AFTER,
-        device__status__in=REACHABLE_STATUSES,
-    ).select_related("device")
-    redelivered = sum(publish_command(command, command.device.device_id) for command in stale)
+    stale = (
+        Command.objects.filter(
+            status=CommandStatus.PENDING,
+            created_at__lt=now - REDELIVER_AFTER,
+            device__status__in=REACHABLE_STATUSES,
+        )
+        .select_related("device")
+        .order_by("created_at")
+    )
+    publish_pause.lift()  # this sweep is the retry: try once, and stop at the first failure
+    redelivered = 0
+    for command in stale:
+        if publish_command(command, command.device.device_id):
+            redelivered += 1
+        elif publish_pause.active():
+            break
     if expired or timed_out or redelivered:
         log.info("command sweep: %d expired, %d timed out, %d redelivered", expired, len(timed_out), redelivered)
     return {"expired": expired, "timed_out": len(timed_out), "redelivered": redelivered}

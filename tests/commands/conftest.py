@@ -1,6 +1,7 @@
 import pytest
 
 from acuvim_console.mqtt import publisher
+from devices.commands import publish_pause
 from tests.commands.live_events import LiveEvents
 from tests.commands.mqtt_inbox import Inbox
 
@@ -9,6 +10,7 @@ from tests.commands.mqtt_inbox import Inbox
 def broker(settings, mqtt_broker):
     """The private Mosquitto, with the console's publisher pointed at it."""
     publisher.close()
+    publish_pause.lift()
     settings.MQTT_URL = mqtt_broker.url
     yield mqtt_broker
     publisher.close()
