@@ -9,6 +9,8 @@ Every assertion is about what the console stored, polled with a deadline.
 
 import json
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,3 +162,24 @@ def sd_records(fleet: Fleet, device_id: str) -> list[dict]:
             assert isinstance(record, dict), f"{segment.name}:{number} is not a JSON object"
             records.append(record)
     return records
+
+
+def portal_page(sim) -> str:
+    """The captive-portal form a phone sees (the gateway must be in AP mode)."""
+    sim.wait_for(lambda d: d.mode == "ap" and d.portal is not None, 10)
+    with urllib.request.urlopen(sim.portal.url, timeout=5) as page:
+        return page.read().decode()
+
+
+def configure_on_portal(sim, console: Console) -> dict:
+    """What the engineer does on the phone: submit WiFi, broker and console URL. Returns them as config."""
+    values = {
+        "wifi": {"ssid": "Plant-A", "password": "e2e-wifi-pass"},
+        "mqtt": {"host": "127.0.0.1", "port": console.broker_port, "user": sim.device_id},
+        "console_url": console.url,
+    }
+    form = {f"{section}.{key}": value for section in ("wifi", "mqtt") for key, value in values[section].items()}
+    body = urllib.parse.urlencode({**form, "console_url": console.url}).encode()
+    with urllib.request.urlopen(urllib.request.Request(sim.portal.url + "save", data=body), timeout=5) as answer:
+        assert "Saved" in answer.read().decode()
+    return values

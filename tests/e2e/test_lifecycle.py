@@ -1,8 +1,5 @@
 """Scenario 1: a factory-fresh gateway is set up on its captive portal and lives its whole life in the console."""
 
-import urllib.parse
-import urllib.request
-
 import pytest
 
 from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
@@ -11,16 +8,9 @@ from devices.models import Command, Device
 from firmware.models import OtaState, RolloutDevice
 from firmware.rollouts import create_rollout
 from telemetry.models import TelemetryRecord
-from tests.e2e.conftest import advance_rollouts_until, eventually
+from tests.e2e.conftest import advance_rollouts_until, configure_on_portal, eventually, portal_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def submit_portal(url: str, fields: dict) -> str:
-    """What the engineer's phone does: POST the captive-portal form."""
-    body = urllib.parse.urlencode(fields).encode()
-    with urllib.request.urlopen(urllib.request.Request(url + "save", data=body), timeout=5) as response:
-        return response.read().decode()
 
 
 def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_updates(
@@ -31,31 +21,12 @@ def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_
     device = Device.objects.get(device_id=sim.device_id)
 
     # 1-2. No config: AP mode with the captive portal; the console has never heard from it.
-    sim.wait_for(lambda d: d.mode == "ap" and d.portal is not None, 10)
-    with urllib.request.urlopen(sim.portal.url, timeout=5) as page:
-        assert 'name="wifi.ssid"' in page.read().decode()
+    assert 'name="wifi.ssid"' in portal_page(sim)
     device.refresh_from_db()
     assert device.status == DeviceStatus.OFFLINE and device.registered_at is None
 
     # 3. The engineer types WiFi, broker and console URL into the portal; the gateway reboots.
-    broker_port = console.broker_port
-    portal_values = {
-        "wifi": {"ssid": "Plant-A", "password": "e2e-wifi-pass"},
-        "mqtt": {"host": "127.0.0.1", "port": broker_port, "user": sim.device_id},
-        "console_url": console.url,
-    }
-    answer = submit_portal(
-        sim.portal.url,
-        {
-            "wifi.ssid": "Plant-A",
-            "wifi.password": "e2e-wifi-pass",
-            "mqtt.host": "127.0.0.1",
-            "mqtt.port": str(broker_port),
-            "mqtt.user": sim.device_id,
-            "console_url": console.url,
-        },
-    )
-    assert "Saved" in answer
+    portal_values = configure_on_portal(sim, console)
 
     # 4-5. It registers and the console shows it online over WiFi, with its boot facts.
     eventually(
