@@ -14,7 +14,7 @@ from datetime import datetime
 
 import psycopg
 from django.db import connection, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from acuvim_console.events import TELEMETRY_RECEIVED, publish_event
@@ -59,7 +59,8 @@ TOUCH_DEVICES_POSTGRESQL = (
     f"UPDATE {DEVICE_TABLE} AS d SET "  # noqa: S608
     "last_telemetry = GREATEST(d.last_telemetry, v.ts), "
     "last_seen = GREATEST(d.last_seen, v.seen), "
-    "connection_type = CASE WHEN v.conn <> '' THEN v.conn ELSE d.connection_type END "
+    "connection_type = CASE WHEN v.conn <> '' AND (d.last_telemetry IS NULL OR v.ts >= d.last_telemetry) "
+    "THEN v.conn ELSE d.connection_type END "
     "FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS v(id, ts, seen, conn) "
     "WHERE d.id = v.id"
 )
@@ -185,17 +186,22 @@ def _insert_portable(readings: list[Reading]) -> int:
 
 def _touch_devices_portable(latest: list[Reading]) -> None:
     for reading in latest:
+        if connection_type := _live_connection(reading):
+            Device.objects.filter(
+                Q(last_telemetry__isnull=True) | Q(last_telemetry__lte=reading.ts), pk=reading.device_pk
+            ).update(connection_type=connection_type)
         changes = {
             "last_telemetry": Coalesce(Greatest(F("last_telemetry"), Value(reading.ts)), Value(reading.ts)),
             "last_seen": Coalesce(Greatest(F("last_seen"), Value(reading.received_at)), Value(reading.received_at)),
         }
-        if connection_type := _live_connection(reading):
-            changes["connection_type"] = connection_type
         Device.objects.filter(pk=reading.device_pk).update(**changes)
 
 
 def _live_connection(reading: Reading) -> str:
-    """The link a live record came over; an SD replay says how the device was connected hours ago."""
+    """The link a live record came over; an SD replay says how the device was connected hours ago.
+
+    It is applied only when the reading is the device's newest: batches may commit out of order.
+    """
     return reading.connection if reading.source == TelemetrySource.LIVE else ""
 
 

@@ -56,3 +56,12 @@ def test_deleting_a_device_deletes_its_readings():
     store_readings([reading(device, T0), reading(device, T0 + timedelta(seconds=5))])
     Device.objects.filter(pk=device.pk).delete()
     assert TelemetryRecord.objects.count() == 0
+
+
+def test_an_older_batch_committed_late_does_not_overwrite_the_connection():
+    device = make_device(last_telemetry=None, connection_type="")
+    store_readings([reading(device, T0 + timedelta(minutes=1), connection="gsm")])
+    store_readings([reading(device, T0, connection="wifi")])
+    device.refresh_from_db()
+    assert device.connection_type == "gsm"
+    assert device.last_telemetry == T0 + timedelta(minutes=1)
