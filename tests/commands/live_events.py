@@ -10,6 +10,7 @@ import threading
 from channels.layers import get_channel_layer
 
 from acuvim_console.events import FLEET_GROUP, device_group, dispatcher
+from acuvim_console.watchers import watchers
 
 
 class LiveEvents:
@@ -21,6 +22,7 @@ class LiveEvents:
         self.fleet_channel = self._run(self.layer.new_channel())
         self.device_channel = self._run(self.layer.new_channel())
         self.memberships = [(FLEET_GROUP, self.fleet_channel)]
+        self.watched = []
         self._run(self.layer.group_add(FLEET_GROUP, self.fleet_channel))
         dispatcher.bind_server_loop(self.loop)
 
@@ -28,10 +30,12 @@ class LiveEvents:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def follow(self, device_id: str) -> None:
-        """Also receive what a device page gets (command progress, heartbeats)."""
+        """Also receive what a device page gets (command progress, heartbeats), watching it as the page does."""
         group = device_group(device_id)
         self._run(self.layer.group_add(group, self.device_channel))
+        self._run(watchers().watch(device_id))
         self.memberships.append((group, self.device_channel))
+        self.watched.append(device_id)
 
     def fleet(self, wait: float = 0.3) -> list[tuple[str, dict]]:
         return self._drain(self.fleet_channel, wait)
@@ -52,6 +56,8 @@ class LiveEvents:
         dispatcher.bind_server_loop(None)
         for group, channel in self.memberships:
             self._run(self.layer.group_discard(group, channel))
+        for device_id in self.watched:
+            self._run(watchers().unwatch(device_id))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
