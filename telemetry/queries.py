@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Avg, Count, DateTimeField, Func
 from psycopg import sql
 
@@ -62,12 +62,20 @@ def history(device, start: datetime, end: datetime, bucket_seconds: int) -> list
         .order_by()
         .annotate(t=TimeBucket("ts", bucket_seconds))
         .values("t")
-        .annotate(samples=Count("id"), **{name: Avg(name) for name in QUANTITIES})
+        # COUNT(*), not COUNT(id): an index holding (device, ts) and the quantities can answer it alone.
+        .annotate(samples=Count("*"), **{name: Avg(name) for name in QUANTITIES})
         .order_by("t")
     )
-    return [
-        {"t": _aware(row["t"]), "samples": row["samples"], **{name: row[name] for name in QUANTITIES}} for row in rows
-    ]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A month of readings looks expensive to the planner, which then spends ~100 ms compiling
+            # it with JIT for a query that runs in less; this query never gains from JIT.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        return [
+            {"t": _aware(row["t"]), "samples": row["samples"], **{name: row[name] for name in QUANTITIES}}
+            for row in rows
+        ]
 
 
 def _aware(value):
