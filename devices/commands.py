@@ -32,7 +32,7 @@ from devices.choices import (
     CommandStatus,
     DeviceStatus,
 )
-from devices.command_specs import command_timeout, validate_command
+from devices.command_specs import CommandValidationError, command_timeout, validate_command
 from devices.models import Command, CommandBatch, Device
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,14 @@ def send_command(
 ) -> Command:
     """Queue a command; it is published once the caller's transaction commits if the device is reachable.
 
-    Raises devices.command_specs.CommandValidationError before anything is stored.
+    Raises devices.command_specs.CommandValidationError before anything is stored, also for a device
+    that is not accepted (pending approval or decommissioned), which would never receive it.
     """
     params = validate_command(command, params)
+    if device.status in UNACCEPTED_STATUSES:
+        raise CommandValidationError(
+            {"device": f"{device.device_id} is {device.status}: only approved devices receive commands"}
+        )
     now = timezone.now()
     queued = Command.objects.create(
         device=device,

@@ -286,3 +286,12 @@ def test_group_command_is_validated_once_before_anything_is_created():
         send_group_command(group, "sd_clear", {})
     assert caught.value.errors == {"confirm": "is required"}
     assert not CommandBatch.objects.exists() and not Command.objects.exists()
+
+
+@pytest.mark.parametrize("status", [DeviceStatus.PENDING, DeviceStatus.DECOMMISSIONED])
+def test_devices_that_are_not_accepted_receive_no_commands(status):
+    device = make_device(status=status)
+    with pytest.raises(CommandValidationError) as caught:
+        send_command(device, "ping")
+    assert caught.value.errors == {"device": f"{device.device_id} is {status}: only approved devices receive commands"}
+    assert not Command.objects.exists()
