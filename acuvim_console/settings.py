@@ -163,6 +163,8 @@ OTA_COMMAND_TIMEOUT_SECONDS = env_int("OTA_COMMAND_TIMEOUT_SECONDS", 15 * 60)
 # --- Commands and device health (devices.commands, devices.health, devices.anomalies; H4) ------
 # A command not delivered within this time (device offline) expires instead of running late.
 COMMAND_EXPIRY_SECONDS = env_int("COMMAND_EXPIRY_SECONDS", 3600)
+# How long a request waits for the broker to accept a command before leaving it pending for the sweep.
+COMMAND_PUBLISH_TIMEOUT_SECONDS = env_int("COMMAND_PUBLISH_TIMEOUT_SECONDS", 5)
 # Missed heartbeat intervals (each device's own `hb_s`) before it is degraded, then offline.
 HEALTH_DEGRADED_AFTER_MISSED = env_int("HEALTH_DEGRADED_AFTER_MISSED", 3)
 HEALTH_OFFLINE_AFTER_MISSED = env_int("HEALTH_OFFLINE_AFTER_MISSED", 5)

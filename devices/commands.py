@@ -144,7 +144,7 @@ def publish_command(command: Command, device_id: str) -> bool:
         "exp": int(command.expires_at.timestamp()),
     }
     try:
-        publish(command_topic(device_id), message, qos=1)
+        publish(command_topic(device_id), message, qos=1, timeout=settings.COMMAND_PUBLISH_TIMEOUT_SECONDS)
     except PublishError as exc:
         failure_counts["publish_failed"] += 1
         publish_pause.start()

@@ -221,6 +221,7 @@ def test_unreachable_broker_leaves_the_command_pending_and_the_sweep_delivers_it
     from tests.support.mosquitto import free_port
 
     device = make_device()
+    settings.COMMAND_PUBLISH_TIMEOUT_SECONDS = 1
     settings.MQTT_URL = f"mqtt://127.0.0.1:{free_port()}"
     publisher.close()
     command = send(device, "ping")
