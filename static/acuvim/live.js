@@ -188,6 +188,12 @@
     live.on("RolloutProgress", (m) => setRolloutProgress(m.data));
   }
 
+  // Buttons that need a second thought carry data-confirm="question" (inline onclick is refused by the CSP).
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+  });
+
   function start() {
     renderAllRelative();
     setInterval(renderAllRelative, 5000);

@@ -82,3 +82,9 @@ def test_rollout_started_from_the_admin_shows_device_progress_live(console_serve
     assert page.inner_text("[data-rollout-count=downloading]") == "1"
     page.locator(".acv-rollout-counts").scroll_into_view_if_needed()
     screenshot(page, "rollout")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.click("input[name=cancel]")  # a dismissed confirmation must not cancel the rollout
+    assert questions and questions[0].startswith("Cancel this rollout?")
+    rollout.refresh_from_db()
+    assert rollout.status == "running"
