@@ -56,16 +56,6 @@ REPORTED_FIELDS = (
 )
 
 
-class DeviceStatusChangeInline(admin.TabularInline):
-    model = DeviceStatusChange
-    extra = 0
-    max_num = 0
-    can_delete = False
-    fields = ("changed_at", "from_status", "to_status", "reason")
-    readonly_fields = fields
-    ordering = ("-changed_at",)
-
-
 def status_badge(device_id: str, status: str, label: str):
     """A badge live.js recolours when DeviceStatusChanged arrives for this device."""
     return format_html(
@@ -73,14 +63,13 @@ def status_badge(device_id: str, status: str, label: str):
     )
 
 
-def relative_time(value, device_id: str = "", role: str = ""):
-    """A <time> live.js rewrites as "12 s ago" every few seconds, so the list never needs a reload."""
+def last_seen_time(value, device_id: str):
+    """A <time> live.js rewrites as "12 s ago" every few seconds and resets when the device speaks."""
     if value is None:
-        return format_html('<time class="acv-time" data-device-{}="{}">never</time>', role or "time", device_id)
+        return format_html('<time class="acv-time" data-device-last-seen="{}">never</time>', device_id)
     return format_html(
-        '<time class="acv-time" datetime="{}" data-relative data-device-{}="{}" title="{}">{}</time>',
+        '<time class="acv-time" datetime="{}" data-relative data-device-last-seen="{}" title="{}">{}</time>',
         value.isoformat(),
-        role or "time",
         device_id,
         value.strftime("%Y-%m-%d %H:%M:%S UTC"),
         value.strftime("%Y-%m-%d %H:%M"),
@@ -161,7 +150,6 @@ class DeviceAdmin(admin.ModelAdmin):
             },
         ),
     )
-    inlines = [DeviceStatusChangeInline]
     actions = [
         "send_command",
         "add_to_group",
@@ -191,7 +179,7 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last seen", ordering="last_seen")
     def last_seen_ago(self, obj):
-        return relative_time(obj.last_seen, obj.device_id, role="last-seen")
+        return last_seen_time(obj.last_seen, obj.device_id)
 
     @admin.display(description="Config", boolean=True)
     def drift(self, obj):
@@ -286,7 +274,7 @@ class DeviceAdmin(admin.ModelAdmin):
 @admin.register(DeviceStatusChange)
 class DeviceStatusChangeAdmin(admin.ModelAdmin):
     list_display = ("device", "from_status", "to_status", "reason", "changed_at")
-    list_filter = ("to_status",)
+    list_filter = ("to_status", DeviceIdFilter)
     search_fields = ("device__device_id",)
     date_hierarchy = "changed_at"
 

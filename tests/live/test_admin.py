@@ -245,3 +245,16 @@ def test_group_deploy_presets_the_group(operator_client):
     selection = {"action": "deploy_firmware", "_selected_action": [group.pk], "apply": "1", "firmware": firmware.pk}
     response = operator_client.post(url, selection)
     assert response["Location"].endswith(f"?group={group.pk}")
+
+
+def test_device_page_links_to_the_full_histories_filtered_by_device(operator_client):
+    from devices.status import change_status
+
+    device, other = make_device(), make_device()
+    change_status(device, DeviceStatus.OFFLINE, reason="lwt")
+    change_status(other, DeviceStatus.OFFLINE, reason="lwt")
+    page = operator_client.get(reverse("admin:devices_device_change", args=[device.pk])).content.decode()
+    link = f"{reverse('admin:devices_devicestatuschange_changelist')}?device_id={device.device_id}"
+    assert link in page
+    listed = operator_client.get(link).context["cl"].result_list
+    assert [change.device_id for change in listed] == [device.pk]
