@@ -69,9 +69,11 @@ def history(device, start: datetime, end: datetime, bucket_seconds: int) -> list
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A month of readings looks expensive to the planner, which then spends ~100 ms compiling
-            # it with JIT for a query that runs in less; this query never gains from JIT.
+            # it with JIT for a query that runs in less; and with a little more memory than the default
+            # it hashes the buckets instead of sorting every reading on disk.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = '32MB'")
         return [
             {"t": _aware(row["t"]), "samples": row["samples"], **{name: row[name] for name in QUANTITIES}}
             for row in rows

@@ -67,6 +67,30 @@ class DeviceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DeviceListSerializer(DeviceSerializer):
+    """A list row: identity, placement and health at a glance; the detail endpoint has the rest."""
+
+    class Meta(DeviceSerializer.Meta):
+        fields = [
+            "id",
+            "device_id",
+            "name",
+            "group",
+            "group_name",
+            "tags",
+            "status",
+            "status_changed_at",
+            "hardware",
+            "firmware_version",
+            "connection_type",
+            "signal_strength",
+            "last_heartbeat",
+            "last_seen",
+            "config_drift",
+        ]
+        read_only_fields = fields
+
+
 class DeviceUpdateSerializer(serializers.ModelSerializer):
     """What an operator may change: the rest is reported by the device itself."""
 

@@ -63,12 +63,12 @@ def command_response(command, http_status=status.HTTP_202_ACCEPTED) -> Response:
     get=extend_schema(
         tags=[DEVICE_TAG],
         summary="List devices (filter, search, order, paginate)",
-        responses={200: s.DeviceSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES},
+        responses={200: s.DeviceListSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES},
     )
 )
 class DeviceListView(generics.ListAPIView):
     queryset = Device.objects.select_related("group")
-    serializer_class = s.DeviceSerializer
+    serializer_class = s.DeviceListSerializer
     filterset_class = DeviceFilter
     search_fields = ["device_id", "name", "description", "mac_address", "imei", "iccid"]
     ordering_fields = [
