@@ -177,6 +177,7 @@ HEALTH_ANOMALIES = {
     "reboot_loop_window_s": env_int("HEALTH_REBOOT_LOOP_WINDOW_S", 3600),
     "heap_low_bytes": env_int("HEALTH_HEAP_LOW_BYTES", 30 * 1024),
     "heap_falling_heartbeats": env_int("HEALTH_HEAP_FALLING_HEARTBEATS", 5),  # consecutive drops
+    "heap_falling_bytes": env_int("HEALTH_HEAP_FALLING_BYTES", 10 * 1024),  # ... adding up to this much
     "modbus_errors_growth": env_int("HEALTH_MODBUS_ERRORS_GROWTH", 3),  # new errors between heartbeats
     "sd_backlog_records": env_int("HEALTH_SD_BACKLOG_RECORDS", 500),  # queued and still growing
 }

@@ -35,6 +35,7 @@ class Previous:
     sd_queued: int | None = None
     ota_state: str = ""
     heap_decline_streak: int = 0
+    heap_decline_start: int | None = None
     boot_window_started_at: datetime | None = None
     boot_window_start_count: int | None = None
 
@@ -112,24 +113,30 @@ def _heap_low(previous, beat, at, limits, state):
 
 
 def _heap_falling(previous, beat, at, limits, state):
+    """A leak: free heap (measured after a collection) lower at every heartbeat, by a real amount in total.
+
+    Both conditions matter: a streak alone happens by chance with a noisy heap, a drop alone is a
+    single large allocation.
+    """
     heap = beat.get("heap_free")
     if heap is None or previous.heap_free is None:
         return None
-    streak = previous.heap_decline_streak
+    streak, start = previous.heap_decline_streak, previous.heap_decline_start
     if heap < previous.heap_free:
-        streak += 1
+        streak, start = streak + 1, (start if streak and start is not None else previous.heap_free)
     elif heap > previous.heap_free:
-        streak = 0
-    state["heap_decline_streak"] = streak
-    needed = limits["heap_falling_heartbeats"]
-    if streak >= needed:
+        streak, start = 0, None
+    state.update(heap_decline_streak=streak, heap_decline_start=start)
+    needed, fallen = limits["heap_falling_heartbeats"], (start or heap) - heap
+    if streak >= needed and fallen >= limits["heap_falling_bytes"]:
         return Finding(
             AlertType.HEAP_FALLING,
             True,
-            message=f"free heap fell in {streak} heartbeats in a row, now {heap // 1024} KB (leak?)",
+            message=f"free heap fell {fallen // 1024} KB over {streak} heartbeats in a row, now {heap // 1024} KB "
+            f"(leak?)",
             value=heap,
             threshold=needed,
-            metadata={"streak": streak},
+            metadata={"streak": streak, "fallen_bytes": fallen},
         )
     return Finding(AlertType.HEAP_FALLING, False) if streak == 0 else None
 

@@ -98,6 +98,7 @@ def _previous(device: Device) -> anomalies.Previous:
         sd_queued=device.sd_queued,
         ota_state=device.ota_state,
         heap_decline_streak=device.heap_decline_streak,
+        heap_decline_start=device.heap_decline_start,
         boot_window_started_at=device.boot_window_started_at,
         boot_window_start_count=device.boot_window_start_count,
     )

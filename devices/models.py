@@ -71,6 +71,7 @@ class Device(models.Model):
     ota_previous_version = models.CharField(max_length=32, blank=True)
     # Memory of the heartbeat anomaly rules between heartbeats (devices.anomalies).
     heap_decline_streak = models.PositiveSmallIntegerField(default=0, editable=False)
+    heap_decline_start = models.PositiveIntegerField(null=True, blank=True, editable=False)
     boot_window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     boot_window_start_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
 

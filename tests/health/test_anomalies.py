@@ -10,6 +10,7 @@ LIMITS = {
     "reboot_loop_window_s": 3600,
     "heap_low_bytes": 30 * 1024,
     "heap_falling_heartbeats": 3,
+    "heap_falling_bytes": 10 * 1024,
     "modbus_errors_growth": 3,
     "sd_backlog_records": 500,
 }
@@ -86,19 +87,28 @@ def test_low_heap_threshold():
     assert verdicts(Previous(), {"heap_free": 40 * 1024})[0][AlertType.LOW_HEAP] is False
 
 
-def test_heap_falling_needs_consecutive_drops_and_clears_when_it_rises():
-    previous, heap = Previous(heap_free=100_000), 100_000
-    states = []
-    for _ in range(3):
-        heap -= 1000
-        found, result = verdicts(previous, {"heap_free": heap})
-        previous = Previous(heap_free=heap, heap_decline_streak=result.state["heap_decline_streak"])
-        states.append(found.get(AlertType.HEAP_FALLING))
-    assert states == [None, None, True]
-    same, _ = verdicts(previous, {"heap_free": heap})
-    assert same[AlertType.HEAP_FALLING] is True  # flat does not break the streak
-    found, result = verdicts(previous, {"heap_free": heap + 5000})
-    assert found[AlertType.HEAP_FALLING] is False and result.state["heap_decline_streak"] == 0
+def falling(previous, heap):
+    found, result = verdicts(previous, {"heap_free": heap})
+    return found.get(AlertType.HEAP_FALLING), Previous(heap_free=heap, **result.state)
+
+
+def test_heap_falling_needs_consecutive_drops_adding_up_to_a_real_amount_and_clears_when_it_rises():
+    previous, seen = Previous(heap_free=100_000), []
+    for heap in (96_000, 92_000, 88_000):
+        verdict, previous = falling(previous, heap)
+        seen.append(verdict)
+    assert seen == [None, None, True]  # 3 drops, 12,000 bytes in total
+    assert falling(previous, 88_000)[0] is True  # flat does not break the streak
+    verdict, after_rise = falling(previous, 93_000)
+    assert verdict is False and after_rise.heap_decline_streak == 0 and after_rise.heap_decline_start is None
+
+
+def test_a_noisy_heap_that_drops_a_little_each_time_is_not_a_leak():
+    previous, seen = Previous(heap_free=100_000), []
+    for heap in (99_000, 98_000, 97_000, 96_000, 95_000):
+        verdict, previous = falling(previous, heap)
+        seen.append(verdict)
+    assert seen == [None] * 5  # a streak of 5, but only 5,000 bytes
 
 
 def test_modbus_errors_growth_and_counter_reset_after_reboot():

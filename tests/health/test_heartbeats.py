@@ -218,3 +218,16 @@ def test_set_config_success_records_the_hash_the_device_applied(gateway, django_
     version.refresh_from_db()
     device.refresh_from_db()
     assert version.applied_at == answered and device.applied_config_hash == version.config_hash
+
+
+def test_heap_leak_across_heartbeats_raises_heap_falling(settings):
+    settings.HEALTH_ANOMALIES = {**settings.HEALTH_ANOMALIES, "heap_falling_heartbeats": 3, "heap_falling_bytes": 10240}
+    device = make_device()
+    now = timezone.now()
+    for n, heap in enumerate((90_000, 86_000, 82_000, 78_000)):
+        handle_heartbeat(device, beat(heap=heap), now + timedelta(minutes=n))
+    leak = Alert.objects.get(device=device, alert_type=AlertType.HEAP_FALLING)
+    assert leak.metadata == {"streak": 3, "fallen_bytes": 12_000}
+    handle_heartbeat(device, beat(heap=95_000), now + timedelta(minutes=5))
+    leak.refresh_from_db()
+    assert leak.resolved_at is not None
