@@ -150,4 +150,5 @@ def test_group_list_shows_counts_and_offers_group_command(console_server, page):
     page.click("input[type=submit].default")
     page.wait_for_selector(".acv-batch-summary")
     page.goto(f"{console_server.url}/admin/groups/devicegroup/")
+    wait_live(page)
     screenshot(page, "groups")
