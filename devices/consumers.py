@@ -76,8 +76,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Client mistakes get an error message, not a dropped connection."""
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            log.info("websocket %s: unreadable client message", self.scope.get("path"))
+            await self.send_json({"type": "error", "error": 'send a JSON object like {"action": "ping"}'})
+            return
+        await self.receive_json(content)
+
     async def receive_json(self, content, **kwargs):
-        action = content.get("action") if isinstance(content, dict) else None
+        action = content.get("action")
         if action == "snapshot":
             await self.send_snapshot()
         elif action == "ping":

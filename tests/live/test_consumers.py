@@ -246,3 +246,22 @@ def test_alert_created_reaches_the_fleet_socket():
     created, counters = async_to_sync(scenario)()
     assert created["data"]["severity"] == "critical"
     assert counters["data"]["alerts"]["critical"] == 1
+
+
+def test_client_mistakes_get_an_error_and_the_socket_stays_open():
+    token = str(AccessToken.for_user(make_user(VIEWER)))
+
+    async def scenario():
+        comm = communicator(f"/ws/fleet/?token={token}", headers=())
+        await connect_and_snapshot(comm)
+        answers = []
+        for frame in ({"text_data": "not json"}, {"bytes_data": b"\x00"}, {"text_data": '{"action": "dance"}'}):
+            await comm.send_to(**frame)
+            answers.append(await comm.receive_json_from(timeout=TIMEOUT))
+        await comm.send_json_to({"action": "ping"})
+        answers.append(await comm.receive_json_from(timeout=TIMEOUT))
+        await comm.disconnect()
+        return answers
+
+    answers = async_to_sync(scenario)()
+    assert [answer["type"] for answer in answers] == ["error", "error", "error", "pong"]
