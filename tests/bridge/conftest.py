@@ -83,8 +83,9 @@ def start_bridge(bridge_settings, transactional_db):
     bridges = []
     metrics.reset()
 
-    def start(client_id: str | None = None) -> Bridge:
-        bridge = Bridge(client_id=client_id or f"test-bridge-{next(_client_numbers)}-{uuid.uuid4().hex[:6]}").start()
+    def start(client_id: str | None = None, shared_group: str | None = None) -> Bridge:
+        client_id = client_id or f"test-bridge-{next(_client_numbers)}-{uuid.uuid4().hex[:6]}"
+        bridge = Bridge(client_id=client_id, shared_group=shared_group).start()
         assert bridge.connected.wait(10), "bridge did not connect"
         time.sleep(0.1)  # subscriptions granted
         bridges.append(bridge)
