@@ -71,6 +71,16 @@ def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_
         10,
         "heartbeats report the new 2 s interval",
     )
+    beats = []
+
+    def two_more_heartbeats():
+        latest = Device.objects.values_list("last_heartbeat", flat=True).get(pk=device.pk)
+        if not beats or latest != beats[-1]:
+            beats.append(latest)
+        return len(beats) >= 3
+
+    eventually(two_more_heartbeats, 10, "two more heartbeats", interval=0.1)
+    assert 1.0 <= (beats[2] - beats[1]).total_seconds() <= 3.5, beats  # at the configured 2 s
 
     # 10-13. Upload 1.3.0 and deploy it: the gateway downloads from the console, reboots, comes back.
     firmware = upload_image("1.3.0")
@@ -81,9 +91,14 @@ def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_
         40,
         f"the rollout device succeeds (gateway: {sim.snapshot()})",
     )
-    device.refresh_from_db()
-    assert (device.firmware_version, device.ota_state) == ("1.3.0", DeviceOtaState.VALID)
-    assert device.ota_previous_version == "1.0.0" and sim.fw_version == "1.3.0"
+    eventually(
+        lambda: Device.objects.filter(
+            pk=device.pk, firmware_version="1.3.0", ota_state=DeviceOtaState.VALID, ota_previous_version="1.0.0"
+        ).exists(),
+        10,
+        "the console shows 1.3.0, valid, previously 1.0.0",
+    )
+    assert sim.fw_version == "1.3.0"
     ota = Command.objects.get(device=device, command="ota_update")
     assert ota.status == CommandStatus.SUCCESS and "sig=" in ota.params["url"]
     assert ota.params["url"].startswith(console.url)
