@@ -27,6 +27,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 VIEW_PERMISSION = "devices.view_device"
 FLEET_COUNTERS = "FleetCounters"
+DEVICES_SEEN = "DevicesSeen"
 
 # Events after which the dashboard's counters are stale.
 COUNTER_EVENTS = frozenset(
@@ -94,8 +95,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_snapshot()
         elif action == "ping":
             await self.send_json({"type": "pong"})
-        else:
+        elif not await self.handle_action(action, content):
             await self.send_json({"type": "error", "error": f"unknown action {action!r}"})
+
+    async def handle_action(self, action, content) -> bool:
+        """Actions of one socket kind; False when `action` is not one of them."""
+        return False
 
     async def fleet_event(self, message):
         await self.send_json(
@@ -120,10 +125,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
 
 class FleetConsumer(LiveConsumer):
-    """Fleet-wide events plus the dashboard counters, refreshed after events that change them."""
+    """Fleet-wide events plus the dashboard counters, refreshed after events that change them.
+
+    A list page may also ask to follow the devices it shows (`{"action": "follow", "device_ids": [...]}`,
+    at most live.MAX_FOLLOWED): it then gets `DevicesSeen` with their last-seen times and statuses every
+    LIVE_SEEN_INTERVAL_S, since heartbeats and telemetry are not sent to the fleet socket.
+    """
 
     counters_refresh: asyncio.TimerHandle | None = None
     ticker: asyncio.Task | None = None
+    seen_ticker: asyncio.Task | None = None
+    followed: list[str] = []
 
     async def connect(self):
         await super().connect()
@@ -131,8 +143,9 @@ class FleetConsumer(LiveConsumer):
             self.ticker = asyncio.ensure_future(self.send_counters_periodically())
 
     async def disconnect(self, code):
-        if self.ticker:
-            self.ticker.cancel()
+        for task in (self.ticker, self.seen_ticker):
+            if task:
+                task.cancel()
         if self.counters_refresh:
             self.counters_refresh.cancel()
         await super().disconnect(code)
@@ -151,6 +164,32 @@ class FleetConsumer(LiveConsumer):
             self.counters_refresh = loop.call_later(
                 live.COUNTERS_DEBOUNCE_S, lambda: asyncio.ensure_future(self.send_counters())
             )
+
+    async def handle_action(self, action, content) -> bool:
+        if action != "follow":
+            return False
+        device_ids = content.get("device_ids")
+        if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
+            await self.send_json({"type": "error", "error": "device_ids must be a list of device ids"})
+            return True
+        self.followed = device_ids[: live.MAX_FOLLOWED]
+        await self.send_seen()
+        if self.seen_ticker is None:
+            self.seen_ticker = asyncio.ensure_future(self.send_seen_periodically())
+        return True
+
+    async def send_seen(self):
+        seen = await database_sync_to_async(live.last_seen_of)(self.followed)
+        await self.send_json({"type": "event", "event": DEVICES_SEEN, "device_id": None, "data": seen})
+
+    async def send_seen_periodically(self):
+        while True:
+            await asyncio.sleep(live.SEEN_INTERVAL_S)
+            try:
+                await self.send_seen()
+            except Exception:
+                log.exception("last-seen times could not be sent")
+                return
 
     async def send_counters(self):
         self.counters_refresh = None

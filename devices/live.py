@@ -24,6 +24,9 @@ from telemetry.queries import latest
 # into one refresh. Overridable in settings (LIVE_COUNTERS_INTERVAL_S, LIVE_COUNTERS_DEBOUNCE_S).
 COUNTERS_INTERVAL_S = getattr(settings, "LIVE_COUNTERS_INTERVAL_S", 15.0)
 COUNTERS_DEBOUNCE_S = getattr(settings, "LIVE_COUNTERS_DEBOUNCE_S", 1.0)
+# A list page's followed devices: how often their last-seen times are sent, and how many at most.
+SEEN_INTERVAL_S = getattr(settings, "LIVE_SEEN_INTERVAL_S", 10.0)
+MAX_FOLLOWED = 200
 RECENT_EVENTS_LIMIT = 20
 RECENT_COMMANDS_LIMIT = 10
 COUNTERS_CACHE_KEY = "live:fleet-counters"
@@ -117,6 +120,14 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
 
 def _event(name: str, device_id: str, at, data: dict) -> dict:
     return {"event": name, "device_id": device_id, "at": _iso(at), "data": {"device_id": device_id, **data}}
+
+
+def last_seen_of(device_ids: list[str]) -> dict:
+    """{device_id: {"last_seen": iso, "status": status}} for a page's devices (bounded by MAX_FOLLOWED)."""
+    rows = Device.objects.filter(device_id__in=device_ids[:MAX_FOLLOWED]).values_list(
+        "device_id", "last_seen", "status"
+    )
+    return {device_id: {"last_seen": _iso(seen), "status": status} for device_id, seen, status in rows}
 
 
 def fleet_snapshot() -> dict:

@@ -173,8 +173,29 @@
     });
   }
 
+  // Heartbeats are not sent to the fleet socket: a list follows the devices it shows instead.
+  function followShownDevices(live) {
+    const ids = Array.from(document.querySelectorAll("[data-device-last-seen]"), (el) => el.dataset.deviceLastSeen);
+    if (!ids.length || live.path !== "/ws/fleet/") return;
+    live.on("snapshot", () => live.ws.send(JSON.stringify({ action: "follow", device_ids: ids.slice(0, 200) })));
+    live.on("DevicesSeen", (m) => {
+      for (const [deviceId, seen] of Object.entries(m.data)) {
+        each('[data-device-last-seen="' + cssEscape(deviceId) + '"]', (el) => {
+          if (!seen.last_seen || el.getAttribute("datetime") === seen.last_seen) return;
+          el.setAttribute("datetime", seen.last_seen);
+          el.setAttribute("data-relative", "");
+          renderRelative(el);
+        });
+        each('[data-device-status="' + cssEscape(deviceId) + '"]', (el) => {
+          if (!el.classList.contains("acv-badge--" + seen.status)) setStatus(deviceId, seen.status);
+        });
+      }
+    });
+  }
+
   function attachSharedUpdates(live) {
     attachNotices(live);
+    followShownDevices(live);
     live.on("DeviceStatusChanged", (m) => {
       // A mass outage arrives as one event per transition, without device ids (devices/health.py).
       if (m.data.bulk) { live.emit("BulkStatusChanged", m); return; }

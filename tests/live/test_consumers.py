@@ -265,3 +265,26 @@ def test_client_mistakes_get_an_error_and_the_socket_stays_open():
 
     answers = async_to_sync(scenario)()
     assert [answer["type"] for answer in answers] == ["error", "error", "error", "pong"]
+
+
+def test_a_list_page_follows_its_devices_last_seen_times():
+    from django.utils import timezone
+
+    seen_at = timezone.now()
+    shown = make_device(last_seen=seen_at, status=DeviceStatus.DEGRADED)
+    make_device(last_seen=seen_at)  # not on the page
+    token = str(AccessToken.for_user(make_user(VIEWER)))
+
+    async def scenario():
+        comm = communicator(f"/ws/fleet/?token={token}", headers=())
+        await connect_and_snapshot(comm)
+        await comm.send_json_to({"action": "follow", "device_ids": [shown.device_id, "ACV-NOT-THERE"]})
+        seen = await next_event(comm, "DevicesSeen")
+        await comm.send_json_to({"action": "follow", "device_ids": "all"})
+        refused = await comm.receive_json_from(timeout=TIMEOUT)
+        await comm.disconnect()
+        return seen, refused
+
+    seen, refused = async_to_sync(scenario)()
+    assert seen["data"] == {shown.device_id: {"last_seen": seen_at.isoformat(), "status": "degraded"}}
+    assert refused["type"] == "error"
