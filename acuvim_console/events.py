@@ -73,6 +73,20 @@ def publish_event(name: str, data: dict, device_id: str | None = None) -> None:
     transaction.on_commit(lambda: _send(name, data, device_id))
 
 
+def publish_events(events: list[tuple[str, dict, str | None]]) -> None:
+    """Like publish_event for many (name, data, device_id) at once, behind a single commit hook.
+
+    A telemetry batch announces hundreds of devices; registering a hook per event costs more than
+    sending them (each registration looks up the thread's database connection).
+    """
+
+    def send_all():
+        for name, data, device_id in events:
+            _send(name, data, device_id)
+
+    transaction.on_commit(send_all)
+
+
 def _send(name: str, data: dict, device_id: str | None) -> None:
     groups = groups_for(name, device_id)
     if not groups:

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from acuvim_console.events import TELEMETRY_RECEIVED, publish_event
+from acuvim_console.events import TELEMETRY_RECEIVED, publish_events
 from devices.models import Device
 from telemetry.fields import DeviceRecordField
 from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
@@ -99,8 +99,7 @@ def store_readings(readings: list[Reading]) -> int:
         else:
             stored = _insert_portable(readings)
             _touch_devices_portable(latest)
-        for reading in latest:
-            publish_event(TELEMETRY_RECEIVED, telemetry_event_data(reading), device_id=reading.device_id)
+        publish_events([(TELEMETRY_RECEIVED, telemetry_event_data(reading), reading.device_id) for reading in latest])
     return stored
 
 

@@ -65,3 +65,18 @@ def test_an_older_batch_committed_late_does_not_overwrite_the_connection():
     device.refresh_from_db()
     assert device.connection_type == "gsm"
     assert device.last_telemetry == T0 + timedelta(minutes=1)
+
+
+def test_one_telemetry_event_per_device_per_batch_with_its_newest_reading(monkeypatch):
+    from acuvim_console import events
+
+    sent = []
+    monkeypatch.setattr(events, "_send", lambda name, data, device_id: sent.append((name, device_id, data["ts"])))
+    one, two = make_device(), make_device()
+    store_readings([reading(one, T0), reading(one, T0 + timedelta(seconds=5)), reading(two, T0)])
+    assert sorted(sent) == sorted(
+        [
+            (events.TELEMETRY_RECEIVED, one.device_id, (T0 + timedelta(seconds=5)).isoformat()),
+            (events.TELEMETRY_RECEIVED, two.device_id, T0.isoformat()),
+        ]
+    )
