@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_updates(
-    console, start_fleet, upload_image, operator
+    console, start_fleet, upload_image, operator, caplog
 ):
     fleet = start_fleet(1, factory_fresh=True)
     sim = fleet.devices[0]
@@ -99,6 +99,10 @@ def test_factory_fresh_gateway_is_configured_registers_streams_takes_config_and_
         "the console shows 1.3.0, valid, previously 1.0.0",
     )
     assert sim.fw_version == "1.3.0"
+    served = [
+        r.getMessage() for r in caplog.records if r.name == "firmware.api.views" and "download by" in r.getMessage()
+    ]
+    assert served and all(sim.device_id in message for message in served), served  # the console served the image
     ota = Command.objects.get(device=device, command="ota_update")
     assert ota.status == CommandStatus.SUCCESS and "sig=" in ota.params["url"]
     assert ota.params["url"].startswith(console.url)
