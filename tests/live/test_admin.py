@@ -236,6 +236,8 @@ def test_deploy_action_picks_a_version_then_continues_on_the_deploy_page_with_th
     deploy = reverse("admin:firmware_firmwareversion_deploy", args=[firmware.pk])
     assert response.status_code == 302
     assert response["Location"] == f"{deploy}?devices={devices[0].device_id}%2C{devices[1].device_id}"
+    deploy_page = operator_client.get(response["Location"])
+    assert deploy_page.context["form"].initial["devices"] == f"{devices[0].device_id} {devices[1].device_id}"
 
 
 def test_group_deploy_presets_the_group(operator_client):
@@ -245,6 +247,8 @@ def test_group_deploy_presets_the_group(operator_client):
     selection = {"action": "deploy_firmware", "_selected_action": [group.pk], "apply": "1", "firmware": firmware.pk}
     response = operator_client.post(url, selection)
     assert response["Location"].endswith(f"?group={group.pk}")
+    deploy_page = operator_client.get(response["Location"])
+    assert str(deploy_page.context["form"].initial["group"]) == str(group.pk)
 
 
 def test_device_page_links_to_the_full_histories_filtered_by_device(operator_client):
