@@ -107,6 +107,14 @@ class DeviceUpdateSerializer(serializers.ModelSerializer):
     def validate_tags(self, tags):
         return sorted({tag.strip() for tag in tags if tag.strip()})
 
+    def update(self, device, validated_data):
+        """Write only the edited columns: the bridge updates health columns of the same row all the time,
+        and a full save would put back the values read when this request started."""
+        for name, value in validated_data.items():
+            setattr(device, name, value)
+        device.save(update_fields=[*validated_data, "updated_at"])
+        return device
+
 
 class DeviceStatusSerializer(serializers.ModelSerializer):
     config_drift = serializers.BooleanField(read_only=True)

@@ -6,6 +6,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from devices.api.serializers import DeviceUpdateSerializer
 from devices.choices import CommandName, CommandStatus, DeviceStatus
 from devices.config_push import push_config
 from devices.models import Command, Device
@@ -250,3 +251,14 @@ def test_time_filters_accept_any_offset_python_does_and_refuse_overflow(viewer_c
     assert viewer_client.get(url, {"since": "0747-04-25T01:42:28.65+21:42"}).status_code == 200
     assert viewer_client.get(url, {"since": "0001-01-01T00:00:00+05:00"}).status_code == 400
     assert viewer_client.get("/api/alerts", {"until": "2026-11-01T00:00:00-23:59"}).status_code == 200
+
+
+def test_an_edit_does_not_overwrite_health_reported_meanwhile():
+    device = make_device(signal_strength=-90)
+    loaded_by_the_request = Device.objects.get(pk=device.pk)
+    Device.objects.filter(pk=device.pk).update(signal_strength=-60, boot_count=7)  # a heartbeat lands meanwhile
+    form = DeviceUpdateSerializer(loaded_by_the_request, data={"name": "Feeder 2"}, partial=True)
+    assert form.is_valid(), form.errors
+    form.save()
+    device.refresh_from_db()
+    assert (device.name, device.signal_strength, device.boot_count) == ("Feeder 2", -60, 7)
