@@ -48,9 +48,9 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing(transactional_db, mqtt_
     devices = [make_device() for _ in range(5)]
     client_id = f"crash-bridge-{uuid.uuid4().hex[:6]}"
     first = start_bridge_process(mqtt_broker.url, client_id)
-    second = None
-    publisher = DeviceClient(mqtt_broker.port, max_inflight=50)
+    second = publisher = None
     try:
+        publisher = DeviceClient(mqtt_broker.port, max_inflight=50)
         start = time.time() - 7200
         publisher.wait_for_bridge(client_id)
         publisher.send(f"acuvim/{devices[0].device_id}/telemetry", messages.reading(start - 1, seq=0))
@@ -80,7 +80,8 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing(transactional_db, mqtt_
         per_device = dict(TelemetryRecord.objects.values_list("device").annotate(n=Count("id")))
         assert sorted(per_device.values()) == [600, 600, 600, 600, 601]
     finally:
-        publisher.close()
+        if publisher is not None:
+            publisher.close()
         stop(first)
         if second is not None:
             second.send_signal(signal.SIGTERM)
