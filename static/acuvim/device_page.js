@@ -158,9 +158,14 @@
     return "";
   }
 
+  // The HTTP answer to "Send" can arrive after the device's own answer came over the socket: a
+  // command's status only ever moves forward.
+  const STATUS_ORDER = { pending: 0, sent: 1, ack: 2, success: 3, error: 3, timeout: 3, expired: 3 };
+
   function upsertCommand(command) {
     const id = command.command_id;
     let row = commandRows.querySelector('[data-command-id="' + id + '"]');
+    if (row && STATUS_ORDER[command.status] < STATUS_ORDER[row.dataset.status]) return;
     if (!row) {
       row = document.createElement("tr");
       row.dataset.commandId = id;
