@@ -15,7 +15,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from acuvim_console.api.permissions import ADD_USER, PROTECTED
-from acuvim_console.api.schema import ERROR_RESPONSES
+from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES
 from acuvim_console.api.throttling import LoginRateThrottle
 from devices.accounts import create_user_with_role
 from devices.roles import ROLES, role_of
@@ -24,7 +24,7 @@ from devices.roles import ROLES, role_of
 class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
-    email = serializers.EmailField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
     role = serializers.SerializerMethodField()
 
     def get_role(self, user) -> str | None:
@@ -85,6 +85,7 @@ class RegisterSerializer(serializers.Serializer):
     summary="Log in: exchange a username and password for JWT access and refresh tokens",
     responses={
         200: LoginResponseSerializer,
+        **BAD_REQUEST,
         401: OpenApiResponse(description="Wrong username or password"),
         429: OpenApiResponse(description="Too many attempts from this client"),
     },
@@ -109,7 +110,11 @@ class LoginView(TokenObtainPairView):
 @extend_schema(
     tags=["auth"],
     summary="Exchange a refresh token for a new access token (and a new refresh token)",
-    responses={200: RefreshResponseSerializer, 401: OpenApiResponse(description="Invalid or used refresh token")},
+    responses={
+        200: RefreshResponseSerializer,
+        **BAD_REQUEST,
+        401: OpenApiResponse(description="Invalid or used refresh token"),
+    },
 )
 class RefreshView(TokenRefreshView):
     pass
@@ -136,7 +141,7 @@ class RegisterView(APIView):
         tags=["auth"],
         summary="Create a user with a role (Admin only)",
         request=RegisterSerializer,
-        responses={201: UserSerializer, **ERROR_RESPONSES},
+        responses={201: UserSerializer, **BAD_REQUEST, **ERROR_RESPONSES},
         examples=[
             OpenApiExample(
                 "New operator",

@@ -1,13 +1,22 @@
 """Every REST endpoint, under `/api/`, in the seed's paths (no trailing slashes).
 
 Each app's `api/urls.py` lists its own paths relative to `api/`; this module only adds the auth and
-dashboard endpoints and the OpenAPI schema and Swagger UI.
+dashboard endpoints and the OpenAPI schema and Swagger UI, and answers any other path below `/api/` with
+a JSON 404 (an id of the wrong shape must not get Django's HTML error page).
 """
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from acuvim_console.api import auth, dashboard
+
+
+@csrf_exempt  # a 404 changes nothing; without this an unmatched PUT would get the CSRF failure page
+def api_not_found(request, *args, **kwargs):
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 urlpatterns = [
     path("auth/login", auth.LoginView.as_view(), name="auth-login"),
@@ -23,4 +32,5 @@ urlpatterns = [
     path("", include("alerts.api.urls")),
     path("", include("groups.api.urls")),
     path("", include("firmware.api.urls")),
+    re_path(r"", api_not_found, name="api-not-found"),
 ]

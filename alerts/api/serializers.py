@@ -7,7 +7,7 @@ from alerts.models import Alert
 
 class AlertSerializer(serializers.ModelSerializer):
     device_id = serializers.CharField(source="device.device_id", read_only=True)
-    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_open = serializers.BooleanField(read_only=True)
 
     class Meta:

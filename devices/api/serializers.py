@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from devices.choices import CommandName
+from devices.choices import CommandName, ConnectionType, DeviceOtaState, ResetReason
 from devices.configs import redact_secrets
 from devices.models import Command, Device, DeviceConfig
 from groups.models import DeviceGroup
@@ -12,9 +12,17 @@ from groups.models import DeviceGroup
 MAX_TAGS = 32
 
 
+def reported_choice(choices):
+    """A value the device reports from a fixed set, or "" before it has reported one."""
+    return serializers.ChoiceField(choices=choices, allow_blank=True, read_only=True)
+
+
 class DeviceSerializer(serializers.ModelSerializer):
-    group_name = serializers.CharField(source="group.name", read_only=True, default=None)
+    group_name = serializers.CharField(source="group.name", read_only=True, allow_null=True, default=None)
     config_drift = serializers.BooleanField(read_only=True)
+    connection_type = reported_choice(ConnectionType.choices)
+    reset_reason = reported_choice(ResetReason.choices)
+    ota_state = reported_choice(DeviceOtaState.choices)
 
     class Meta:
         model = Device
@@ -118,6 +126,9 @@ class DeviceUpdateSerializer(serializers.ModelSerializer):
 
 class DeviceStatusSerializer(serializers.ModelSerializer):
     config_drift = serializers.BooleanField(read_only=True)
+    connection_type = reported_choice(ConnectionType.choices)
+    reset_reason = reported_choice(ResetReason.choices)
+    ota_state = reported_choice(DeviceOtaState.choices)
 
     class Meta:
         model = Device
@@ -163,7 +174,7 @@ class CommandSerializer(serializers.ModelSerializer):
     params = RedactedJSONField()
     response = RedactedJSONField(allow_null=True)
     progress = RedactedJSONField(allow_null=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Command

@@ -39,7 +39,9 @@ def groups_with_counts():
 
 @extend_schema_view(
     get=extend_schema(
-        tags=[TAG], summary="List device groups", responses={200: s.DeviceGroupSerializer(many=True), **ERROR_RESPONSES}
+        tags=[TAG],
+        summary="List device groups",
+        responses={200: s.DeviceGroupSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES},
     ),
     post=extend_schema(
         tags=[TAG],

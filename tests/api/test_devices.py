@@ -262,3 +262,9 @@ def test_an_edit_does_not_overwrite_health_reported_meanwhile():
     form.save()
     device.refresh_from_db()
     assert (device.name, device.signal_strength, device.boot_count) == ("Feeder 2", -60, 7)
+
+
+def test_unknown_api_paths_and_malformed_ids_get_a_json_404(viewer_client):
+    for path in ("/api/groups/not-a-uuid", "/api/alerts/x/acknowledge", "/api/nothing-here", "/api/devices/"):
+        response = viewer_client.get(path)
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}, path

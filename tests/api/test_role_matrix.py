@@ -93,10 +93,11 @@ def api_endpoints() -> list[tuple[str, str, str]]:
     for route, pattern in _walk(get_resolver().url_patterns):
         if not (route.startswith("api/") or route == "health"):
             continue
+        if pattern.name == "api-not-found":
+            continue
         view = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
-        for method in _HANDLED:
-            if view is not None and hasattr(view, method):
-                found.append((pattern.name, method.upper(), route))
+        assert view is not None, f"{route}: a function view; make it a class so its methods can be listed"
+        found.extend((pattern.name, method.upper(), route) for method in _HANDLED if hasattr(view, method))
     return found
 
 
