@@ -119,4 +119,10 @@ def test_outage_is_buffered_on_sd_as_jsonl_and_replayed_in_order_while_live_tele
         10,
         "live telemetry after the outage",
     )
+    # Live data does not wait for the backlog: the first live record follows the reconnection at once.
+    back_online = device.status_changes.filter(to_status=DeviceStatus.ONLINE).latest("changed_at").changed_at
+    first_live = (
+        TelemetryRecord.objects.filter(device=device, source="live", seq__gt=resumed_after).earliest("seq").received_at
+    )
+    assert (first_live - back_online).total_seconds() < 3, (back_online, first_live)
     wait_all_stored(device, 1, sim.seq - 1)
