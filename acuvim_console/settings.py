@@ -288,6 +288,10 @@ REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
     "rest_framework.filters.SearchFilter",
     "acuvim_console.api.ordering.StrictOrderingFilter",
 ]
+# Login throttling counts per client address. Behind N reverse proxies set TRUSTED_PROXY_COUNT=N so the
+# address is read from X-Forwarded-For; with the default 0 that header is ignored, so a client cannot
+# escape the throttle by sending a different made-up X-Forwarded-For with each attempt.
+REST_FRAMEWORK["NUM_PROXIES"] = env_int("TRUSTED_PROXY_COUNT", 0)
 # /health gives each dependency (database, broker, Redis) this long to answer.
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
 

@@ -105,3 +105,35 @@ def test_me_reports_no_role_for_a_user_outside_the_roles():
     plain = make_user()
     assert client_for(plain).get("/api/auth/me").json()["role"] is None
     assert client_for(make_user(ADMIN)).get("/api/auth/me").json()["role"] == ADMIN
+
+
+def test_a_made_up_forwarded_for_header_does_not_escape_the_throttle(anon_client, users, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "2/min"}}
+    statuses = [
+        anon_client.post(
+            "/api/auth/login",
+            {"username": users[VIEWER].username, "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        ).status_code
+        for n in range(3)
+    ]
+    assert statuses == [401, 401, 429]
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_address_is_throttled(anon_client, users, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"login": "1/min"},
+        "NUM_PROXIES": 1,
+    }
+
+    def attempt(client_address):
+        return anon_client.post(
+            "/api/auth/login",
+            {"username": users[VIEWER].username, "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=client_address,
+        ).status_code
+
+    assert [attempt("198.51.100.7"), attempt("198.51.100.7"), attempt("198.51.100.8")] == [401, 429, 401]
