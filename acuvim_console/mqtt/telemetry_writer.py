@@ -44,7 +44,7 @@ class TelemetryWriter:
         self.batch_size = settings.MQTT_BATCH_SIZE
         self.max_wait = settings.MQTT_BATCH_MAX_WAIT_MS / 1000.0
         self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=settings.MQTT_QUEUE_SIZE)
-        # Two writers by default: one parses its batch while the other waits on the database.
+        # Several writers can overlap parsing with database waits; one is the default (see settings).
         self.threads = [
             threading.Thread(target=self._run, name=f"mqtt-telemetry-writer-{n}", daemon=True)
             for n in range(max(1, settings.MQTT_TELEMETRY_WRITERS))
