@@ -323,8 +323,8 @@ LOGGING = {
 # Started in this order by `manage.py runconsole`; see acuvim_console/embedded.py.
 EMBEDDED_SERVICES: list[str] = []
 EMBEDDED_SERVICES.append("acuvim_console.scheduler.start")  # periodic jobs when there is no Redis
-EMBEDDED_SERVICES.append("acuvim_console.demo_fleet.start")  # e2e: DEMO_DEVICES=N simulated gateways
 EMBEDDED_SERVICES.append("acuvim_console.mqtt.embedded.start_broker")  # H3 embedded: amqtt when MQTT_URL is unset
 EMBEDDED_SERVICES.append("acuvim_console.mqtt.embedded.start_bridge")  # H3 embedded: the MQTT bridge
+EMBEDDED_SERVICES.append("acuvim_console.demo_fleet.start")  # e2e: DEMO_DEVICES=N simulated gateways
 RUNCONSOLE_HOST = os.environ.get("RUNCONSOLE_HOST", "127.0.0.1")
 RUNCONSOLE_PORT = env_int("RUNCONSOLE_PORT", 8000)
