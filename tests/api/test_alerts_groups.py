@@ -120,3 +120,10 @@ def test_group_deploy_plans_and_starts_a_rollout_for_the_group_only(operator_cli
     assert list(rollout.devices.values_list("device__device_id", flat=True)) == [member.device_id]
     assert operator_client.post(url, {"version": "7.7.7"}, format="json").status_code == 404
     assert operator_client.post(url, ["1.3.0"], format="json").status_code == 400
+
+
+def test_a_nul_character_in_a_search_is_a_400_with_an_object_body(viewer_client):
+    response = viewer_client.get("/api/groups", {"search": "Plant\x00A"})
+    assert response.status_code == 400
+    assert isinstance(response.json(), dict)
+    assert response.json()["non_field_errors"]
