@@ -160,7 +160,7 @@ HEALTH_SWEEP_SECONDS = env_int("HEALTH_SWEEP_SECONDS", 30)
 COMMAND_TIMEOUT_SECONDS = env_int("COMMAND_TIMEOUT_SECONDS", 60)
 OTA_COMMAND_TIMEOUT_SECONDS = env_int("OTA_COMMAND_TIMEOUT_SECONDS", 15 * 60)
 
-# --- Commands and device health (devices.commands, devices.health, devices.anomalies; H4) ------
+# --- Commands and device health (devices.commands, devices.health, devices.anomalies) ---
 # A command not delivered within this time (device offline) expires instead of running late.
 COMMAND_EXPIRY_SECONDS = env_int("COMMAND_EXPIRY_SECONDS", 3600)
 # How long a request waits for the broker to accept a command before leaving it pending for the sweep.
@@ -188,7 +188,7 @@ PERIODIC_TASKS = {
     "devices: command timeouts": ("devices.tasks.command_timeouts", HEALTH_SWEEP_SECONDS),
 }
 
-# --- Firmware rollouts (firmware/; H6) ----------------------------------------------------------
+# --- Firmware rollouts (firmware/) ---
 # A device that has not confirmed the new version (heartbeat: new fw, ota valid) this long after its
 # ota_update was sent is marked timed out; its command also expires then if it was never delivered.
 FIRMWARE_OTA_DEVICE_TIMEOUT_SECONDS = env_int("FIRMWARE_OTA_DEVICE_TIMEOUT_SECONDS", 20 * 60)
@@ -209,7 +209,7 @@ DEVICE_ID_PATTERN = os.environ.get("DEVICE_ID_PATTERN", r"^ACV-[0-9A-F]{12}$")
 DEVICE_AUTO_ACCEPT = env_bool("DEVICE_AUTO_ACCEPT", False)
 CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 
-# --- MQTT bridge (acuvim_console.mqtt; H3) ------------------------------------------------------
+# --- MQTT bridge (acuvim_console.mqtt) ---
 # Protocol spoken to the broker: "5" (Mosquitto; Receive Maximum and shared subscriptions) or "3.1.1".
 # Empty: 5 for MQTT_URL, 3.1.1 for the embedded amqtt broker, which drops MQTT v5 connections.
 MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "")
@@ -261,7 +261,7 @@ SPECTACULAR_SETTINGS = {
 }
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 
-# --- REST API extras (acuvim_console.api; H5) ---------------------------------------------------
+# --- REST API extras (acuvim_console.api) ---
 # Used refresh tokens are blacklisted after rotation; Swagger UI is self-hosted (sidecar) so the CSP
 # can stay 'self'; acuvim_console.security adds the Content-Security-Policy header.
 INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist", "drf_spectacular_sidecar"]
@@ -322,10 +322,11 @@ LOGGING = {
 
 # --- Embedded mode (runconsole) -------------------------------------------------------------
 # Started in this order by `manage.py runconsole`; see acuvim_console/embedded.py.
-EMBEDDED_SERVICES: list[str] = []
-EMBEDDED_SERVICES.append("acuvim_console.scheduler.start")  # periodic jobs when there is no Redis
-EMBEDDED_SERVICES.append("acuvim_console.mqtt.embedded.start_broker")  # H3 embedded: amqtt when MQTT_URL is unset
-EMBEDDED_SERVICES.append("acuvim_console.mqtt.embedded.start_bridge")  # H3 embedded: the MQTT bridge
-EMBEDDED_SERVICES.append("acuvim_console.demo_fleet.start")  # e2e: DEMO_DEVICES=N simulated gateways
+EMBEDDED_SERVICES: list[str] = [
+    "acuvim_console.scheduler.start",  # periodic jobs, when there is no Redis for Celery
+    "acuvim_console.mqtt.embedded.start_broker",  # amqtt, when MQTT_URL is unset
+    "acuvim_console.mqtt.embedded.start_bridge",  # the MQTT bridge
+    "acuvim_console.demo_fleet.start",  # DEMO_DEVICES=N simulated gateways
+]
 RUNCONSOLE_HOST = os.environ.get("RUNCONSOLE_HOST", "127.0.0.1")
 RUNCONSOLE_PORT = env_int("RUNCONSOLE_PORT", 8000)
