@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular_sidecar",
     "django_filters",
     "drf_spectacular",
     "corsheaders",
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "acuvim_console.security.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -239,61 +242,45 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "acuvim_console.api.ordering.StrictOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "acuvim_console.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "acuvim_console.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "10/min")},
+    # Login throttling counts per client address. Behind N reverse proxies set TRUSTED_PROXY_COUNT=N so the
+    # address is read from X-Forwarded-For; with the default 0 that header is ignored, so a client cannot
+    # escape the throttle by sending a different made-up X-Forwarded-For with each attempt.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_ACCESS_HOURS", 24)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
     "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,  # a refresh token works once
     "UPDATE_LAST_LOGIN": True,
 }
+# Swagger UI and ReDoc are self-hosted (drf-spectacular-sidecar) so the Content-Security-Policy
+# (acuvim_console.security) can stay 'self' and the docs work offline.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Acuvim Console API",
     "DESCRIPTION": "Fleet management for ESP32 gateways reading Accuenergy Acuvim II meters.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceStatusEnum": "devices.choices.DeviceStatus",
+        "CommandStatusEnum": "devices.choices.CommandStatus",
+        "RolloutStatusEnum": "firmware.models.RolloutStatus",
+    },
 }
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
-
-# --- REST API extras (acuvim_console.api) ---
-# Used refresh tokens are blacklisted after rotation; Swagger UI is self-hosted (sidecar) so the CSP
-# can stay 'self'; acuvim_console.security adds the Content-Security-Policy header.
-INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist", "drf_spectacular_sidecar"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("corsheaders.middleware.CorsMiddleware"), "acuvim_console.security.ContentSecurityPolicyMiddleware"
-)
-SIMPLE_JWT["BLACKLIST_AFTER_ROTATION"] = True
-SPECTACULAR_SETTINGS.update(
-    {
-        "SWAGGER_UI_DIST": "SIDECAR",
-        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-        "REDOC_DIST": "SIDECAR",
-        "COMPONENT_SPLIT_REQUEST": True,
-        "SCHEMA_PATH_PREFIX": "/api/",
-        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-        "ENUM_NAME_OVERRIDES": {
-            "DeviceStatusEnum": "devices.choices.DeviceStatus",
-            "CommandStatusEnum": "devices.choices.CommandStatus",
-            "RolloutStatusEnum": "firmware.models.RolloutStatus",
-        },
-    }
-)
-REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "acuvim_console.api.pagination.StandardPagination"
-REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
-    "django_filters.rest_framework.DjangoFilterBackend",
-    "rest_framework.filters.SearchFilter",
-    "acuvim_console.api.ordering.StrictOrderingFilter",
-]
-# Login throttling counts per client address. Behind N reverse proxies set TRUSTED_PROXY_COUNT=N so the
-# address is read from X-Forwarded-For; with the default 0 that header is ignored, so a client cannot
-# escape the throttle by sending a different made-up X-Forwarded-For with each attempt.
-REST_FRAMEWORK["NUM_PROXIES"] = env_int("TRUSTED_PROXY_COUNT", 0)
 # /health gives each dependency (database, broker, Redis) this long to answer.
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
 
