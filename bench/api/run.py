@@ -31,9 +31,11 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.support import copy_devices, database_url, drop_database, recreate_database  # noqa: E402
+
 DATABASE = "acuvim_bench_api"
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE}"
+os.environ["DATABASE_URL"] = database_url(DATABASE)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acuvim_console.settings")
 os.environ.setdefault("DATA_DIR", "/tmp/acuvim-bench-api")
 STATUSES = ("online", "online", "online", "degraded", "offline")  # 60 % online
@@ -42,54 +44,28 @@ TARGETS_MS = {"device list": 50, "history": 300}
 COVERING_INDEX = "bench_telemetry_device_ts_covering"
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def drop_database() -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-
-
 def load_fleet(count: int, now) -> None:
     """COPY `count` devices in a mix of statuses, with every other column at the model's default."""
     from django.db import connection
 
     from devices.models import Device
 
-    fields = Device._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    copy_devices(
+        count,
+        lambda n: {
+            "device_id": f"ACV-{n:012X}",
+            "name": f"Meter {n}",
+            "status": STATUSES[n % len(STATUSES)],
+            "firmware_version": ("1.1.0", "1.2.0")[n % 2],
+            "hardware": "TTGO T-Call v1.4",
+            "last_heartbeat": now,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
     with connection.cursor() as cursor:
-        with cursor.connection.cursor().copy(f"COPY {Device._meta.db_table} ({columns}) FROM STDIN") as copy:
-            for n in range(count):
-                values = {
-                    "id": uuid.uuid4(),
-                    "device_id": f"ACV-{n:012X}",
-                    "name": f"Meter {n}",
-                    "status": STATUSES[n % len(STATUSES)],
-                    "firmware_version": ("1.1.0", "1.2.0")[n % 2],
-                    "hardware": "TTGO T-Call v1.4",
-                    "last_heartbeat": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                copy.write_row([_db_value(f, values, connection) for f in fields])
         # Steady state: autovacuum has run, so the visibility map lets COUNT(*) use an index-only scan.
         cursor.execute(f"VACUUM ANALYZE {Device._meta.db_table}")
-
-
-def _db_value(field, values, connection):
-    value = values[field.attname] if field.attname in values else field.get_default()
-    value = field.get_db_prep_save(value, connection)
-    return getattr(value, "adapted", value)  # psycopg Jsonb wrappers -> plain text for COPY
 
 
 def load_telemetry(rows: int, busy_devices: int, now) -> None:
@@ -211,7 +187,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if not args.reuse:
-        recreate_database()
+        recreate_database(DATABASE)
     import django
 
     django.setup()
@@ -233,7 +209,7 @@ def main() -> None:
         measure(args.requests)
     finally:
         if not (args.keep or args.reuse):
-            drop_database()
+            drop_database(DATABASE)
 
 
 if __name__ == "__main__":

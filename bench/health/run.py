@@ -15,35 +15,19 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.support import copy_devices, database_url, drop_database, recreate_database  # noqa: E402
+
 DATABASE = "acuvim_bench_health"
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE}"
+os.environ["DATABASE_URL"] = database_url(DATABASE)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acuvim_console.settings")
 os.environ.setdefault("DATA_DIR", "/tmp/acuvim-bench-health")
 INTERVALS = (30, 60, 300)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def drop_database() -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
 
 
 def load_fleet(count: int, now) -> None:
@@ -52,29 +36,20 @@ def load_fleet(count: int, now) -> None:
 
     from devices.models import Device
 
-    fields = Device._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    copy_devices(
+        count,
+        lambda n: {
+            "device_id": f"ACV-{n:012X}",
+            "status": "online",
+            "heartbeat_interval": INTERVALS[n % len(INTERVALS)],
+            "last_heartbeat": now,
+            "status_changed_at": now - timedelta(days=1),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
     with connection.cursor() as cursor:
-        with cursor.connection.cursor().copy(f"COPY {Device._meta.db_table} ({columns}) FROM STDIN") as copy:
-            for n in range(count):
-                values = {
-                    "id": uuid.uuid4(),
-                    "device_id": f"ACV-{n:012X}",
-                    "status": "online",
-                    "heartbeat_interval": INTERVALS[n % len(INTERVALS)],
-                    "last_heartbeat": now,
-                    "status_changed_at": now - timedelta(days=1),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                copy.write_row([_db_value(f, values, connection) for f in fields])
         cursor.execute(f"ANALYZE {Device._meta.db_table}")
-
-
-def _db_value(field, values, connection):
-    value = values[field.attname] if field.attname in values else field.get_default()
-    value = field.get_db_prep_save(value, connection)
-    return getattr(value, "adapted", value)  # psycopg Jsonb wrappers -> plain text for COPY
 
 
 def set_silence(now, fraction_degraded: float, fraction_offline: float, count: int) -> None:
@@ -119,7 +94,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
 
-    recreate_database()
+    recreate_database(DATABASE)
     import django
 
     django.setup()
@@ -151,7 +126,7 @@ def main() -> None:
             f"moved: {moved['degraded']:,} degraded, {moved['offline']:,} offline"
         )
     if not args.keep:
-        drop_database()
+        drop_database(DATABASE)
 
 
 if __name__ == "__main__":

@@ -37,9 +37,9 @@ from paho.mqtt.properties import Properties
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench import support  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 BRIDGE_CLIENT_ID = "bench-ingest-bridge"
 SHARED_GROUP = "bench"
 BARE_CLIENT_ID = "bench-ingest-bare"
@@ -65,10 +65,8 @@ def device_ids(count: int) -> list[str]:
 
 
 def fresh_database(name: str) -> str:
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    support.recreate_database(name)
+    url = support.database_url(name)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=PROJECT_DIR, env=django_env(url), check=True)
     return url
 
@@ -191,7 +189,7 @@ def run_bridge(port: int, database: str, database_url: str, messages: int, count
     backends: dict[int, float] = {}
     last_change = time.time()
     try:
-        with psycopg.connect(**PG, dbname=database, autocommit=True) as db:
+        with psycopg.connect(database_url, autocommit=True) as db:
             while True:
                 # The newest row id, an index lookup: count(*) every 50 ms would scan the growing table
                 # and slow down the very thing being measured. Fresh table, no conflicts: id = rows.

@@ -27,8 +27,11 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.support import database_url, drop_database, recreate_database  # noqa: E402
+from tests.bridge import messages  # noqa: E402
+
 DATABASE = "acuvim_bench_live"
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 PROBE_PERIOD_S = 2.0
 PYTHON = sys.executable
@@ -37,7 +40,7 @@ PYTHON = sys.executable
 def service_env(mqtt_url: str) -> dict:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"{SERVER_URL}/{DATABASE}",
+        DATABASE_URL=database_url(DATABASE),
         REDIS_URL=REDIS_URL,
         CHANNEL_PREFIX=f"bench-live-{os.getpid()}",
         MQTT_URL=mqtt_url,
@@ -48,23 +51,6 @@ def service_env(mqtt_url: str) -> dict:
         ALLOWED_HOSTS="127.0.0.1,localhost",
     )
     return env
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def drop_database() -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def prepare_fleet(watched: int, background: int) -> tuple[list[str], list[str], str]:
@@ -94,31 +80,19 @@ def prepare_fleet(watched: int, background: int) -> tuple[list[str], list[str], 
 
 def telemetry_record(seq: int) -> dict:
     """A realistic ~320-byte record (protocol "Telemetry record"), with a unique ts per device."""
-    return {
-        "ts": round(time.time(), 6),
-        "seq": seq,
-        "src": "live",
-        "conn": "wifi",
-        "f": 50.01,
-        "v1": 230.1,
-        "v2": 231.0,
-        "v3": 229.8,
-        "vavg": 230.3,
-        "i1": 10.2,
-        "i2": 9.8,
-        "i3": 10.1,
-        "iavg": 10.03,
-        "p1": 2290.0,
-        "p2": 2210.5,
-        "p3": 2270.2,
-        "pt": 6770.7,
-        "qt": 915.8,
-        "st": 6832.4,
-        "pft": 0.99,
-        "ep_imp": 12345.6,
-        "thd_v1": 2.1,
-        "ub_v": 0.4,
-    }
+    return messages.reading(
+        round(time.time(), 6),
+        seq,
+        i2=9.8,
+        i3=10.1,
+        p1=2290.0,
+        p2=2210.5,
+        p3=2270.2,
+        qt=915.8,
+        st=6832.4,
+        thd_v1=2.1,
+        ub_v=0.4,
+    )
 
 
 def mqtt_client(port: int, client_id: str):
@@ -247,7 +221,7 @@ def main() -> None:
 
     from tests.support.mosquitto import Mosquitto, free_port, wait_for_port
 
-    recreate_database()
+    recreate_database(DATABASE)
     workdir = Path(tempfile.mkdtemp(prefix="acuvim-bench-live-"))
     broker = Mosquitto(workdir=workdir).start()
     env = service_env(broker.url)
@@ -297,7 +271,7 @@ def main() -> None:
                 process.kill()
         broker.stop()
         if not args.keep:
-            drop_database()
+            drop_database(DATABASE, force=True)
 
 
 if __name__ == "__main__":
