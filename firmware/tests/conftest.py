@@ -6,7 +6,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from devices.roles import ADMIN, OPERATOR, VIEWER
 from firmware.testing_images import build_app_image
 from firmware.uploads import upload_firmware
-from tests.conftest import mqtt_broker  # noqa: F401 (the project's private-broker fixture, for these tests too)
 from tests.factories import make_user
 
 

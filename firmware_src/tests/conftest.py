@@ -4,7 +4,6 @@ import http.server
 import json
 import os
 import socket
-import subprocess
 import threading
 import time
 
@@ -19,27 +18,9 @@ def _free_port():
 
 
 @pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory):
-    """A private broker on a free loopback port, sized like production (big queues, no inflight cap)."""
-    workdir = tmp_path_factory.mktemp("fw-mosquitto")
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n"
-                    "max_inflight_messages 0\npersistence false\n")
-    process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail("mosquitto did not start")
-    yield f"mqtt://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(5)
+def mosquitto(mqtt_broker):
+    """The project's private broker (configured like production), as a URL."""
+    return mqtt_broker.url
 
 
 class Observer:

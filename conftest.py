@@ -1,4 +1,4 @@
-"""Shared fixtures: real services only (a private Mosquitto, the machine's PostgreSQL and Redis)."""
+"""Fixtures for every test directory. Real services only: a private Mosquitto here; PostgreSQL and Redis as found."""
 
 import pytest
 
