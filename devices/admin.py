@@ -16,17 +16,9 @@ from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceSt
 from devices.status import change_status
 from devices.tokens import issue_token
 
-REPORTED_FIELDS = (
-    "mac_address",
-    "imei",
-    "iccid",
-    "hardware",
-    "firmware_version",
-    "capabilities",
-    "meter",
-    "status_changed_at",
-    "registered_at",
-    "approved_at",
+# What the device reports and the console records, grouped as the device page shows it: read-only in the admin.
+INVENTORY_FIELDS = ("mac_address", "imei", "iccid", "hardware", "firmware_version", "capabilities", "meter")
+HEALTH_FIELDS = (
     "last_heartbeat",
     "last_telemetry",
     "last_seen",
@@ -48,12 +40,17 @@ REPORTED_FIELDS = (
     "ota_state",
     "ota_previous_version",
     "heartbeat_interval",
-    "desired_config_hash",
-    "applied_config_hash",
+)
+CONFIGURATION_FIELDS = ("desired_config_hash", "applied_config_hash")
+LIFECYCLE_FIELDS = (
+    "status_changed_at",
+    "registered_at",
+    "approved_at",
     "token_issued_at",
     "created_at",
     "updated_at",
 )
+REPORTED_FIELDS = (*INVENTORY_FIELDS, *HEALTH_FIELDS, *CONFIGURATION_FIELDS, *LIFECYCLE_FIELDS)
 
 
 def status_badge(device_id: str, status: str, label: str):
@@ -103,52 +100,10 @@ class DeviceAdmin(admin.ModelAdmin):
     readonly_fields = ("status", *REPORTED_FIELDS)
     fieldsets = (
         (None, {"fields": ("device_id", "name", "description", "group", "tags", "status")}),
-        (
-            "Inventory",
-            {"fields": ("mac_address", "imei", "iccid", "hardware", "firmware_version", "capabilities", "meter")},
-        ),
-        (
-            "Health",
-            {
-                "fields": (
-                    "last_heartbeat",
-                    "last_telemetry",
-                    "last_seen",
-                    "connection_type",
-                    "signal_strength",
-                    "ip_address",
-                    "boot_count",
-                    "reset_reason",
-                    "uptime_s",
-                    "heap_free",
-                    "heap_min",
-                    "sd_ok",
-                    "sd_queued",
-                    "sd_free_kb",
-                    "modbus_ok",
-                    "modbus_errors",
-                    "gsm_ok",
-                    "mqtt_reconnects",
-                    "ota_state",
-                    "ota_previous_version",
-                    "heartbeat_interval",
-                )
-            },
-        ),
-        ("Configuration", {"fields": ("desired_config_hash", "applied_config_hash")}),
-        (
-            "Lifecycle",
-            {
-                "fields": (
-                    "status_changed_at",
-                    "registered_at",
-                    "approved_at",
-                    "token_issued_at",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        ),
+        ("Inventory", {"fields": INVENTORY_FIELDS}),
+        ("Health", {"fields": HEALTH_FIELDS}),
+        ("Configuration", {"fields": CONFIGURATION_FIELDS}),
+        ("Lifecycle", {"fields": LIFECYCLE_FIELDS}),
     )
     actions = [
         "send_command",

@@ -17,12 +17,17 @@ def reported_choice(choices):
     return serializers.ChoiceField(choices=choices, allow_blank=True, read_only=True)
 
 
-class DeviceSerializer(serializers.ModelSerializer):
-    group_name = serializers.CharField(source="group.name", read_only=True, allow_null=True, default=None)
+class ReportedStateSerializer(serializers.ModelSerializer):
+    """The device's reported choices and its config drift, typed the same wherever a device's state is shown."""
+
     config_drift = serializers.BooleanField(read_only=True)
     connection_type = reported_choice(ConnectionType.choices)
     reset_reason = reported_choice(ResetReason.choices)
     ota_state = reported_choice(DeviceOtaState.choices)
+
+
+class DeviceSerializer(ReportedStateSerializer):
+    group_name = serializers.CharField(source="group.name", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Device
@@ -124,11 +129,7 @@ class DeviceUpdateSerializer(serializers.ModelSerializer):
         return device
 
 
-class DeviceStatusSerializer(serializers.ModelSerializer):
-    config_drift = serializers.BooleanField(read_only=True)
-    connection_type = reported_choice(ConnectionType.choices)
-    reset_reason = reported_choice(ResetReason.choices)
-    ota_state = reported_choice(DeviceOtaState.choices)
+class DeviceStatusSerializer(ReportedStateSerializer):
 
     class Meta:
         model = Device
