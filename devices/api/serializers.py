@@ -17,9 +17,9 @@ def reported_choice(choices):
     return serializers.ChoiceField(choices=choices, allow_blank=True, read_only=True)
 
 
+# The device's reported choices and its config drift, typed the same wherever a device's state is shown.
+# (A comment, not a docstring: drf-spectacular would publish it as the description of every subclass's schema.)
 class ReportedStateSerializer(serializers.ModelSerializer):
-    """The device's reported choices and its config drift, typed the same wherever a device's state is shown."""
-
     config_drift = serializers.BooleanField(read_only=True)
     connection_type = reported_choice(ConnectionType.choices)
     reset_reason = reported_choice(ResetReason.choices)
@@ -130,7 +130,6 @@ class DeviceUpdateSerializer(serializers.ModelSerializer):
 
 
 class DeviceStatusSerializer(ReportedStateSerializer):
-
     class Meta:
         model = Device
         fields = [
