@@ -77,6 +77,12 @@ def intermediate_page(modeladmin, request, queryset, *, action: str, title: str,
     return TemplateResponse(request, "admin/acuvim/action_form.html", context)
 
 
+def show_refused_params(form, error: CommandValidationError) -> None:
+    """Put each parameter the command refused on the form, so the page comes back with the reason by the field."""
+    for field, message in error.errors.items():
+        form.add_error("params", f"{field}: {message}")
+
+
 def too_many(modeladmin, request, queryset) -> bool:
     if queryset.count() <= MAX_SELECTION:
         return False
@@ -101,8 +107,7 @@ def send_command_to_selection(modeladmin, request, queryset):
         try:
             sent = [send_command(device, command, params, user=request.user) for device in targets]
         except CommandValidationError as exc:
-            for field, message in exc.errors.items():
-                form.add_error("params", f"{field}: {message}")
+            show_refused_params(form, exc)
         else:
             skipped = queryset.count() - len(targets)
             note = f"; {skipped} pending or decommissioned device(s) skipped" if skipped else ""
@@ -151,8 +156,7 @@ def send_command_to_groups(modeladmin, request, queryset):
         try:
             batches = [send_group_command(group, command, params, user=request.user) for group in queryset]
         except CommandValidationError as exc:
-            for field, message in exc.errors.items():
-                form.add_error("params", f"{field}: {message}")
+            show_refused_params(form, exc)
         else:
             context = {
                 **modeladmin.admin_site.each_context(request),
