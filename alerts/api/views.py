@@ -15,7 +15,7 @@ from alerts.api.filters import AlertFilter
 from alerts.api.serializers import AlertSerializer
 from alerts.models import Alert
 from alerts.services import alert_event_data
-from devices.api.views import get_device
+from devices.api.views import OneDeviceListMixin
 
 TAG = "alerts"
 MAX_BIGINT = 2**63 - 1
@@ -51,11 +51,9 @@ class AlertListView(AlertListBase):
         responses={200: AlertSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES, **NOT_FOUND},
     )
 )
-class DeviceAlertListView(AlertListBase):
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no device in the path
-            return Alert.objects.none()
-        return super().get_queryset().filter(device=get_device(self.kwargs["device_id"]))
+class DeviceAlertListView(OneDeviceListMixin, AlertListBase):
+    def device_queryset(self, device):
+        return self.queryset.filter(device=device)
 
 
 class AlertAcknowledgeView(APIView):
