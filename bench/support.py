@@ -17,6 +17,13 @@ def database_url(name: str) -> str:
     return f"{SERVER_URL}/{name}"
 
 
+def point_django_at(name: str) -> None:
+    """Before django.setup(): the console's settings with database `name` and a data directory of the run's own."""
+    os.environ["DATABASE_URL"] = database_url(name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acuvim_console.settings")
+    os.environ.setdefault("DATA_DIR", f"/tmp/{name.replace('_', '-')}")
+
+
 def recreate_database(name: str) -> None:
     """Drop `name` if a previous run left it, then create it empty."""
     import psycopg

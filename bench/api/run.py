@@ -32,12 +32,10 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.support import copy_devices, database_url, drop_database, recreate_database  # noqa: E402
+from bench.support import copy_devices, drop_database, point_django_at, recreate_database  # noqa: E402
 
 DATABASE = "acuvim_bench_api"
-os.environ["DATABASE_URL"] = database_url(DATABASE)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acuvim_console.settings")
-os.environ.setdefault("DATA_DIR", "/tmp/acuvim-bench-api")
+point_django_at(DATABASE)
 STATUSES = ("online", "online", "online", "degraded", "offline")  # 60 % online
 READING_INTERVAL_S = 30
 TARGETS_MS = {"device list": 50, "history": 300}

@@ -11,7 +11,6 @@ Heartbeat intervals are mixed (30, 60 and 300 s), so the per-device arithmetic i
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -21,12 +20,10 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.support import copy_devices, database_url, drop_database, recreate_database  # noqa: E402
+from bench.support import copy_devices, drop_database, point_django_at, recreate_database  # noqa: E402
 
 DATABASE = "acuvim_bench_health"
-os.environ["DATABASE_URL"] = database_url(DATABASE)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acuvim_console.settings")
-os.environ.setdefault("DATA_DIR", "/tmp/acuvim-bench-health")
+point_django_at(DATABASE)
 INTERVALS = (30, 60, 300)
 
 
