@@ -9,6 +9,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
+from acuvim_console.record_admin import RecordAdmin
 from devices import admin_actions, admin_views
 from devices.admin_filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus
@@ -227,21 +228,15 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeviceStatusChange)
-class DeviceStatusChangeAdmin(admin.ModelAdmin):
+class DeviceStatusChangeAdmin(RecordAdmin):
     list_display = ("device", "from_status", "to_status", "reason", "changed_at")
     list_filter = ("to_status", DeviceIdFilter)
     search_fields = ("device__device_id",)
     date_hierarchy = "changed_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(DeviceConfig)
-class DeviceConfigAdmin(admin.ModelAdmin):
+class DeviceConfigAdmin(RecordAdmin):
     list_display = ("device", "version", "config_hash", "created_by", "created_at", "applied_at")
     search_fields = ("device__device_id",)
     exclude = ("document",)
@@ -261,15 +256,9 @@ class DeviceConfigAdmin(admin.ModelAdmin):
 
         return canonical_json(obj.redacted())
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Command)
-class CommandAdmin(admin.ModelAdmin):
+class CommandAdmin(RecordAdmin):
     list_display = ("command", "device", "status", "created_by", "created_at", "completed_at")
     list_filter = ("status", "command", DeviceIdFilter)
     search_fields = ("device__device_id", "request_id")
@@ -280,12 +269,6 @@ class CommandAdmin(admin.ModelAdmin):
     def lookup_allowed(self, lookup, value, request=None):
         # The group command summary links to its batch's commands; batches are too many for a sidebar filter.
         return lookup == "batch__id__exact" or super().lookup_allowed(lookup, value, request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CommandBatch)

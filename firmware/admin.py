@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
 from django.utils.html import format_html
 
+from acuvim_console.record_admin import RecordAdmin
 from firmware import admin_views
 from firmware.admin_forms import FirmwareUploadForm
 from firmware.api.permissions import DEPLOY_FIRMWARE
@@ -94,18 +95,13 @@ class FirmwareVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rollout)
-class RolloutAdmin(admin.ModelAdmin):
-    """Rollouts are created by deploying a firmware version; their page shows waves and the controls."""
+class RolloutAdmin(RecordAdmin):
+    """Rollouts are created by deploying a firmware version; their page shows waves and the controls, which are
+    the only way to change a rollout's state."""
 
     list_display = ("__str__", "firmware", "status", "progress", "current_wave", "created_by", "created_at")
     list_filter = ("status",)
     list_select_related = ("firmware", "created_by")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # read-only record; the state changes through the action buttons
 
     def has_delete_permission(self, request, obj=None):
         return bool(obj is None or obj.status not in ACTIVE_STATUSES) and super().has_delete_permission(request, obj)
