@@ -171,6 +171,10 @@ COMMAND_PUBLISH_TIMEOUT_SECONDS = env_int("COMMAND_PUBLISH_TIMEOUT_SECONDS", 5)
 # Missed heartbeat intervals (each device's own `hb_s`) before it is degraded, then offline.
 HEALTH_DEGRADED_AFTER_MISSED = env_int("HEALTH_DEGRADED_AFTER_MISSED", 3)
 HEALTH_OFFLINE_AFTER_MISSED = env_int("HEALTH_OFFLINE_AFTER_MISSED", 5)
+# A device its LWT took offline gets a `device_offline` alert once it has stayed away for the longer of
+# its offline threshold (the missed intervals above) and this many seconds: reboots, OTA restarts and
+# WiFi/GSM failovers reconnect within that time and raise nothing.
+HEALTH_OFFLINE_ALERT_GRACE_SECONDS = env_int("HEALTH_OFFLINE_ALERT_GRACE_SECONDS", 180)
 # Up to this many transitions per sweep get per-device events and alerts; a mass outage beyond it is
 # written in bulk and announced with one fleet event, so a broker failure cannot stall the sweep.
 HEALTH_SWEEP_DETAIL_LIMIT = env_int("HEALTH_SWEEP_DETAIL_LIMIT", 500)

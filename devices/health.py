@@ -11,13 +11,24 @@ one statement per transition that updates the devices and inserts their history 
 see devices.bulk_updates), then per-device events and `device_offline` alerts. Past
 HEALTH_SWEEP_DETAIL_LIMIT transitions (a broker outage takes the whole fleet down at once) the alerts
 are inserted by one INSERT ... SELECT and one fleet-wide event per transition replaces the flood.
+
+A gateway that loses power is marked offline at once by its LWT (devices.presence), so no transition
+of the sweep ever sees it. The sweep therefore also raises `device_offline` for devices that have
+been offline longer than a grace period without an alert for this outage: the grace is the longer of
+the device's own offline threshold (HEALTH_OFFLINE_AFTER_MISSED heartbeat intervals, the patience a
+silent device gets) and HEALTH_OFFLINE_ALERT_GRACE_SECONDS. An LWT also fires on every reboot, OTA
+restart and WiFi/GSM failover, which reconnect within a minute or two; waiting out the grace keeps
+those from paging anyone. One alert per outage: an alert the operator resolved while the device is
+still offline is not raised again until the device has come back and gone away once more.
 """
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
@@ -30,6 +41,9 @@ from devices.models import Device, DeviceStatusChange
 from devices.status import announce_status_change
 
 log = logging.getLogger(__name__)
+
+# Appended to the device id: the alert for a device an LWT took offline and that stayed away.
+LATE_OFFLINE_MESSAGE = " disconnected and has not come back"
 
 
 def _transitions():
@@ -74,8 +88,14 @@ def sweep(now=None) -> dict:
             _announce_each(transitions, now)
         else:
             _announce_in_bulk(transitions, now)
-    if any(moved.values()):
-        log.info("health sweep: %(degraded)d degraded, %(offline)d offline", moved)
+        late_alerts = _alert_long_offline(now)
+    if any(moved.values()) or late_alerts:
+        log.info(
+            "health sweep: %d degraded, %d offline, %d offline alerts after the grace",
+            moved[DeviceStatus.DEGRADED],
+            moved[DeviceStatus.OFFLINE],
+            late_alerts,
+        )
     return moved
 
 
@@ -111,6 +131,52 @@ def _announce_in_bulk(transitions: list, now) -> None:
         )
     if not any(to_status == DeviceStatus.OFFLINE for _, to_status, _, _ in transitions):
         return
+    offline_reason = f"no heartbeat for {settings.HEALTH_OFFLINE_AFTER_MISSED} intervals"
+    _insert_offline_alerts(
+        Device.objects.filter(status=DeviceStatus.OFFLINE, status_changed_at=now),
+        f" stopped heartbeating: {offline_reason}",
+        now,
+    )
+
+
+def offline_past_grace(now) -> QuerySet:
+    """Offline devices past their alert grace that have no `device_offline` alert for this outage.
+
+    Pending and decommissioned devices have their own statuses, so only accepted devices match. An
+    alert counts for this outage if it is still open or was raised since the device went offline.
+    """
+    grace_ends = Least(
+        seconds_before(now, "heartbeat_interval", settings.HEALTH_OFFLINE_AFTER_MISSED),
+        Value(now - timedelta(seconds=settings.HEALTH_OFFLINE_ALERT_GRACE_SECONDS)),
+    )
+    alerted = Alert.objects.filter(device=OuterRef("pk"), alert_type=AlertType.DEVICE_OFFLINE).filter(
+        Q(resolved_at__isnull=True) | Q(created_at__gte=OuterRef("status_changed_at"))
+    )
+    return Device.objects.filter(LessThan(F("status_changed_at"), grace_ends), status=DeviceStatus.OFFLINE).exclude(
+        Exists(alerted)
+    )
+
+
+def _alert_long_offline(now) -> int:
+    """Raise `device_offline` for devices offline past the grace (an LWT, not the sweep, took them down)."""
+    due = offline_past_grace(now)
+    limit = settings.HEALTH_SWEEP_DETAIL_LIMIT
+    devices = list(due.values_list("pk", "device_id")[: limit + 1])
+    if len(devices) > limit:
+        return _insert_offline_alerts(due, LATE_OFFLINE_MESSAGE, now)
+    for pk, device_id in devices:
+        raise_alert(
+            Device(pk=pk, device_id=device_id),
+            AlertType.DEVICE_OFFLINE,
+            AlertSeverity.CRITICAL,
+            f"{device_id}{LATE_OFFLINE_MESSAGE}",
+            source=AlertSource.CONSOLE,
+        )
+    return len(devices)
+
+
+def _insert_offline_alerts(devices: QuerySet, message_suffix: str, now) -> int:
+    """Open a critical `device_offline` alert for every device of `devices` in one INSERT ... SELECT."""
     alert, device = Alert._meta, Device._meta
     quote = connection.ops.quote_name
     at = connection.ops.adapt_datetimefield_value(now)
@@ -125,12 +191,16 @@ def _announce_in_bulk(transitions: list, now) -> None:
         "last_seen_at": at,
     }
     columns = [quote(alert.get_field("device").column), quote("message"), *map(quote, values)]
-    offline_reason = f"no heartbeat for {settings.HEALTH_OFFLINE_AFTER_MISSED} intervals"
+    pk, device_id = device.pk.attname, device.get_field("device_id").attname
+    device_sql, device_params = devices.order_by().values(pk, device_id).query.sql_with_params()
+    pk, device_id = quote(pk), quote(device_id)
     with connection.cursor() as cursor:
-        # A device that still has an open offline alert keeps it (the partial unique constraint).
+        # A device that still has an open offline alert keeps it (the partial unique constraint). SQLite
+        # needs a WHERE before an upsert's ON CONFLICT, or it parses ON as part of a join.
         cursor.execute(
             f"INSERT INTO {quote(alert.db_table)} ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT d.id, d.device_id || %s, {', '.join(['%s'] * len(values))} FROM {quote(device.db_table)} d "
-            f"WHERE d.status = %s AND d.status_changed_at = %s ON CONFLICT DO NOTHING",
-            [f" stopped heartbeating: {offline_reason}", *values.values(), DeviceStatus.OFFLINE.value, at],
+            f"SELECT d.{pk}, d.{device_id} || %s, {', '.join(['%s'] * len(values))} FROM ({device_sql}) d "
+            f"WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            [message_suffix, *values.values(), *device_params],
         )
+        return cursor.rowcount

@@ -1,6 +1,9 @@
 """Scenario 7: the console manages a fleet: dashboard, groups, group deploy, group config, offline alerts."""
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from alerts.models import Alert
@@ -100,3 +103,14 @@ def test_console_manages_six_gateways_in_two_groups(console, start_fleet, upload
 
     summary = api.get("/api/dashboard/summary").json()
     assert (summary["online"], summary["offline"]) == (4, 2) and summary["alerts"]["critical"] >= 1, summary
+
+    # The powered-off gateway gets its alert once it has stayed away past the grace (a reboot would not).
+    # The sweep is driven with a later `now`; the rest of the fleet is left as it would be at that time.
+    gone = Device.objects.get(device_id=powered_off)
+    assert not Alert.objects.filter(device=gone, alert_type="device_offline").exists()
+    grace = max(
+        settings.HEALTH_OFFLINE_ALERT_GRACE_SECONDS, settings.HEALTH_OFFLINE_AFTER_MISSED * gone.heartbeat_interval
+    )
+    sweep(now=gone.status_changed_at + timedelta(seconds=grace + 1))
+    alert = Alert.objects.get(device=gone, alert_type="device_offline", resolved_at__isnull=True)
+    assert alert.severity == "critical"
