@@ -124,6 +124,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         raise NotImplementedError
 
 
+async def repeat(interval_s: float, send, failure: str) -> None:
+    """Await `send()` every `interval_s` seconds. A failed send is logged as `failure` and ends this ticker only:
+    the socket keeps its events, and the page gets a new ticker when it reconnects."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await send()
+        except Exception:
+            log.exception(failure)
+            return
+
+
 class FleetConsumer(LiveConsumer):
     """Fleet-wide events plus the dashboard counters, refreshed after events that change them.
 
@@ -140,7 +152,10 @@ class FleetConsumer(LiveConsumer):
     async def connect(self):
         await super().connect()
         if self.joined:
-            self.ticker = asyncio.ensure_future(self.send_counters_periodically())
+            # Messages per minute changes without any event announcing it.
+            self.ticker = asyncio.ensure_future(
+                repeat(live.COUNTERS_INTERVAL_S, self.send_counters, "fleet counters could not be sent")
+            )
 
     async def disconnect(self, code):
         for task in (self.ticker, self.seen_ticker):
@@ -175,36 +190,19 @@ class FleetConsumer(LiveConsumer):
         self.followed = device_ids[: live.MAX_FOLLOWED]
         await self.send_seen()
         if self.seen_ticker is None:
-            self.seen_ticker = asyncio.ensure_future(self.send_seen_periodically())
+            self.seen_ticker = asyncio.ensure_future(
+                repeat(live.SEEN_INTERVAL_S, self.send_seen, "last-seen times could not be sent")
+            )
         return True
 
     async def send_seen(self):
         seen = await database_sync_to_async(live.last_seen_of)(self.followed)
         await self.send_json({"type": "event", "event": DEVICES_SEEN, "device_id": None, "data": seen})
 
-    async def send_seen_periodically(self):
-        while True:
-            await asyncio.sleep(live.SEEN_INTERVAL_S)
-            try:
-                await self.send_seen()
-            except Exception:
-                log.exception("last-seen times could not be sent")
-                return
-
     async def send_counters(self):
         self.counters_refresh = None
         counters = await database_sync_to_async(live.fleet_counters)()
         await self.send_json({"type": "event", "event": FLEET_COUNTERS, "device_id": None, "data": counters})
-
-    async def send_counters_periodically(self):
-        """Messages per minute changes without any event announcing it."""
-        while True:
-            await asyncio.sleep(live.COUNTERS_INTERVAL_S)
-            try:
-                await self.send_counters()
-            except Exception:
-                log.exception("fleet counters could not be sent")
-                return
 
 
 class DeviceConsumer(LiveConsumer):
