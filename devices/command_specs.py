@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from devices.choices import CommandName, TransportMode
-from devices.configs import InvalidConfig, validate_config
+from devices.configs import InvalidConfig, has_json_type, validate_config
 
 
 class CommandValidationError(ValueError):
@@ -37,7 +37,7 @@ class Param:
     message: str = ""
 
     def problem(self, value: object) -> str | None:
-        if not _has_type(value, self.kind):
+        if not has_json_type(value, self.kind):
             return f"must be {_TYPE_NAMES[self.kind]}"
         if self.choices and value not in self.choices:
             return self.message or f"must be one of {', '.join(map(str, self.choices))}"
@@ -49,14 +49,6 @@ class Param:
 
 
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _has_type(value: object, kind: type) -> bool:
-    if isinstance(value, bool):
-        return kind is bool
-    if kind is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, kind)
 
 
 @dataclass(frozen=True)

@@ -105,11 +105,13 @@ def _validate_section(section: str, value: object, errors: dict[str, str]) -> No
         expected = schema.get(key)
         if expected is None:
             errors[path] = "unknown setting"
-        elif not _has_type(item, expected):
+        elif not has_json_type(item, expected):
             errors[path] = f"must be {'a number' if expected is float else 'a ' + expected.__name__}"
 
 
-def _has_type(value: object, expected: type) -> bool:
+def has_json_type(value: object, expected: type) -> bool:
+    """Whether a decoded JSON value is of `expected`: true/false is not a number (bool is an int in Python),
+    and a whole number is a fine float."""
     if isinstance(value, bool):
         return expected is bool
     if expected is float:
