@@ -13,6 +13,7 @@ from acuvim_console.record_admin import RecordAdmin
 from devices import admin_actions, admin_views
 from devices.admin_filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus
+from devices.configs import canonical_json, redact_secrets
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange
 from devices.status import change_status
 from devices.tokens import issue_token
@@ -252,8 +253,6 @@ class DeviceConfigAdmin(RecordAdmin):
 
     @admin.display(description="Document (secrets hidden)")
     def redacted_document(self, obj):
-        from devices.configs import canonical_json
-
         return canonical_json(obj.redacted())
 
 
@@ -264,7 +263,19 @@ class CommandAdmin(RecordAdmin):
     search_fields = ("device__device_id", "request_id")
     list_select_related = ("device", "created_by")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in Command._meta.fields]
+    exclude = ("params", "response")
+    readonly_fields = [
+        f"redacted_{field.name}" if field.name in ("params", "response") else field.name
+        for field in Command._meta.fields
+    ]
+
+    @admin.display(description="Params (secrets hidden)")
+    def redacted_params(self, obj):
+        return canonical_json(redact_secrets(obj.params))
+
+    @admin.display(description="Response (secrets hidden)")
+    def redacted_response(self, obj):
+        return canonical_json(redact_secrets(obj.response)) if obj.response is not None else "-"
 
     def lookup_allowed(self, lookup, value, request=None):
         # The group command summary links to its batch's commands; batches are too many for a sidebar filter.
@@ -274,7 +285,12 @@ class CommandAdmin(RecordAdmin):
 @admin.register(CommandBatch)
 class CommandBatchAdmin(admin.ModelAdmin):
     list_display = ("command", "group", "created_by", "created_at")
-    readonly_fields = ("command", "params", "group", "created_by", "created_at")
+    exclude = ("params",)
+    readonly_fields = ("command", "redacted_params", "group", "created_by", "created_at")
+
+    @admin.display(description="Params (secrets hidden)")
+    def redacted_params(self, obj):
+        return canonical_json(redact_secrets(obj.params))
 
     def has_add_permission(self, request):
         return False

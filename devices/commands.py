@@ -33,6 +33,7 @@ from devices.choices import (
     DeviceStatus,
 )
 from devices.command_specs import CommandValidationError, command_timeout, validate_command
+from devices.configs import redact_secrets
 from devices.models import Command, CommandBatch, Device
 
 log = logging.getLogger(__name__)
@@ -277,15 +278,20 @@ def _ignore(device: Device, payload: dict, reason: str) -> None:
 
 
 def command_event_data(command: Command, device_id: str) -> dict:
-    """What live views get about a command: enough to update a row without another query."""
+    """What live views get about a command: enough to update a row without another query.
+
+    Params and answers pass through redact_secrets: a set_config carries WiFi/MQTT passwords and a
+    get_config answer returns them, and events reach every browser watching the fleet.
+    """
     return {
         "device_id": device_id,
         "command_id": str(command.pk),
         "request_id": command.request_id,
         "command": command.command,
+        "params": redact_secrets(command.params),
         "status": command.status,
         "progress": command.progress,
-        "response": command.response,
+        "response": redact_secrets(command.response),
         "error_code": command.error_code,
         "error_message": command.error_message,
         "batch_id": str(command.batch_id) if command.batch_id else None,
