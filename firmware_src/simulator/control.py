@@ -10,6 +10,7 @@ import json
 import threading
 
 from firmware_src.simulator.fleet import FAULTS
+from firmware_src.simulator.loopback_http import QuietHandler
 
 
 class ControlServer:
@@ -27,17 +28,9 @@ class ControlServer:
     def _handler_class(self):
         fleet = self.fleet
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _json(self, status, payload):
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, "application/json", json.dumps(payload).encode())
 
             def do_GET(self):
                 if self.path == "/devices":

@@ -10,6 +10,7 @@ import threading
 
 from firmware_src.device import portal
 from firmware_src.device.config import ConfigError
+from firmware_src.simulator.loopback_http import QuietHandler
 
 
 class PortalServer:
@@ -27,18 +28,11 @@ class PortalServer:
     def _handler_class(self):
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _page(self, status, message=""):
                 app = server.app
                 body = portal.render_form(app.device_id, app.config.current, app.has_modem(), message).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, "text/html; charset=utf-8", body)
 
             def do_GET(self):
                 self._page(200)
