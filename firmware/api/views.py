@@ -164,16 +164,22 @@ class FirmwareCheckView(APIView):
         )
 
 
+def _require_firmware_viewer(request, no_credentials: str) -> None:
+    """When no device token (or signed link) answered for the request: a logged-in user allowed to view firmware,
+    else 401 with `no_credentials` saying what to send, or 403."""
+    if not request.user.is_authenticated:
+        raise NotAuthenticated(no_credentials)
+    if not request.user.has_perm(VIEW_FIRMWARE):
+        raise PermissionDenied()
+
+
 def _device_for_check(request, device_id: str) -> Device | None:
     device = authenticated_device(request)
     if device is not None:
         if device_id and device_id != device.device_id:
             raise PermissionDenied(f"This token belongs to {device.device_id}, not {device_id}.")
         return device
-    if not request.user.is_authenticated:
-        raise NotAuthenticated("Send 'Authorization: Device <token>' or log in.")
-    if not request.user.has_perm(VIEW_FIRMWARE):
-        raise PermissionDenied()
+    _require_firmware_viewer(request, "Send 'Authorization: Device <token>' or log in.")
     return get_object_or_404(Device, device_id=device_id) if device_id else None
 
 
@@ -227,10 +233,7 @@ class FirmwareDownloadView(APIView):
             if not Device.objects.filter(device_id=device_id).exclude(status__in=UNACCEPTED_STATUSES).exists():
                 raise PermissionDenied(f"{device_id} may not fetch firmware.")
             return device_id
-        if not request.user.is_authenticated:
-            raise NotAuthenticated("Send 'Authorization: Device <token>', use a signed link, or log in.")
-        if not request.user.has_perm(VIEW_FIRMWARE):
-            raise PermissionDenied()
+        _require_firmware_viewer(request, "Send 'Authorization: Device <token>', use a signed link, or log in.")
         return str(request.user)
 
 
