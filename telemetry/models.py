@@ -7,6 +7,7 @@ history endpoint aggregate are copied into real columns; the whole record stays 
 
 from django.db import models
 
+from telemetry.constraints import CoveringUniqueConstraint
 from telemetry.fields import DeviceRecordField
 
 
@@ -40,7 +41,16 @@ class TelemetryRecord(models.Model):
 
     class Meta:
         ordering = ["-ts"]
-        constraints = [models.UniqueConstraint(fields=["device", "ts"], name="telemetry_device_ts_unique")]
+        constraints = [
+            # The key also carries the chart quantities (INCLUDE, PostgreSQL only; other databases get the
+            # plain key): a 30-day history is then read from the index alone instead of from the heap
+            # pages one device's readings are scattered over (bench/api: history p95 < 300 ms only so).
+            CoveringUniqueConstraint(
+                fields=["device", "ts"],
+                include=["frequency", "voltage_avg", "current_avg", "power_total", "power_factor"],
+                name="telemetry_device_ts_unique",
+            )
+        ]
         indexes = [models.Index(fields=["-ts"], name="telemetry_ts_idx")]
 
     def __str__(self):
