@@ -6,6 +6,7 @@ its tab slept) and `{"action": "ping"}`. The same permission as the admin's devi
 (devices.view_device) is needed to connect; refusals close with a code that says why.
 """
 
+import abc
 import asyncio
 import json
 import logging
@@ -51,7 +52,7 @@ def chosen_subprotocol(scope) -> str | None:
     return (plain or offered or [None])[0]
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
     """Authentication, authorisation, group membership and the snapshot-then-deltas shape."""
 
     async def connect(self):
@@ -117,11 +118,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def load_target(self) -> bool:
         return True
 
+    @abc.abstractmethod
     def live_groups(self) -> list[str]:
-        raise NotImplementedError
+        """Channel-layer groups whose events this socket forwards."""
 
+    @abc.abstractmethod
     def build_snapshot(self) -> dict:
-        raise NotImplementedError
+        """The bounded state sent on connect, before any event."""
 
 
 async def repeat(interval_s: float, send, failure: str) -> None:
