@@ -55,13 +55,14 @@ INSERT_PORTABLE = (
     f"INSERT INTO {TABLE} ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "  # noqa: S608
     "ON CONFLICT (device_id, ts) DO NOTHING"
 )
+# Binary arrays (%b) here too: dumping hundreds of timestamps and UUIDs as array text cost more CPU than the update.
 TOUCH_DEVICES_POSTGRESQL = (
     f"UPDATE {DEVICE_TABLE} AS d SET "  # noqa: S608
     "last_telemetry = GREATEST(d.last_telemetry, v.ts), "
     "last_seen = GREATEST(d.last_seen, v.seen), "
     "connection_type = CASE WHEN v.conn <> '' AND (d.last_telemetry IS NULL OR v.ts >= d.last_telemetry) "
     "THEN v.conn ELSE d.connection_type END "
-    "FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS v(id, ts, seen, conn) "
+    "FROM unnest(%b::uuid[], %b::timestamptz[], %b::timestamptz[], %b::text[]) AS v(id, ts, seen, conn) "
     "WHERE d.id = v.id"
 )
 
