@@ -1,13 +1,10 @@
 """Admin for alerts: triage by severity, type, state and device; acknowledge and resolve, live."""
 
 from django.contrib import admin
-from django.db import transaction
-from django.utils import timezone
 from django.utils.html import format_html
 
-from acuvim_console.events import ALERT_UPDATED, publish_event
 from alerts.models import Alert
-from alerts.services import alert_event_data, resolve_alert
+from alerts.services import acknowledge_alerts, resolve_alert
 from devices.admin_filters import DeviceIdFilter
 
 
@@ -68,15 +65,8 @@ class AlertAdmin(admin.ModelAdmin):
 
     @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
     def acknowledge(self, request, queryset):
-        now = timezone.now()
-        with transaction.atomic():
-            ids = list(queryset.filter(acknowledged=False).values_list("pk", flat=True))
-            Alert.objects.filter(pk__in=ids, acknowledged=False).update(
-                acknowledged=True, acknowledged_by=request.user, acknowledged_at=now
-            )
-            for alert in Alert.objects.filter(pk__in=ids).select_related("device"):
-                publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
-        self.message_user(request, f"{len(ids)} alert(s) acknowledged.")
+        acknowledged = acknowledge_alerts(queryset, request.user)
+        self.message_user(request, f"{len(acknowledged)} alert(s) acknowledged.")
 
     @admin.action(description="Resolve selected alerts", permissions=["acknowledge"])
     def resolve(self, request, queryset):

@@ -92,6 +92,26 @@ def resolve_alert(device: Device, alert_type: str, reason: str = "") -> bool:
         return True
 
 
+def acknowledge_alerts(alerts, user) -> list[Alert]:
+    """Acknowledge the given alerts that nobody has acknowledged yet; return those this call acknowledged.
+
+    The update is conditional, so two operators acknowledging at once record the first one only, and each
+    newly acknowledged alert is announced once (AlertUpdated).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(alerts.filter(acknowledged=False).values_list("pk", flat=True))
+        Alert.objects.filter(pk__in=ids, acknowledged=False).update(
+            acknowledged=True, acknowledged_by=user, acknowledged_at=now
+        )
+        acknowledged = list(
+            Alert.objects.filter(pk__in=ids, acknowledged_by=user, acknowledged_at=now).select_related("device")
+        )
+        for alert in acknowledged:
+            publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
+    return acknowledged
+
+
 def alert_event_data(alert: Alert) -> dict:
     """What AlertCreated / AlertUpdated carry (the shape the live snapshot uses for alerts)."""
     from devices.live import alert_payload

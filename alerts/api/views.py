@@ -1,7 +1,6 @@
 """Alert endpoints: the fleet's alerts, one device's alerts, and acknowledging one."""
 
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.exceptions import NotFound
@@ -10,11 +9,10 @@ from rest_framework.views import APIView
 
 from acuvim_console.api.permissions import ACKNOWLEDGE_ALERT, PROTECTED, VIEW_ALERT
 from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
-from acuvim_console.events import ALERT_UPDATED, publish_event
 from alerts.api.filters import AlertFilter
 from alerts.api.serializers import AlertSerializer
 from alerts.models import Alert
-from alerts.services import alert_event_data
+from alerts.services import acknowledge_alerts
 from devices.api.views import OneDeviceListMixin
 
 TAG = "alerts"
@@ -70,11 +68,6 @@ class AlertAcknowledgeView(APIView):
         if pk > MAX_BIGINT:  # would overflow the column type instead of simply not matching
             raise NotFound()
         alert = get_object_or_404(Alert, pk=pk)
-        # Conditional update: two operators acknowledging at once record the first one only.
-        changed = Alert.objects.filter(pk=alert.pk, acknowledged=False).update(
-            acknowledged=True, acknowledged_by=request.user, acknowledged_at=timezone.now()
-        )
+        acknowledge_alerts(Alert.objects.filter(pk=alert.pk), request.user)
         alert = Alert.objects.select_related("device", "acknowledged_by").get(pk=alert.pk)
-        if changed:
-            publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
         return Response(AlertSerializer(alert).data)
