@@ -6,7 +6,6 @@ page is the cockpit (templates/admin/devices/device/change_form.html, devices/ad
 
 from django.contrib import admin, messages
 from django.urls import path
-from django.utils import timezone
 from django.utils.html import format_html
 
 from acuvim_console.record_admin import RecordAdmin
@@ -15,7 +14,7 @@ from devices.admin_filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus
 from devices.configs import canonical_json, redact_secrets
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange
-from devices.status import change_status
+from devices.status import accept_device, change_status
 from devices.tokens import issue_token
 
 # What the device reports and the console records, grouped as the device page shows it: read-only in the admin.
@@ -188,9 +187,7 @@ class DeviceAdmin(admin.ModelAdmin):
     def approve_devices(self, request, queryset):
         approved = 0
         for device in queryset.filter(status=DeviceStatus.PENDING):
-            device.approved_at = timezone.now()
-            device.save(update_fields=["approved_at", "updated_at"])
-            approved += change_status(device, DeviceStatus.OFFLINE, reason=f"approved by {request.user}")
+            approved += accept_device(device, reason=f"approved by {request.user}")
         self.message_user(request, f"{approved} device(s) approved; they go online with their next heartbeat.")
 
     @admin.action(description="Decommission selected devices", permissions=["approve"])

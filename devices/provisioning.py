@@ -5,11 +5,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from devices.choices import DeviceStatus
 from devices.models import Device
-from devices.status import change_status
+from devices.status import accept_device
 from devices.tokens import issue_token
 from groups.models import DeviceGroup
 
@@ -44,9 +42,6 @@ def provision_device(device_id: str, name: str = "", group_name: str = "") -> Pr
         device.name = name
     if group:
         device.group = group
-    if device.approved_at is None:
-        device.approved_at = timezone.now()
     device.save()
-    if device.status in (DeviceStatus.PENDING, DeviceStatus.DECOMMISSIONED):
-        change_status(device, DeviceStatus.OFFLINE, reason="provisioned")
+    accept_device(device, reason="provisioned")
     return ProvisionedDevice(device=device, token=issue_token(device), created=created)

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from acuvim_console.events import DEVICE_STATUS_CHANGED, publish_event
-from devices.choices import DeviceStatus
+from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.models import Device, DeviceStatusChange
 
 
@@ -41,3 +41,17 @@ def announce_status_change(device_id: str, old_status: str, new_status: str, rea
         {"device_id": device_id, "from": old_status, "status": new_status, "reason": reason, "at": at.isoformat()},
         device_id=device_id,
     )
+
+
+@transaction.atomic
+def accept_device(device: Device, reason: str) -> bool:
+    """Let a pending (or decommissioned) device's data in: approved now, offline until its next heartbeat.
+
+    Return whether its status changed; an already accepted device keeps its status and approval time.
+    """
+    if device.approved_at is None:
+        device.approved_at = timezone.now()
+        device.save(update_fields=["approved_at", "updated_at"])
+    if device.status in UNACCEPTED_STATUSES:
+        return change_status(device, DeviceStatus.OFFLINE, reason=reason)
+    return False
