@@ -262,3 +262,19 @@ def test_device_page_links_to_the_full_histories_filtered_by_device(operator_cli
     assert link in page
     listed = operator_client.get(link).context["cl"].result_list
     assert [change.device_id for change in listed] == [device.pk]
+
+
+def test_approving_pending_devices_accepts_only_the_pending_ones(operator_client):
+    pending = make_device(status=DeviceStatus.PENDING, approved_at=None)
+    online = make_device(status=DeviceStatus.ONLINE)
+    response = operator_client.post(
+        reverse("admin:devices_device_changelist"),
+        {"action": "approve_devices", "_selected_action": [pending.pk, online.pk]},
+        follow=True,
+    )
+    assert "1 device(s) approved" in response.content.decode()
+    pending.refresh_from_db()
+    online.refresh_from_db()
+    assert pending.status == DeviceStatus.OFFLINE and pending.approved_at is not None
+    assert pending.status_changes.get().reason.startswith("approved by")
+    assert online.status == DeviceStatus.ONLINE and not online.status_changes.exists()
