@@ -79,6 +79,8 @@ def publish_events(events: list[tuple[str, dict, str | None]]) -> None:
     A telemetry batch announces hundreds of devices; registering a hook per event costs more than
     sending them (each registration looks up the thread's database connection).
     """
+    if not events:
+        return
 
     def send_all():
         for name, data, device_id in events:
@@ -87,12 +89,17 @@ def publish_events(events: list[tuple[str, dict, str | None]]) -> None:
     transaction.on_commit(send_all)
 
 
-def _send(name: str, data: dict, device_id: str | None) -> None:
-    groups = groups_for(name, device_id)
-    if not groups:
-        return
+def has_audience(name: str, device_id: str | None) -> bool:
+    """False for a per-device stream nobody watches: producers can then skip even building its payload."""
     if name in WATCHED_ONLY_EVENTS and device_id and not watchers().is_watched(device_id):
         stats["unwatched"] += 1
+        return False
+    return True
+
+
+def _send(name: str, data: dict, device_id: str | None) -> None:
+    groups = groups_for(name, device_id)
+    if not groups or not has_audience(name, device_id):
         return
     message = {"type": MESSAGE_TYPE, "event": name, "device_id": device_id, "data": data}
     try:

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from acuvim_console.events import TELEMETRY_RECEIVED, publish_events
+from acuvim_console.events import TELEMETRY_RECEIVED, has_audience, publish_events
 from devices.models import Device
 from telemetry.fields import DeviceRecordField
 from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
@@ -44,9 +44,15 @@ _PG_TYPES = (
 # pg_advisory_xact_lock key serialising the per-batch device update ("ACVTELEM" as an integer).
 DEVICE_TOUCH_LOCK = int.from_bytes(b"ACVTELEM", "big") - 2**63
 
+# Columns sent as array literals (see _array_literal); the others travel as binary arrays (%b).
+_LITERAL_COLUMNS = frozenset({"ts_estimated", "seq", *COLUMN_FIELDS.values()})
+
 # Built once from the model's own table and column names; values always travel as parameters.
 _COLUMN_LIST = ", ".join(COLUMNS)
-_ARRAYS = ", ".join(f"%b::{pg_type}[]" for pg_type in _PG_TYPES)
+_ARRAYS = ", ".join(
+    f"{'%s' if column in _LITERAL_COLUMNS else '%b'}::{pg_type}[]"
+    for column, pg_type in zip(COLUMNS, _PG_TYPES, strict=True)
+)
 INSERT_POSTGRESQL = (
     f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT * FROM unnest({_ARRAYS}) "  # noqa: S608
     "ON CONFLICT (device_id, ts) DO NOTHING"
@@ -82,11 +88,6 @@ class Reading:
     record: dict
     data_json: str  # the record as the device sent it
 
-    def column_values(self) -> list:
-        record = self.record
-        values = [record.get(field) for field in COLUMN_FIELDS]
-        return [None if value is None else float(value) for value in values]
-
 
 def store_readings(readings: list[Reading]) -> int:
     """Write one batch in one transaction; return how many rows were new (the rest were duplicates)."""
@@ -100,7 +101,13 @@ def store_readings(readings: list[Reading]) -> int:
         else:
             stored = _insert_portable(readings)
             _touch_devices_portable(latest)
-        publish_events([(TELEMETRY_RECEIVED, telemetry_event_data(reading), reading.device_id) for reading in latest])
+        publish_events(
+            [
+                (TELEMETRY_RECEIVED, telemetry_event_data(reading), reading.device_id)
+                for reading in latest
+                if has_audience(TELEMETRY_RECEIVED, reading.device_id)
+            ]
+        )
     return stored
 
 
@@ -110,26 +117,37 @@ def _latest_per_device(readings: list[Reading]) -> list[Reading]:
         current = latest.get(reading.device_pk)
         if current is None or reading.ts >= current.ts:
             latest[reading.device_pk] = reading
-    # A fixed order of row locks keeps concurrent bridges from deadlocking on the device rows.
-    return sorted(latest.values(), key=lambda reading: reading.device_pk)
+    # A fixed order of row locks keeps concurrent bridges from deadlocking on the device rows
+    # (device_id is as unique as the key and compares in C, where UUIDs compare in Python).
+    return sorted(latest.values(), key=lambda reading: reading.device_id)
 
 
 def _insert_postgresql(readings: list[Reading]) -> int:
-    quantities = [reading.column_values() for reading in readings]
+    records = [reading.record for reading in readings]
     columns = [
         [reading.device_pk for reading in readings],
         [reading.ts for reading in readings],
-        [reading.ts_estimated for reading in readings],
+        _array_literal([reading.ts_estimated for reading in readings]),
         [reading.received_at for reading in readings],
         [reading.source for reading in readings],
         [reading.connection for reading in readings],
-        [reading.seq for reading in readings],
-        *(list(column) for column in zip(*quantities, strict=True)),
+        _array_literal([reading.seq for reading in readings]),
+        *(_array_literal([record.get(field) for record in records]) for field in COLUMN_FIELDS),
         [reading.data_json for reading in readings],
     ]
     with _server_side_cursor() as cursor:
         cursor.execute(INSERT_POSTGRESQL, columns)
         return cursor.rowcount
+
+
+def _array_literal(values: list) -> str:
+    """A PostgreSQL array literal such as `{230.1,NULL,True}`, built by str() and join() in C.
+
+    psycopg dumps a binary array element by element in Python; for a batch's number and flag columns
+    this text form costs about a quarter of that (bench/ingest). Only for values whose text never needs
+    quoting or escaping: validated finite numbers (ints included), booleans and None (NULL).
+    """
+    return "{" + ",".join(map(str, values)).replace("None", "NULL") + "}"
 
 
 @contextmanager
@@ -174,7 +192,7 @@ def _insert_portable(readings: list[Reading]) -> int:
             reading.source,
             reading.connection,
             reading.seq,
-            *reading.column_values(),
+            *(reading.record.get(field) for field in COLUMN_FIELDS),
             reading.data_json,
         )
         for reading in readings

@@ -9,7 +9,6 @@ bounded by our Receive Maximum). Acknowledgements go out only after the commit.
 
 import json
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -18,14 +17,14 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from acuvim_console.mqtt.batch_queue import BatchQueue
 from acuvim_console.mqtt.directory import DeviceDirectory
 from acuvim_console.mqtt.inbound import DATABASE_OUTAGE_ERRORS, Inbound, Stopping, retry_while_database_down
 from acuvim_console.mqtt.metrics import metrics
 from acuvim_console.mqtt.payloads import (
     PayloadError,
-    decode_text,
+    decode_payload,
     latest_acceptable_ts,
-    parse_json,
     parse_telemetry,
 )
 from acuvim_console.mqtt.reasons import RejectReason, report_rejection
@@ -43,7 +42,7 @@ class TelemetryWriter:
         self.stop = stop
         self.batch_size = settings.MQTT_BATCH_SIZE
         self.max_wait = settings.MQTT_BATCH_MAX_WAIT_MS / 1000.0
-        self.queue: queue.Queue[Inbound] = queue.Queue(maxsize=settings.MQTT_QUEUE_SIZE)
+        self.queue = BatchQueue(settings.MQTT_QUEUE_SIZE)
         # Several writers can overlap parsing with database waits; one is the default (see settings).
         self.threads = [
             threading.Thread(target=self._run, name=f"mqtt-telemetry-writer-{n}", daemon=True)
@@ -56,43 +55,21 @@ class TelemetryWriter:
 
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the queue is full (back-pressure), gives up on stop."""
-        while True:
-            try:
-                self.queue.put(message, timeout=0.5)
-                return True
-            except queue.Full:
-                if self.stop.is_set():
-                    return False
+        while not self.queue.put(message, timeout=0.5):
+            if self.stop.is_set():
+                return False
+        return True
 
     def _run(self) -> None:
         try:
-            while not (self.stop.is_set() and self.queue.empty()):
-                batch = self._collect()
+            while not (self.stop.is_set() and not self.queue):
+                batch = self.queue.take(self.batch_size, self.max_wait, idle_timeout=0.2)
                 if batch:
                     self._process(batch)
         except Stopping:
             log.info("telemetry writer stopped with a batch unwritten; the broker will redeliver it")
         finally:
             connection.close()
-
-    def _collect(self) -> list[Inbound]:
-        try:
-            batch = [self.queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.max_wait
-        while len(batch) < self.batch_size:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(self.queue.get(timeout=remaining))
-                except queue.Empty:
-                    break
-        return batch
 
     def _process(self, batch: list[Inbound]) -> None:
         parsed = self._parse(batch)
@@ -106,17 +83,17 @@ class TelemetryWriter:
         limit, latest = settings.MQTT_MAX_PAYLOAD_BYTES, latest_acceptable_ts()
         for message in batch:
             try:
-                text = decode_text(message.payload, limit)
-                document = parse_json(text)
+                document = decode_payload(message.payload, limit)
                 records, errors = parse_telemetry(document, message.received_at, latest)
             except PayloadError as exc:
                 report_rejection(message.device_id, message.topic, exc.reason, exc.message)
                 continue
             for error in errors:
                 report_rejection(message.device_id, message.topic, error.reason, error.message)
-            single = type(document) is dict
-            for record in records:
-                parsed.append((message, record, text if single else json.dumps(record["record"])))
+            if type(document) is dict:  # stored as sent; decode_payload has checked it is UTF-8
+                parsed.extend((message, record, message.payload.decode()) for record in records)
+            else:
+                parsed.extend((message, record, json.dumps(record["record"])) for record in records)
         return parsed
 
     def _store(self, parsed: list[tuple[Inbound, dict, str]]) -> None:

@@ -4,7 +4,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 
+from acuvim_console.watchers import LocalWatchers
 from devices.models import Device
 from telemetry.ingest import Reading, store_readings
 from telemetry.models import TelemetryRecord
@@ -67,13 +69,19 @@ def test_an_older_batch_committed_late_does_not_overwrite_the_connection():
     assert device.last_telemetry == T0 + timedelta(minutes=1)
 
 
-def test_one_telemetry_event_per_device_per_batch_with_its_newest_reading(monkeypatch):
+def test_one_telemetry_event_per_watched_device_per_batch_with_its_newest_reading(monkeypatch):
     from acuvim_console import events
 
     sent = []
     monkeypatch.setattr(events, "_send", lambda name, data, device_id: sent.append((name, device_id, data["ts"])))
-    one, two = make_device(), make_device()
-    store_readings([reading(one, T0), reading(one, T0 + timedelta(seconds=5)), reading(two, T0)])
+    registry = LocalWatchers()
+    monkeypatch.setattr(events, "watchers", lambda: registry)
+    one, two, unwatched = make_device(), make_device(), make_device()
+    async_to_sync(registry.watch)(one.device_id)
+    async_to_sync(registry.watch)(two.device_id)
+    store_readings(
+        [reading(one, T0), reading(one, T0 + timedelta(seconds=5)), reading(two, T0), reading(unwatched, T0)]
+    )
     assert sorted(sent) == sorted(
         [
             (events.TELEMETRY_RECEIVED, one.device_id, (T0 + timedelta(seconds=5)).isoformat()),
