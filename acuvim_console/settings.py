@@ -226,11 +226,11 @@ MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "")
 MQTT_TLS_CA_FILE = os.environ.get("MQTT_TLS_CA_FILE", "")  # for mqtts://; the system CAs when empty
 MQTT_KEEPALIVE_S = env_int("MQTT_KEEPALIVE_S", 30)
 MQTT_SESSION_EXPIRY_S = env_int("MQTT_SESSION_EXPIRY_S", 14 * 24 * 3600)  # broker keeps our queue this long
-MQTT_RECEIVE_MAXIMUM = env_int("MQTT_RECEIVE_MAXIMUM", 1000)  # unacknowledged messages the broker may send
+MQTT_RECEIVE_MAXIMUM = env_int("MQTT_RECEIVE_MAXIMUM", 3000)  # unacknowledged messages the broker may send
 MQTT_RECONNECT_MIN_S = env_int("MQTT_RECONNECT_MIN_S", 1)
 MQTT_RECONNECT_MAX_S = env_int("MQTT_RECONNECT_MAX_S", 30)
 # Telemetry is written in batches closed by size or age, and acknowledged after the commit.
-MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500)
+MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 1000)
 MQTT_BATCH_MAX_WAIT_MS = env_int("MQTT_BATCH_MAX_WAIT_MS", 100)
 MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the MQTT thread waits
 # Batch writer threads (own DB connection each). One is measured faster: more threads only fight over the GIL.

@@ -7,6 +7,7 @@ class DevicesConfig(AppConfig):
     verbose_name = "Devices"
 
     def ready(self):
+        import acuvim_console.mqtt.checks  # noqa: F401  (registers the bridge's settings checks)
         from devices.roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="devices.sync_roles")

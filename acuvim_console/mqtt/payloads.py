@@ -12,6 +12,7 @@ The bridge validates before routing: handlers receive the parsed dict, never raw
 import ipaddress
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from telemetry.models import TelemetrySource
 EARLIEST_TS = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
+MAX_FLOAT = sys.float_info.max
 
 
 class PresenceState(models.TextChoices):
@@ -104,8 +106,10 @@ def decode_payload(raw: bytes, limit: int | None = None) -> object:
     orjson is four times faster than the standard parser on a telemetry record, which matters at
     10,000 messages a second. It is strict JSON, so it refuses NaN and Infinity like we do; whatever it
     refuses goes through the standard parser, which says exactly why (non-finite number, bad UTF-8,
-    where the syntax breaks) or accepts the few documents only it reads (integers beyond 64 bits, lone
-    surrogate escapes), so the reasons and the accepted documents are those of the standard parser.
+    where the syntax breaks) or accepts the few documents only it reads (numbers beyond float range,
+    lone surrogate escapes), so the reasons are those of the standard parser. One difference remains:
+    orjson reads an integer beyond 64 bits as the nearest float, which every check here treats alike
+    (a number for a reading, not a whole number for counters and sequence numbers).
     """
     _check_size(raw, limit)
     try:
@@ -364,7 +368,7 @@ def parse_telemetry_record(document: object, received_at: datetime, latest: floa
                 if value - value != 0:
                     raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"field {name} is not finite")
             elif kind is int:
-                if not -MAX_INT64 <= value <= MAX_INT64:  # the columns are float8; a 400-digit integer is no reading
+                if not -MAX_FLOAT <= value <= MAX_FLOAT:  # a 400-digit integer fits no number column
                     raise PayloadError(RejectReason.INVALID_FIELD, f"field {name} is out of range")
             elif value is not None:
                 got = _type_name(value)

@@ -90,8 +90,8 @@ class TelemetryWriter:
                 continue
             for error in errors:
                 report_rejection(message.device_id, message.topic, error.reason, error.message)
-            if type(document) is dict:  # stored as sent; decode_payload has checked it is UTF-8
-                parsed.extend((message, record, message.payload.decode()) for record in records)
+            if type(document) is dict:  # one record, stored as sent; decode_payload has checked it is UTF-8
+                parsed.append((message, records[0], message.payload.decode()))
             else:
                 parsed.extend((message, record, json.dumps(record["record"])) for record in records)
         return parsed

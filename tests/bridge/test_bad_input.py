@@ -29,6 +29,8 @@ def test_bad_telemetry_interleaved_with_good_is_refused_and_counted(bridge, devi
         (b'{"ts": 1764000000, "f": NaN}', "non_finite_number"),
         (b'{"ts": 1764000000, "f": Infinity}', "non_finite_number"),
         (b'{"ts": 1764000000, "f": 1e999}', "non_finite_number"),
+        # An integer no number column holds: refused, and the writer thread carries on.
+        (b'{"ts": 1764000000, "f": 1' + b"0" * 400 + b"}", "invalid_field"),
         (json.dumps(messages.reading(now + 3 * YEAR)).encode(), "ts_in_future"),
         (json.dumps(messages.reading(1262304000)).encode(), "ts_too_old"),
         (json.dumps(messages.reading("yesterday")).encode(), "invalid_field"),

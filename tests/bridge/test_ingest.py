@@ -43,6 +43,21 @@ def test_batch_counts_new_rows_and_skips_duplicates_within_and_across_batches():
     assert stored.frequency == 50.01 and stored.data["vavg"] == 230.3
 
 
+def test_unmeasured_quantities_whole_numbers_and_flags_keep_their_values_in_the_columns():
+    device = make_device()
+    sparse = reading(device, T0)
+    del sparse.record["f"]
+    sparse.record.update(pt=6770, pft=None)
+    sparse.ts_estimated, sparse.seq = True, None
+    large = reading(device, T0 + timedelta(seconds=5))
+    large.record["pt"], large.seq = 10**20, 2**63 - 1
+    assert store_readings([sparse, large]) == 2
+    first, second = TelemetryRecord.objects.order_by("ts")
+    assert (first.frequency, first.power_total, first.power_factor) == (None, 6770.0, None)
+    assert first.ts_estimated is True and first.seq is None and first.voltage_avg == 230.3
+    assert (second.power_total, second.seq, second.ts_estimated) == (1e20, 2**63 - 1, False)
+
+
 def test_device_last_telemetry_only_moves_forward_and_sd_replays_keep_the_live_connection():
     device = make_device(last_telemetry=None, connection_type="wifi")
     store_readings([reading(device, T0 + timedelta(minutes=10))])
@@ -88,3 +103,12 @@ def test_one_telemetry_event_per_watched_device_per_batch_with_its_newest_readin
             (events.TELEMETRY_RECEIVED, two.device_id, T0.isoformat()),
         ]
     )
+
+
+def test_device_pages_keep_room_for_in_place_updates():
+    """Migration devices 0005: without free space every batch's device update rewrote all ten indexes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [Device._meta.db_table])
+        assert cursor.fetchone()[0] == ["fillfactor=70"]

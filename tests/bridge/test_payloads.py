@@ -1,9 +1,14 @@
 """Payload validation: normalised types out, a reason code for everything refused."""
 
+import json
+import math
 import time
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from acuvim_console.mqtt import payloads
 from acuvim_console.mqtt.payloads import PayloadError
@@ -46,6 +51,46 @@ def test_telemetry_array_refuses_bad_records_one_by_one():
 )
 def test_decoding_refuses_what_is_not_strict_json(raw, reason):
     assert reason_of(lambda: payloads.decode_payload(raw)) == reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "document"),
+    [
+        # Refused by orjson, read by the standard parser: the document is the standard parser's.
+        (b'"\\ud800"', "\ud800"),
+        (b'{"a": 1e999}', {"a": math.inf}),  # refused later as non_finite_number by the field checks
+        (b'{"a": 1' + b"0" * 400 + b"}", {"a": 10**400}),  # refused later as out of range
+        # Read by orjson as the nearest float (docstring of decode_payload).
+        (b'{"a": 123456789012345678901234567890}', {"a": 1.2345678901234568e29}),
+    ],
+)
+def test_documents_only_the_standard_parser_reads_are_read_as_it_reads_them(raw, document):
+    assert payloads.decode_payload(raw) == document
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_decoding_agrees_with_the_standard_parser(value):
+    raw = json.dumps(value).encode()
+    assert payloads.decode_payload(raw, limit=1 << 20) == json.loads(raw)
+
+
+def test_a_reading_beyond_float_range_is_refused_and_a_large_one_is_kept():
+    assert reason_of(lambda: payloads.parse_telemetry_record(messages.reading(time.time(), pt=10**400), NOW)) == (
+        "invalid_field"
+    )
+    assert payloads.parse_telemetry_record(messages.reading(time.time(), pt=10**20), NOW)["record"]["pt"] == 10**20
 
 
 def test_oversize_payload_is_refused_before_parsing(settings):

@@ -1,0 +1,61 @@
+"""The bounded hand-off between the MQTT thread and the telemetry writer."""
+
+import threading
+import time
+
+import pytest
+
+from acuvim_console.mqtt.batch_queue import BatchQueue
+
+
+def test_a_backlog_is_taken_in_batches_of_at_most_the_size_asked_in_arrival_order():
+    queue = BatchQueue(capacity=10)
+    for n in range(7):
+        assert queue.put(n, timeout=0)
+    assert queue.take(max_items=5, max_wait=1, idle_timeout=1) == [0, 1, 2, 3, 4]
+    assert queue.take(max_items=5, max_wait=0, idle_timeout=1) == [5, 6]
+    assert len(queue) == 0
+
+
+def test_an_idle_queue_returns_nothing_after_the_idle_timeout():
+    started = time.monotonic()
+    assert BatchQueue(capacity=4).take(max_items=2, max_wait=1, idle_timeout=0.1) == []
+    assert 0.09 <= time.monotonic() - started < 1
+
+
+def test_a_partial_batch_closes_after_max_wait_and_a_full_one_at_once():
+    queue = BatchQueue(capacity=100)
+    queue.put("first", timeout=0)
+    started = time.monotonic()
+    assert queue.take(max_items=3, max_wait=0.15, idle_timeout=1) == ["first"]
+    assert 0.14 <= time.monotonic() - started < 1
+
+    def fill():
+        for n in range(3):
+            time.sleep(0.02)
+            queue.put(n, timeout=1)
+
+    threading.Thread(target=fill).start()
+    started = time.monotonic()
+    assert queue.take(max_items=3, max_wait=5, idle_timeout=5) == [0, 1, 2]
+    assert time.monotonic() - started < 1  # woken by the batch filling, not by max_wait
+
+
+def test_a_full_queue_holds_the_producer_until_the_consumer_takes_a_batch():
+    queue = BatchQueue(capacity=2)
+    assert queue.put("a", timeout=0) and queue.put("b", timeout=0)
+    assert not queue.put("c", timeout=0.05)  # back-pressure: no room, nothing queued
+    result = {}
+    producer = threading.Thread(target=lambda: result.update(ok=queue.put("c", timeout=5)))
+    producer.start()
+    time.sleep(0.05)
+    assert producer.is_alive()
+    assert queue.take(max_items=1, max_wait=0, idle_timeout=1) == ["a"]
+    producer.join(5)
+    assert result == {"ok": True}
+    assert queue.take(max_items=5, max_wait=0, idle_timeout=1) == ["b", "c"]
+
+
+def test_capacity_must_be_positive():
+    with pytest.raises(ValueError, match="at least one"):
+        BatchQueue(capacity=0)
