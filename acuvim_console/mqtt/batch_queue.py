@@ -20,6 +20,7 @@ class BatchQueue:
             raise ValueError("a batch queue needs room for at least one item")
         self.capacity = capacity
         self._items: list = []
+        self._arrivals: list[float] = []  # monotonic time each queued item arrived, for the batch deadline
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)
@@ -34,20 +35,23 @@ class BatchQueue:
             if len(self._items) >= self.capacity and not self._room.wait_for(self._has_room, timeout):
                 return False
             self._items.append(item)
+            self._arrivals.append(time.monotonic())
             if self._consumer_wants and len(self._items) >= self._consumer_wants:
                 self._consumer_wants = 0
                 self._arrived.notify()
             return True
 
     def take(self, max_items: int, max_wait: float, idle_timeout: float) -> list:
-        """Up to `max_items` items: waits `idle_timeout` for a first one, then `max_wait` more to fill the batch.
+        """Up to `max_items` items: waits `idle_timeout` for a first one, then fills the batch until `max_wait`
+        after the oldest item arrived, so what queued up while the previous batch was being written is not
+        kept waiting a second time.
 
         Returns [] when nothing arrived within `idle_timeout`, so the caller can check whether to stop.
         """
         with self._lock:
             if not self._items and not self._wait_for(1, idle_timeout):
                 return []
-            deadline = time.monotonic() + max_wait
+            deadline = self._arrivals[0] + max_wait
             while len(self._items) < max_items:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._wait_for(max_items, remaining):
@@ -55,6 +59,7 @@ class BatchQueue:
             was_full = len(self._items) >= self.capacity
             batch = self._items[:max_items]
             del self._items[:max_items]
+            del self._arrivals[:max_items]
             if was_full:
                 self._room.notify_all()
             return batch

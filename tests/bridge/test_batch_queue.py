@@ -41,6 +41,15 @@ def test_a_partial_batch_closes_after_max_wait_and_a_full_one_at_once():
     assert time.monotonic() - started < 1  # woken by the batch filling, not by max_wait
 
 
+def test_the_batch_deadline_counts_from_when_the_oldest_item_arrived():
+    queue = BatchQueue(capacity=100)
+    queue.put("queued while the previous batch was written", timeout=0)
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert len(queue.take(max_items=3, max_wait=0.25, idle_timeout=1)) == 1
+    assert time.monotonic() - started < 0.15
+
+
 def test_a_full_queue_holds_the_producer_until_the_consumer_takes_a_batch():
     queue = BatchQueue(capacity=2)
     assert queue.put("a", timeout=0) and queue.put("b", timeout=0)
