@@ -52,9 +52,10 @@ class BatchQueue:
             if not self._items and not self._wait_for(1, idle_timeout):
                 return []
             deadline = self._arrivals[0] + max_wait
-            while len(self._items) < max_items:
+            fullest = min(max_items, self.capacity)  # a full queue is as big a batch as will ever come
+            while len(self._items) < fullest:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._wait_for(max_items, remaining):
+                if remaining <= 0 or not self._wait_for(fullest, remaining):
                     break
             was_full = len(self._items) >= self.capacity
             batch = self._items[:max_items]

@@ -65,6 +65,14 @@ def test_a_full_queue_holds_the_producer_until_the_consumer_takes_a_batch():
     assert queue.take(max_items=5, max_wait=0, idle_timeout=1) == ["b", "c"]
 
 
+def test_a_batch_larger_than_the_queue_closes_when_the_queue_is_full():
+    queue = BatchQueue(capacity=3)
+    threading.Thread(target=lambda: [queue.put(n, timeout=1) for n in range(3)]).start()
+    started = time.monotonic()
+    assert queue.take(max_items=10, max_wait=5, idle_timeout=1) == [0, 1, 2]
+    assert time.monotonic() - started < 1
+
+
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError, match="at least one"):
         BatchQueue(capacity=0)
