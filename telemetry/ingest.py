@@ -124,19 +124,21 @@ def _latest_per_device(readings: list[Reading]) -> list[Reading]:
 
 def _insert_postgresql(readings: list[Reading]) -> int:
     records = [reading.record for reading in readings]
-    columns = [
-        [reading.device_pk for reading in readings],
-        [reading.ts for reading in readings],
-        _array_literal([reading.ts_estimated for reading in readings]),
-        [reading.received_at for reading in readings],
-        [reading.source for reading in readings],
-        [reading.connection for reading in readings],
-        _array_literal([reading.seq for reading in readings]),
-        *(_array_literal([record.get(field) for record in records]) for field in COLUMN_FIELDS),
-        [reading.data_json for reading in readings],
-    ]
+    columns = {
+        "device_id": [reading.device_pk for reading in readings],
+        "ts": [reading.ts for reading in readings],
+        "ts_estimated": [reading.ts_estimated for reading in readings],
+        "received_at": [reading.received_at for reading in readings],
+        "source": [reading.source for reading in readings],
+        "connection": [reading.connection for reading in readings],
+        "seq": [reading.seq for reading in readings],
+        **{column: [record.get(field) for record in records] for field, column in COLUMN_FIELDS.items()},
+        "data": [reading.data_json for reading in readings],
+    }
+    # Parameters in INSERT_POSTGRESQL's order, each in the form its placeholder (%s or %b) expects.
+    parameters = [_array_literal(columns[name]) if name in _LITERAL_COLUMNS else columns[name] for name in COLUMNS]
     with _server_side_cursor() as cursor:
-        cursor.execute(INSERT_POSTGRESQL, columns)
+        cursor.execute(INSERT_POSTGRESQL, parameters)
         return cursor.rowcount
 
 

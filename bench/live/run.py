@@ -14,6 +14,7 @@ MQTT publish to its TelemetryReceived event at the client (same host clock). Pri
 
 import argparse
 import asyncio
+import heapq
 import json
 import multiprocessing
 import os
@@ -214,12 +215,10 @@ async def measure(args, web_port: int, mqtt_port: int, watched: list[str], backg
 def slowest(published: dict, received: dict, count: int = 3) -> list[dict]:
     """The slowest probes, with when they left (seconds after the first probe), to tell start-up from load."""
     start = min(published.values(), default=0.0)
-    delays = sorted(((received[key] - at, key, at) for key, at in published.items() if key in received), reverse=True)[
-        :count
-    ]
+    delays = ((received[key] - at, key, at) for key, at in published.items() if key in received)
     return [
         {"device_id": key[0], "sent_at_s": round(at - start, 2), "latency_ms": round(delay * 1000, 1)}
-        for delay, key, at in delays
+        for delay, key, at in heapq.nlargest(count, delays)
     ]
 
 
