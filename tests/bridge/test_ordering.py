@@ -57,7 +57,7 @@ def test_readings_wait_for_the_control_message_they_arrived_behind():
     order = DeviceOrder()
     register, _ = order.control_arrived("ACV-A")
     reading, after = order.telemetry_arrived("ACV-A")
-    other, other_after = order.telemetry_arrived("ACV-B")
+    _, other_after = order.telemetry_arrived("ACV-B")
     assert after == register and other_after == NOTHING
     assert not order.telemetry_ready("ACV-A", after)
     assert order.telemetry_ready("ACV-B", other_after)
