@@ -64,6 +64,7 @@ class Bridge:
         self.address = address or broker_address()
         self.status_topic = bridge_status_topic(self.client_id)
         self.stop_event = threading.Event()
+        self._workers_stopped = threading.Event()
         self.connected = threading.Event()
         self._accepting = True
         self._generation = 0
@@ -96,6 +97,7 @@ class Bridge:
         deadline = time.monotonic() + timeout
         for thread in [*self.telemetry.threads, *self.control.threads]:
             thread.join(max(0.1, deadline - time.monotonic()))
+        self._workers_stopped.set()
         if self.connected.is_set():
             info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
             try:
@@ -104,7 +106,7 @@ class Bridge:
                 log.warning("could not publish the bridge's offline status")
         self.client.disconnect()
         self.client.loop_stop()
-        self._housekeeper.join(5.0)
+        self._housekeeper.join(5.0)  # it writes the last rejected messages first
         log.info("MQTT bridge %s stopped: %s", self.client_id, json.dumps(metrics.snapshot()))
 
     def _make_client(self) -> mqtt.Client:
@@ -247,39 +249,38 @@ class Bridge:
 
     def _keep_house(self) -> None:
         """Restart dead workers, write rejected messages, log metrics; one thread, its own DB connection."""
-        every = {
-            "supervise": SUPERVISE_INTERVAL_S,
-            "dead_letters": settings.MQTT_DEAD_LETTER_FLUSH_S,
-            "prune": DEAD_LETTER_PRUNE_INTERVAL_S,
-            "metrics": settings.MQTT_METRICS_INTERVAL_S,
-        }
-        due = {job: time.monotonic() + interval for job, interval in every.items()}
+        jobs = [
+            (SUPERVISE_INTERVAL_S, self.supervise),
+            (settings.MQTT_DEAD_LETTER_FLUSH_S, dead_letters.flush),
+            (DEAD_LETTER_PRUNE_INTERVAL_S, dead_letters.prune),
+            (settings.MQTT_METRICS_INTERVAL_S, self._log_metrics),
+        ]
+        jobs = [(interval, job) for interval, job in jobs if interval > 0]
+        due = [time.monotonic() + interval for interval, _ in jobs]
         try:
-            while not self.stop_event.wait(HOUSEKEEPING_TICK_S):
+            while not self._workers_stopped.wait(HOUSEKEEPING_TICK_S):
                 now = time.monotonic()
-                for job, interval in every.items():
-                    if interval > 0 and now >= due[job]:
-                        due[job] = now + interval
+                for n, (interval, job) in enumerate(jobs):
+                    if now >= due[n]:
+                        due[n] = now + interval
                         self._run_job(job)
-            self._run_job("dead_letters")  # what the last messages before the stop left
+            self._run_job(dead_letters.flush)  # what the workers' last messages left
         finally:
             connection.close()
 
-    def _run_job(self, job: str) -> None:
+    @staticmethod
+    def _run_job(job) -> None:
         try:
-            if job == "supervise":
-                self.supervise()
-            elif job == "dead_letters":
-                dead_letters.flush()
-            elif job == "prune":
-                dead_letters.prune()
-            else:
-                log.info("mqtt bridge metrics %s", json.dumps(metrics.snapshot()))
+            job()
         except DatabaseError as exc:
-            log.warning("bridge housekeeping (%s) could not reach the database: %s", job, exc)
+            log.warning("bridge housekeeping (%s) could not reach the database: %s", job.__name__, exc)
             connection.close()
         except Exception:
-            log.exception("bridge housekeeping (%s) failed", job)
+            log.exception("bridge housekeeping (%s) failed", job.__name__)
+
+    @staticmethod
+    def _log_metrics() -> None:
+        log.info("mqtt bridge metrics %s", json.dumps(metrics.snapshot()))
 
     def supervise(self) -> int:
         """Start again any worker thread that died (a bug that escaped every per-message guard)."""

@@ -256,6 +256,8 @@ def _check_number(value: object, name: str, spec: Field) -> object:
         raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
     if spec.kind == "int" and type(value) is not int:
         raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a whole number, got {value}")
+    if not -MAX_FLOAT <= value <= MAX_FLOAT:  # a 400-digit integer fits no number column
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} is out of range")
     low = spec.low if spec.low is not None else (0 if spec.kind == "int" else None)
     high = spec.high if spec.high is not None else (MAX_INT32 if spec.kind == "int" else None)
     if (low is not None and value < low) or (high is not None and value > high):
