@@ -29,12 +29,7 @@ from acuvim_console.mqtt.inbound import (
 )
 from acuvim_console.mqtt.metrics import metrics
 from acuvim_console.mqtt.ordering import NOTHING, DeviceOrder
-from acuvim_console.mqtt.payloads import (
-    PayloadError,
-    decode_payload,
-    latest_acceptable_ts,
-    parse_telemetry,
-)
+from acuvim_console.mqtt.payloads import PayloadError, decode_telemetry, latest_acceptable_ts
 from acuvim_console.mqtt.reasons import RejectReason
 from devices.choices import UNACCEPTED_STATUSES
 from telemetry.ingest import Reading, store_readings
@@ -162,8 +157,7 @@ class TelemetryWriter:
         limit, latest = settings.MQTT_MAX_PAYLOAD_BYTES, latest_acceptable_ts()
         for message in batch:
             try:
-                document = decode_payload(message.payload, limit)
-                records, errors = parse_telemetry(document, message.received_at, latest)
+                document, records, errors = decode_telemetry(message.payload, message.received_at, latest, limit)
             except PayloadError as exc:
                 message.reject(exc.reason, exc.message)
                 continue

@@ -209,3 +209,40 @@ def test_rejection_lines_are_capped_per_second_but_every_rejection_is_counted(ca
     assert sum("reason=invalid_json" in r.getMessage() for r in caplog.records) <= 20
     budget = _LogBudget(per_second=2)
     assert [budget.allow() for _ in range(3)] == [True, True, False]
+
+
+TELEMETRY_NAMES = ["ts", "seq", "src", "conn", "v1", "pft", "ep_imp", "thd_i3", "note"]
+TELEMETRY_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1.6e9, max_value=1.9e9)  # plausible epoch seconds
+    | st.sampled_from(["live", "sd", "wifi", "gsm", "", "LIVE", "230.1"])
+    | st.lists(st.integers(), max_size=2)
+    | st.dictionaries(st.sampled_from(["a", "b"]), st.integers(), max_size=2)
+)
+TELEMETRY_RECORDS = st.dictionaries(st.sampled_from(TELEMETRY_NAMES), TELEMETRY_VALUES)
+
+
+def outcome(work):
+    """What a parse produced, comparable across the two paths: the values, or the refusal."""
+    try:
+        document, records, errors = work()
+    except PayloadError as exc:
+        return ("refused", exc.reason, exc.message)
+    return ("parsed", document, records, [(error.reason, error.message) for error in errors])
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(TELEMETRY_RECORDS | st.lists(TELEMETRY_RECORDS, max_size=4))
+def test_the_typed_telemetry_path_decides_exactly_as_the_hand_written_rules(document):
+    raw = json.dumps(document).encode()
+    latest = time.time() + 3600
+    fast = outcome(lambda: payloads.decode_telemetry(raw, NOW, latest))
+
+    def by_hand():
+        decoded = payloads.decode_payload(raw)
+        return decoded, *payloads.parse_telemetry(decoded, NOW, latest)
+
+    assert fast == outcome(by_hand)
