@@ -52,9 +52,7 @@ def test_messages_queued_for_an_offline_bridge_and_sent_while_the_broker_was_dow
         publisher.close()
 
 
-def test_a_batch_in_flight_when_the_broker_restarts_is_redelivered_and_stored_once(
-    own_broker, start_bridge, settings
-):
+def test_a_batch_in_flight_when_the_broker_restarts_is_redelivered_and_stored_once(own_broker, start_bridge, settings):
     """The bridge cannot commit (table locked) while the broker restarts: its acks for the old connection
     are void, the broker redelivers those messages to the resumed session, and the second copy is a no-op."""
     settings.MQTT_RECONNECT_MIN_S = 1
