@@ -6,6 +6,7 @@ DATABASE_URL, REDIS_URL and MQTT_URL (see README.md and .env.example).
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,8 +84,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# Parallel test runs (CI, several developers on one machine) each get their own test database.
-DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{os.environ.get('TEST_DB_SUFFIX', 'main')}"}
+# Parallel test runs (CI, several developers or checkouts on one machine) each get their own test database:
+# TEST_DB_SUFFIX, or else the checkout's folder name.
+_TEST_DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX") or re.sub(r"\W", "_", BASE_DIR.name)
+DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{_TEST_DB_SUFFIX}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     DATABASES["default"]["TEST"]["NAME"] = None  # in-memory
