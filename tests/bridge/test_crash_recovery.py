@@ -72,7 +72,7 @@ def test_sigkill_with_a_batch_unacknowledged_loses_nothing_and_stores_it_once(
         with telemetry_table_locked() as blocker:
             for n in range(BEFORE, BEFORE + AT_KILL):
                 publisher.send(f"acuvim/{devices[n % 3].device_id}/telemetry", messages.reading(start + n, seq=n))
-            wait_until(lambda: _waiting_inserts(blocker) > 0, timeout=10)
+            wait_until(lambda: _waiting_inserts(blocker) > 0, timeout=20)
             wait_until(lambda: store.count - held_before >= AT_KILL, timeout=10)
             stored_at_kill = blocker.execute(f"SELECT count(*) FROM {TelemetryRecord._meta.db_table}").fetchone()[0]
             first.kill()

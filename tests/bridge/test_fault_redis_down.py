@@ -45,7 +45,7 @@ def _flip_until_announced(device: DeviceClient, listener: LiveEvents, device_id:
     deadline = time.monotonic() + timeout
     state = "offline"
     while time.monotonic() < deadline:
-        device.send(f"acuvim/{device_id}/status", {"state": state, "ts": time.time()}, retain=True)
+        device.send(f"acuvim/{device_id}/status", {"state": state, "ts": time.time()})
         announced = _status_events(listener, device_id)
         if announced:
             return announced[-1]
@@ -68,7 +68,7 @@ def test_redis_killed_ingestion_continues_and_live_events_resume_when_it_is_back
         start = time.time() - 3600
         for n in range(TELEMETRY):
             device.send(f"acuvim/{gateway.device_id}/telemetry", messages.reading(start + n, seq=n))
-        device.send(f"acuvim/{gateway.device_id}/status", {"state": "offline", "ts": time.time()}, retain=True)
+        device.send(f"acuvim/{gateway.device_id}/status", {"state": "offline", "ts": time.time()})
         device.send(f"acuvim/{gateway.device_id}/heartbeat", messages.heartbeat(uptime=777))
         wait_until(lambda: TelemetryRecord.objects.filter(device=gateway).count() == TELEMETRY, timeout=20)
         wait_until(lambda: Device.objects.get(pk=gateway.pk).uptime_s == 777, timeout=10)
