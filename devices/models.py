@@ -50,6 +50,9 @@ class Device(models.Model):
     # Health, as reported by heartbeats.
     heartbeat_interval = models.PositiveIntegerField(default=60, help_text="Seconds between heartbeats.")
     last_heartbeat = models.DateTimeField(null=True, blank=True)
+    # Device-clock times of the newest heartbeat and presence message applied (devices.ordering).
+    heartbeat_device_ts = models.DateTimeField(null=True, blank=True, editable=False)
+    presence_device_ts = models.DateTimeField(null=True, blank=True, editable=False)
     last_telemetry = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     connection_type = models.CharField(max_length=8, choices=ConnectionType.choices, blank=True)
