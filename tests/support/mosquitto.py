@@ -1,18 +1,16 @@
 """A private Mosquitto per test session, configured like production (deploy/mosquitto/conf.d).
 
 Tests get their own port and persistence directory, so parallel test runs never see each other's
-messages and a test may stop and restart the broker.
+messages and a test may stop and restart the broker. The broker itself is the console's own
+(acuvim_console.mqtt.local_broker), saving its database every second so a restart test finds it.
 """
 
-import shutil
 import socket
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-CONF_D = PROJECT_DIR / "deploy" / "mosquitto" / "conf.d"
+from acuvim_console.mqtt.local_broker import LocalMosquitto, wait_for_port
+
+__all__ = ["Mosquitto", "free_port", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -21,57 +19,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-@dataclass
-class Mosquitto:
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> "Mosquitto":
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        conf = self.workdir / "mosquitto.conf"
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        conf.write_text(
-            f"persistence true\npersistence_location {data}/\nautosave_interval 1\n"
-            f"per_listener_settings false\nallow_anonymous true\n"
-            f"listener {self.port} 127.0.0.1\n"
-            f"log_dest file {self.workdir / 'mosquitto.log'}\n"
-            f"include_dir {CONF_D}\n"
-        )
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for_port(self.port)
-        except TimeoutError:
-            self.process.kill()
-            raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read().decode(errors='replace')}")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+class Mosquitto(LocalMosquitto):
+    def __init__(self, workdir: Path, port: int | None = None):
+        super().__init__(workdir=workdir, port=port or free_port(), autosave_interval_s=1)
