@@ -1,9 +1,12 @@
-"""Embedded mode (`runconsole`): an in-process MQTT broker when MQTT_URL is unset, and the bridge.
+"""Embedded mode (`runconsole`): a broker of its own when MQTT_URL is unset, and the bridge.
 
-The broker is amqtt, a pure-Python broker run on its own event loop thread, bound to 127.0.0.1 only.
-It is for first runs and demos: it speaks MQTT 3.1.1 only, keeps nothing on disk and does not deliver
-messages queued for an offline session, so the zero-loss promise holds for Mosquitto, not for it. The
-bridge is the same code the `mqtt_bridge` command runs, against whichever broker is configured.
+The broker listens on 127.0.0.1:MQTT_EMBEDDED_PORT only. Where Mosquitto is installed it is a Mosquitto
+child process with the project's durable config (acuvim_console.mqtt.local_broker), keeping its database
+in DATA_DIR/mosquitto: the same broker and limits as production, so the zero-loss promise holds on a
+laptop too. Elsewhere it is amqtt, a pure-Python broker on its own event loop thread, for first runs and
+demos: it speaks MQTT 3.1.1 only, keeps nothing on disk and does not deliver messages queued for an
+offline session. MQTT_EMBEDDED_BROKER chooses (connection.embedded_broker). The bridge is the same code
+the `mqtt_bridge` command runs, against whichever broker is configured.
 """
 
 import asyncio
@@ -14,6 +17,8 @@ from collections.abc import Callable
 from django.conf import settings
 
 from acuvim_console.mqtt.bridge import Bridge
+from acuvim_console.mqtt.connection import EmbeddedBroker, broker_address, embedded_broker
+from acuvim_console.mqtt.local_broker import LocalMosquitto
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +32,39 @@ def broker_config(port: int) -> dict:
     }
 
 
+def local_mosquitto() -> LocalMosquitto:
+    return LocalMosquitto(workdir=settings.DATA_DIR / "mosquitto", port=settings.MQTT_EMBEDDED_PORT)
+
+
+def describe_broker() -> str:
+    """One line for the startup banner: which broker the console uses, and what that means."""
+    if settings.MQTT_URL:
+        return f"MQTT broker: {broker_address()} (MQTT_URL)"
+    port = settings.MQTT_EMBEDDED_PORT
+    if embedded_broker() is EmbeddedBroker.MOSQUITTO:
+        return f"MQTT broker: Mosquitto on 127.0.0.1:{port} (durable; data and log in {local_mosquitto().workdir})"
+    return (
+        f"MQTT broker: amqtt in-process on 127.0.0.1:{port} (MQTT 3.1.1, not durable: "
+        "install mosquitto, or set MQTT_URL, for the zero-loss promise)"
+    )
+
+
 def start_broker() -> Callable[[], None] | None:
-    """Run amqtt on 127.0.0.1:MQTT_EMBEDDED_PORT unless an external broker is configured."""
+    """Run the embedded broker on 127.0.0.1:MQTT_EMBEDDED_PORT unless an external broker is configured."""
     if settings.MQTT_URL:
         return None
+    if embedded_broker() is EmbeddedBroker.MOSQUITTO:
+        return start_mosquitto()
+    return start_amqtt()
+
+
+def start_mosquitto() -> Callable[[], None]:
+    broker = local_mosquitto().start()
+    log.info("embedded MQTT broker: Mosquitto on %s, data in %s", broker.url, broker.workdir)
+    return broker.stop
+
+
+def start_amqtt() -> Callable[[], None]:
     from amqtt.broker import Broker
 
     loop = asyncio.new_event_loop()
@@ -55,7 +89,7 @@ def start_broker() -> Callable[[], None] | None:
     if not started.wait(START_TIMEOUT_S) or failure:
         raise RuntimeError(f"embedded MQTT broker did not start on port {settings.MQTT_EMBEDDED_PORT}: {failure}")
     log.warning(
-        "embedded MQTT broker on 127.0.0.1:%d (MQTT 3.1.1, not durable: set MQTT_URL to use Mosquitto)",
+        "embedded MQTT broker: amqtt on 127.0.0.1:%d (MQTT 3.1.1, not durable: install mosquitto or set MQTT_URL)",
         settings.MQTT_EMBEDDED_PORT,
     )
 
