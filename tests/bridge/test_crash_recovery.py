@@ -1,16 +1,12 @@
 """Zero loss across a bridge crash: SIGKILL mid-stream, restart, every record stored exactly once."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
-from django.conf import settings
 from django.db.models import Count
 
 from acuvim_console.mqtt.metrics import metrics
@@ -18,24 +14,9 @@ from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
 from tests.factories import make_device
+from tests.support.bridge_process import start_bridge_process, stop_bridge_process
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 RECORDS = 3000
-
-
-def start_bridge_process(mqtt_url: str, client_id: str) -> subprocess.Popen:
-    database = settings.DATABASES["default"]
-    env = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}
-    env.update(
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        MQTT_URL=mqtt_url,
-        MQTT_CLIENT_ID=client_id,
-        MQTT_METRICS_INTERVAL_S="0",
-        LOG_LEVEL="WARNING",
-    )
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "mqtt_bridge"], cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL
-    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -84,11 +65,7 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing(transactional_db, mqtt_
             publisher.close()
         stop(first)
         if second is not None:
-            second.send_signal(signal.SIGTERM)
-            try:
-                second.wait(15)
-            except subprocess.TimeoutExpired:
-                stop(second)
+            stop_bridge_process(second)
 
 
 def test_broker_restart_the_bridge_reconnects_and_resumes_its_session(start_bridge, mqtt_broker, settings):
