@@ -1,4 +1,5 @@
-"""`runconsole` with no MQTT_URL: the in-process broker and the bridge take a device in on SQLite."""
+"""`runconsole` with no MQTT_URL: its own broker (Mosquitto, or the amqtt fallback) and the bridge take a
+device in on SQLite."""
 
 import os
 import sqlite3
@@ -6,6 +7,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
@@ -15,7 +18,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEVICE_ID = "ACV-0123456789AB"
 
 
-def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(tmp_path):
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(tmp_path, broker):
     mqtt_port, http_port = free_port(), free_port()
     env = {
         key: value
@@ -28,6 +32,7 @@ def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(
         MQTT_EMBEDDED_PORT=str(mqtt_port),
         DEVICE_AUTO_ACCEPT="1",
         MQTT_METRICS_INTERVAL_S="0",
+        MQTT_EMBEDDED_BROKER=broker,
     )
     console = subprocess.Popen(
         [sys.executable, "manage.py", "runconsole", "--port", str(http_port)],
