@@ -4,10 +4,11 @@ Runs in a child process with the embedded settings as `make run` gets them (no D
 suite itself is on PostgreSQL.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.embedded import embedded_env
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 THREADS, ROUNDS = 4, 100
@@ -46,8 +47,7 @@ with connection.cursor() as cursor:
 
 
 def test_concurrent_read_then_write_transactions_on_sqlite_all_commit_without_database_is_locked(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env.update(DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="acuvim_console.settings", PYTHONPATH=str(PROJECT_DIR))
+    env = embedded_env(tmp_path, DJANGO_SETTINGS_MODULE="acuvim_console.settings", PYTHONPATH=str(PROJECT_DIR))
     result = subprocess.run(
         [sys.executable, "-c", CONTENDED_WRITERS], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120
     )

@@ -1,7 +1,6 @@
 """`runconsole` with no MQTT_URL: its own broker (Mosquitto, or the amqtt fallback) and the bridge take a
 device in on SQLite."""
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
+from tests.support.embedded import embedded_env
 from tests.support.mosquitto import free_port, wait_for_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -21,13 +21,8 @@ DEVICE_ID = "ACV-0123456789AB"
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(tmp_path, broker):
     mqtt_port, http_port = free_port(), free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "MQTT_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        DATA_DIR=str(tmp_path),
+    env = embedded_env(
+        tmp_path,
         ADMIN_PASSWORD="embedded-pw-1234",
         MQTT_EMBEDDED_PORT=str(mqtt_port),
         DEVICE_AUTO_ACCEPT="1",

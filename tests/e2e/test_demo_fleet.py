@@ -4,7 +4,6 @@ The first run is what a new user judges the product by: every gateway in with it
 minute, and a console log with no traceback and no database lock contention, on either embedded broker.
 """
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from acuvim_console.demo_fleet import DEMO_PREFIX
 from firmware_src.simulator.fleet import device_id_for
+from tests.support.embedded import embedded_env
 from tests.support.mosquitto import free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -58,13 +58,8 @@ def start_runconsole(tmp_path):
 
     def start(demo_devices: int, **extra_env: str) -> tuple[Path, Path]:
         web_port = free_port()
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("DATABASE_URL", "REDIS_URL", "MQTT_URL", "DJANGO_SETTINGS_MODULE")
-        }
-        env.update(
-            DATA_DIR=str(tmp_path),
+        env = embedded_env(
+            tmp_path,
             ADMIN_PASSWORD="demo-fleet-pw-42",
             MQTT_EMBEDDED_PORT=str(free_port()),
             RUNCONSOLE_PORT=str(web_port),
