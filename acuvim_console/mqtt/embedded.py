@@ -23,6 +23,8 @@ from acuvim_console.mqtt.local_broker import LocalMosquitto
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10
+RESTART_DELAY_S = 1.0
+STOP_WATCH_TIMEOUT_S = 5
 
 
 def broker_config(port: int) -> dict:
@@ -59,9 +61,56 @@ def start_broker() -> Callable[[], None] | None:
 
 
 def start_mosquitto() -> Callable[[], None]:
-    broker = local_mosquitto().start()
-    log.info("embedded MQTT broker: Mosquitto on %s, data in %s", broker.url, broker.workdir)
-    return broker.stop
+    supervised = SupervisedMosquitto(local_mosquitto()).start()
+    log.info("embedded MQTT broker: Mosquitto on %s, data in %s", supervised.broker.url, supervised.broker.workdir)
+    return supervised.stop
+
+
+class SupervisedMosquitto:
+    """The embedded Mosquitto, started again whenever it exits while the console still runs.
+
+    The bridge and the gateways reconnect by themselves and the broker's database holds what it had
+    queued, so a broker that dies mid-demo costs a few seconds instead of the rest of the session.
+    """
+
+    def __init__(self, broker: LocalMosquitto):
+        self.broker = broker
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="mqtt-embedded-broker-watch", daemon=True)
+
+    def start(self) -> "SupervisedMosquitto":
+        self.broker.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self.broker.stop()
+        self._thread.join(STOP_WATCH_TIMEOUT_S)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            process = self.broker.process
+            code = process.wait() if process is not None else None
+            if self._stopping.is_set():
+                return
+            log.error("embedded Mosquitto exited (code %s), starting it again: %s", code, self.broker.log_tail())
+            while not self._stopping.wait(RESTART_DELAY_S) and not self._restart():
+                pass
+
+    def _restart(self) -> bool:
+        """True once running again, or when the console stops meanwhile (then there is nothing to restart)."""
+        with self._lock:  # stop() must not slip in between starting the process and recording it
+            if self._stopping.is_set():
+                return True
+            try:
+                self.broker.start()
+            except RuntimeError as exc:
+                log.error("embedded Mosquitto did not start again: %s", exc)
+                return False
+            return True
 
 
 def start_amqtt() -> Callable[[], None]:

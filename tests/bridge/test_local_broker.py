@@ -1,13 +1,16 @@
-"""The console's own Mosquitto (acuvim_console.mqtt.local_broker): durable, and clear when it cannot start."""
+"""The console's own Mosquitto (acuvim_console.mqtt.local_broker): durable, clear when it cannot start, and
+supervised in embedded mode."""
 
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from acuvim_console.mqtt.embedded import RESTART_DELAY_S, SupervisedMosquitto
 from acuvim_console.mqtt.local_broker import CONF_D, LocalMosquitto
-from tests.support.mosquitto import free_port
+from tests.support.mosquitto import free_port, wait_for_port
 
 
 def publish_retained(port: int, topic: str, payload: bytes) -> None:
@@ -59,3 +62,23 @@ def test_a_broker_that_exits_at_start_reports_what_mosquitto_said(tmp_path):
     broker = LocalMosquitto(workdir=tmp_path, port=free_port(), host="192.0.2.1")  # not an address of this host
     with pytest.raises(RuntimeError, match=r"(?s)exited at start.*Cannot assign requested address"):
         broker.start()
+
+
+def test_the_embedded_mosquitto_is_started_again_when_it_dies_and_not_after_the_console_stops(tmp_path):
+    supervised = SupervisedMosquitto(LocalMosquitto(workdir=tmp_path, port=free_port())).start()
+    first = supervised.broker.process
+    try:
+        first.kill()
+        deadline = time.monotonic() + 15
+        while not (supervised.broker.is_running() and supervised.broker.process is not first):
+            assert time.monotonic() < deadline, "the broker was not started again"
+            time.sleep(0.1)
+        wait_for_port(supervised.broker.port)
+        publish_retained(supervised.broker.port, "acuvim/test/after-restart", b"back")
+        assert read_retained(supervised.broker.port, "acuvim/test/after-restart") == b"back"
+    finally:
+        second = supervised.broker.process
+        supervised.stop()
+    assert second.poll() is not None and supervised.broker.process is None
+    time.sleep(RESTART_DELAY_S + 0.5)
+    assert supervised.broker.process is None, "a stopped console must not get its broker back"
