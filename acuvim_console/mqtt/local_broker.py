@@ -12,10 +12,8 @@ started it (`user` is ignored for everyone else), and its files belong to that u
 DATA_DIR.
 """
 
-import contextlib
 import ctypes
 import getpass
-import logging
 import shutil
 import signal
 import socket
@@ -23,8 +21,6 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONF_D = PROJECT_DIR / "deploy" / "mosquitto" / "conf.d"
@@ -43,14 +39,25 @@ def mosquitto_binary() -> str | None:
     return str(DEBIAN_BINARY) if DEBIAN_BINARY.exists() else None
 
 
+def _libc_prctl():
+    """Linux's prctl(), looked up once in the parent: the child between fork and exec should do no more than call it."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _libc_prctl()
+
+
 def _die_with_parent() -> None:
     """In the child before exec: Linux sends it SIGTERM when the thread that started it dies.
 
     A console killed with SIGKILL would otherwise leave its broker running, holding the embedded port, and
     the next `make run` could not start. Elsewhere than Linux this does nothing.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
