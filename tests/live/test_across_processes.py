@@ -19,9 +19,9 @@ from devices.roles import VIEWER
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient
 from tests.factories import make_device, make_user
-from tests.live.conftest import LIVE_REDIS_URL
 from tests.live.test_consumers import communicator, connect_and_snapshot
 from tests.support.bridge_process import start_bridge_process, stop_bridge_process
+from tests.support.channel_layer import LIVE_REDIS_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
