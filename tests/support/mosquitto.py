@@ -2,7 +2,9 @@
 
 Tests get their own port and persistence directory, so parallel test runs never see each other's
 messages and a test may stop and restart the broker. The broker itself is the console's own
-(acuvim_console.mqtt.local_broker), saving its database every second so a restart test finds it.
+(acuvim_console.mqtt.local_broker), with production's autosave interval: a restart stops it with SIGTERM,
+on which Mosquitto saves its database, so a restart test finds what it held without the broker
+rewriting its whole queue every second under a benchmark's load.
 """
 
 import socket
@@ -21,4 +23,4 @@ def free_port() -> int:
 
 class Mosquitto(LocalMosquitto):
     def __init__(self, workdir: Path, port: int | None = None):
-        super().__init__(workdir=workdir, port=port or free_port(), autosave_interval_s=1)
+        super().__init__(workdir=workdir, port=port or free_port())
