@@ -6,6 +6,7 @@ DATABASE_URL, REDIS_URL and MQTT_URL (see README.md and .env.example).
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "acuvim_console.nul_guard.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "acuvim_console.security.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -83,8 +85,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# Parallel test runs (CI, several developers on one machine) each get their own test database.
-DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{os.environ.get('TEST_DB_SUFFIX', 'main')}"}
+# Parallel test runs (CI, several developers or checkouts on one machine) each get their own test database:
+# TEST_DB_SUFFIX, or else the checkout's folder name.
+_TEST_DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX") or re.sub(r"\W", "_", BASE_DIR.name)
+DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{_TEST_DB_SUFFIX}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     DATABASES["default"]["TEST"]["NAME"] = None  # in-memory
@@ -246,6 +250,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies are decoded within acuvim_console.json_limits' bounds (depth, keys, NUL, surrogates).
+    "DEFAULT_PARSER_CLASSES": [
+        "acuvim_console.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -280,6 +290,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
+    # Device ids and firmware versions in paths (acuvim_console.url_converters.KeyConverter).
+    "PATH_CONVERTER_OVERRIDES": {"key": {"type": "string", "minLength": 1, "maxLength": 64}},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "DeviceStatusEnum": "devices.choices.DeviceStatus",
