@@ -142,7 +142,11 @@ def corpus(settings):
         handle_response(device, payloads.parse_response(response), now)
     error = {"status": "error", "code": "bad<b>", "msg": SCRIPT + EVERY_PLANE}
     command = Command.objects.create(
-        device=device, request_id="r-err", command="ping", status=CommandStatus.SENT, expires_at=now + timedelta(hours=1)
+        device=device,
+        request_id="r-err",
+        command="ping",
+        status=CommandStatus.SENT,
+        expires_at=now + timedelta(hours=1),
     )
     handle_response(device, payloads.parse_response({"req": "r-err", "cmd": "ping", **error}), now)
 
@@ -196,13 +200,17 @@ def test_every_admin_page_renders_every_stored_record_escaped(corpus, caplog):
         "/admin/alerts/alert/",
         "/admin/devices/command/",
     ]
-    pages += [f"/admin/telemetry/telemetryrecord/{pk}/change/" for pk in TelemetryRecord.objects.values_list("pk", flat=True)]
+    pages += [
+        f"/admin/telemetry/telemetryrecord/{pk}/change/" for pk in TelemetryRecord.objects.values_list("pk", flat=True)
+    ]
     pages += [f"/admin/alerts/alert/{pk}/change/" for pk in device.alerts.values_list("pk", flat=True)]
     pages += [f"/admin/devices/command/{pk}/change/" for pk in device.commands.values_list("pk", flat=True)]
     shown = {page: read(client, page) for page in pages}
     for page, html in shown.items():
         assert SCRIPT not in html, f"{page} shows device text unescaped"
-    assert any(ESCAPED_SCRIPT in html for page, html in shown.items() if "telemetryrecord/" in page and "change" in page)
+    assert any(
+        ESCAPED_SCRIPT in html for page, html in shown.items() if "telemetryrecord/" in page and "change" in page
+    )
     assert any(ESCAPED_SCRIPT in html for page, html in shown.items() if "/alerts/alert/" in page)
     assert any("nested deeper" in html for html in shown.values()), "the legacy rows show their placeholder"
     assert any("lone surrogate" in html for html in shown.values())
