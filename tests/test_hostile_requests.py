@@ -30,7 +30,7 @@ HOSTILE_VALUES = {
     "nul inside": "ACV-\x00AABBCCDDEE",
     "control characters": "\x01\r\n\x7f",
     "very long": "A" * 5000,
-    "unicode, emoji, right-to-left": "Ωμέγα-設備-𝔘𝔫𝔦-🔥🛰️-\u202eelbat\u200f",
+    "unicode, emoji, right-to-left": "Ωμέγα-設備-\U0001d518\U0001d52b\U0001d526-🔥🛰️-\u202eelbat\u200f",
     "lone surrogate": "\ud800",
     "dot-dot-slash": "../../etc/passwd",
     "sql": "' OR '1'='1'; DROP TABLE devices_device;--",
