@@ -10,7 +10,6 @@ import logging
 
 import pytest
 from django.apps import apps
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
@@ -57,17 +56,8 @@ HOSTILE_BODIES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counters():
-    """The login throttle counts in the default cache; these tests log in far more often than it allows."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def superuser_client(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "firmware": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
