@@ -47,7 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "acuvim_console.nul_guard.RefuseNulMiddleware",
+    "acuvim_console.request_guards.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "acuvim_console.security.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "acuvim_console.request_guards.AdminSelectionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

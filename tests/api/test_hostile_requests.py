@@ -10,6 +10,8 @@ import logging
 
 import pytest
 from django.apps import apps
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
@@ -231,3 +233,19 @@ def test_admin_json_views_and_forms_refuse_hostile_bodies_with_400(superuser_cli
                 failures.append(f"POST {path} with {label}: {response.status_code} {response.content[:200]}")
     assert not failures, "\n".join(failures[:30])
     assert len(json_views) >= 2, "the live command and config views were not reached"
+
+
+def test_admin_actions_refuse_selected_rows_that_are_not_ids(superuser_client, known_objects):
+    """Every registered model admin, Django's and third-party ones too: an action on selected rows that are not
+    ids of the model answers 400 (it was a 500 from the `pk__in` lookup), never a 500."""
+    sendable = [value for value in HOSTILE_VALUES.values() if value != "\ud800"]  # a form cannot encode it
+    failures, refused = [], 0
+    for model in admin.site._registry:
+        changelist = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for value in sendable:
+            form = {"action": "delete_selected", ACTION_CHECKBOX_NAME: [value], "index": "0"}
+            status, errors = request(superuser_client, "post", changelist, data=form)
+            failures += errors
+            refused += status == 400
+    assert not failures, "\n".join(failures[:30])
+    assert refused >= len(admin.site._registry) * 2
