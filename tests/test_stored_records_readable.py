@@ -12,12 +12,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
-from acuvim_console import json_limits
+from acuvim_console import events, json_limits
 from acuvim_console.asgi import application
 from acuvim_console.mqtt import payloads
 from alerts.inbound import handle_device_alert
@@ -131,17 +131,9 @@ def corpus(settings):
         {"nested": {"a": {"b": [1, 2, {"c": SCRIPT}]}}, "wide": {f"k{i}": i for i in range(2000)}},
     ]
     for answer in answers:
-        command = Command.objects.create(
-            device=device,
-            request_id=uuid.uuid4().hex,
-            command="get_logs",
-            status=CommandStatus.SENT,
-            expires_at=now + timedelta(hours=1),
-        )
-        response = {"req": command.request_id, "cmd": "get_logs", "status": "success", "data": answer}
-        handle_response(device, payloads.parse_response(response), now)
+        answer_command(device, answer, now)
     error = {"status": "error", "code": "bad<b>", "msg": SCRIPT + EVERY_PLANE}
-    command = Command.objects.create(
+    Command.objects.create(
         device=device,
         request_id="r-err",
         command="ping",
@@ -156,6 +148,19 @@ def corpus(settings):
     client = Client(raise_request_exception=False)
     client.force_login(user)
     return device, client, now
+
+
+def answer_command(device: Device, answer: dict, now: datetime) -> None:
+    """A get_logs command sent to the device and its success answer, through the real response handler."""
+    command = Command.objects.create(
+        device=device,
+        request_id=uuid.uuid4().hex,
+        command="get_logs",
+        status=CommandStatus.SENT,
+        expires_at=now + timedelta(hours=1),
+    )
+    response = {"req": command.request_id, "cmd": "get_logs", "status": "success", "data": answer}
+    handle_response(device, payloads.parse_response(response), now)
 
 
 def read(client: Client, path: str, **query) -> str:
@@ -239,3 +244,34 @@ def test_websocket_snapshots_and_events_carry_every_stored_record(corpus):
     assert len(one["commands"]) == 3 and one["device"]["uptime_s"] == 2**63 - 1
     assert any(event["event"] == "AlertCreated" for event in fleet["recent_events"])
     assert datetime.fromisoformat(one["telemetry"]["ts"]).astimezone(UTC) == now - timedelta(seconds=5)
+
+
+def test_live_events_carry_hostile_records_as_they_are_stored(corpus):
+    device, client, now = corpus
+    headers = [(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    wanted = {events.TELEMETRY_RECEIVED, events.ALERT_CREATED, events.COMMAND_COMPLETED}
+
+    def store_more():
+        record = messages.reading(now.timestamp(), seq=99, note=SCRIPT + EVERY_PLANE, pt=1.7976931348623157e308)
+        store_readings([accepted_reading(device, record, now)])
+        alert = {"type": "late_one", "sev": "warning", "state": "raised", "msg": SCRIPT + EMOJI + RIGHT_TO_LEFT}
+        handle_device_alert(device, payloads.parse_alert(alert), now)
+        answer_command(device, {"lines": [SCRIPT, EVERY_PLANE], "big": 2**63 - 1}, now)
+
+    async def scenario():
+        socket = WebsocketCommunicator(application, f"/ws/devices/{device.device_id}/", headers=headers)
+        connected, _ = await socket.connect(timeout=5)
+        assert connected
+        await socket.receive_json_from(timeout=5)  # the snapshot
+        await sync_to_async(store_more)()
+        received = {}
+        while not wanted <= received.keys():
+            message = await socket.receive_json_from(timeout=5)
+            received.setdefault(message.get("event"), message)
+        await socket.disconnect()
+        return received
+
+    received = async_to_sync(scenario)()
+    assert received[events.TELEMETRY_RECEIVED]["data"]["power_total"] == 1.7976931348623157e308
+    assert received[events.ALERT_CREATED]["data"]["message"] == SCRIPT + EMOJI + RIGHT_TO_LEFT
+    assert received[events.COMMAND_COMPLETED]["data"]["response"]["lines"] == [SCRIPT, EVERY_PLANE]
