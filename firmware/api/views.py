@@ -99,6 +99,7 @@ class FirmwareDetailView(generics.RetrieveUpdateDestroyAPIView):
         "PUT": CHANGE_FIRMWARE,
         "DELETE": DELETE_FIRMWARE,
     }
+
     def get_serializer_class(self):
         return s.FirmwareChangeSerializer if self.request.method in ("PATCH", "PUT") else s.FirmwareVersionSerializer
 
