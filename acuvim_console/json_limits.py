@@ -8,14 +8,17 @@ character, so the text cannot be encoded as UTF-8 when it is written back out. `
 before anything else touches the document, with a `JsonRefused` that says which bound was crossed, so the
 caller can answer 400 with that message instead of failing later with a 500.
 
-The bounds are far above what any legitimate document here needs (configs and command params are two or
-three levels deep with a few dozen keys) and are shared with the MQTT bridge, which can apply
-`check_document` to what it decodes.
+The bounds are far above what any legitimate request needs (configs and command params are two or three
+levels deep with a few dozen keys). Arrays are not bounded by count: a deploy may name thousands of devices.
+Device payloads have their own, tighter bounds in the bridge (MQTT_MAX_JSON_DEPTH, MQTT_MAX_JSON_MEMBERS,
+acuvim_console.mqtt.payloads.check_shape); stored documents are read back within the larger depth of the two
+(`loads_stored`), so whatever the bridge accepted is shown whole.
 """
 
 import logging
 
 import orjson
+from django.conf import settings
 from django.db import models
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,11 @@ STORED_TEXT_KEY = "stored_text"
 STORED_TEXT_PREVIEW_CHARS = 1000
 
 
+def stored_max_depth() -> int:
+    """Whatever the bridge accepts (MQTT_MAX_JSON_DEPTH) must read back whole, so the larger of the two bounds."""
+    return max(MAX_DEPTH, settings.MQTT_MAX_JSON_DEPTH)
+
+
 def loads_stored(text: str) -> object:
     """A document read back from the database, or a placeholder saying why it cannot be shown.
 
@@ -135,7 +143,7 @@ def loads_stored(text: str) -> object:
     its escapes intact, so it renders anywhere. Key counts and NUL do not matter for reading.
     """
     try:
-        return loads(text, max_object_keys=None, refuse_nul=False)
+        return loads(text, max_depth=stored_max_depth(), max_object_keys=None, refuse_nul=False)
     except JsonRefused as refused:
         log.warning("a stored JSON document cannot be shown: %s", refused.message)
         return {UNREADABLE_KEY: refused.message, STORED_TEXT_KEY: text[:STORED_TEXT_PREVIEW_CHARS]}

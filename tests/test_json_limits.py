@@ -65,3 +65,11 @@ def test_stored_documents_that_cannot_be_shown_come_back_as_a_placeholder_with_t
     assert json_limits.loads_stored('{"x": "a\\u0000"}') == {"x": "a\x00"}
     many = {f"k{i}": i for i in range(MAX_OBJECT_KEYS * 2)}
     assert json_limits.loads_stored(str(many).replace("'", '"')) == many
+
+
+def test_what_the_bridge_accepts_reads_back_whole_even_with_a_larger_bridge_bound(settings):
+    settings.MQTT_MAX_JSON_DEPTH = MAX_DEPTH * 2
+    deeper_than_requests_may_be = nested_text(MAX_DEPTH * 2)
+    assert json_limits.loads_stored(deeper_than_requests_may_be) == json_limits.loads(
+        deeper_than_requests_may_be, max_depth=MAX_DEPTH * 2
+    )
