@@ -249,3 +249,23 @@ def test_admin_actions_refuse_selected_rows_that_are_not_ids(superuser_client, k
             refused += status == 400
     assert not failures, "\n".join(failures[:30])
     assert refused >= len(admin.site._registry) * 2
+
+
+FORM_TEXT_BODIES = [(label, body) for label, (body, _) in HOSTILE_BODIES.items() if isinstance(body, str)]
+
+
+@pytest.mark.parametrize(("label", "params"), FORM_TEXT_BODIES)
+def test_the_admin_command_action_shows_hostile_params_as_a_form_error(superuser_client, known_objects, label, params):
+    """The "send a command to selected devices" page: its params box goes through the same bounded decoding."""
+    device = known_objects["device"]
+    form = {
+        "action": "send_command",
+        ACTION_CHECKBOX_NAME: [str(device.pk)],
+        "index": "0",
+        "apply": "1",
+        "command": "get_logs",
+        "params": params,
+    }
+    response = superuser_client.post("/admin/devices/device/", data=form)
+    assert response.status_code == 200, label  # the page again, with the error
+    assert "params refused" in response.content.decode(), label
