@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from acuvim_console.json_limits import MAX_DEPTH
-from devices.consumers import CLOSE_NOT_FOUND
+from devices.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from devices.roles import VIEWER
 from tests.factories import make_device, make_user
 from tests.live.test_consumers import TIMEOUT, close_code_of, communicator, connect_and_snapshot, session_headers
@@ -37,6 +37,11 @@ def test_a_path_no_route_matches_is_closed_with_4404(path, caplog):
     headers = session_headers(make_user(VIEWER))
     assert async_to_sync(close_code_of)(communicator(path, headers)) == CLOSE_NOT_FOUND
     assert not [record for record in caplog.records if record.exc_info], "no traceback is logged"
+
+
+@pytest.mark.parametrize("token", ["%00", "%ED%A0%80", "A" * 5000, "a.b.c", "%FF%FE"], ids=repr)
+def test_a_junk_token_in_the_query_string_is_closed_with_4401(token):
+    assert async_to_sync(close_code_of)(communicator(f"/ws/fleet/?token={token}")) == CLOSE_UNAUTHENTICATED
 
 
 JUNK_FRAMES = {
