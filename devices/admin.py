@@ -150,7 +150,7 @@ class DeviceAdmin(admin.ModelAdmin):
         ]
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path(f"<path:pk>/{route}", self.admin_site.admin_view(view), name=f"{prefix}_{name}")
+            path(f"<uuid:pk>/{route}", self.admin_site.admin_view(view), name=f"{prefix}_{name}")
             for route, view, name in cockpit
         ] + super().get_urls()
 

@@ -4,10 +4,9 @@ The params are checked by devices.command_specs (through send_command), not here
 admin, the API and the management command. This form only turns the textarea into a JSON object.
 """
 
-import json
-
 from django import forms
 
+from acuvim_console import json_limits
 from devices.choices import CommandName, TransportMode
 from firmware.models import FirmwareVersion
 from groups.models import DeviceGroup
@@ -48,11 +47,9 @@ def parse_json_object(text: str, what: str = "params") -> dict:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(
-            f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from exc
+        value = json_limits.loads(text)
+    except json_limits.JsonRefused as refused:
+        raise forms.ValidationError(f"{what} refused: {refused.message}") from None
     if not isinstance(value, dict):
         raise forms.ValidationError(f'{what} must be a JSON object, like {{"lines": 50}}')
     return value

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from acuvim_console import json_limits
 from devices.admin_forms import COMMAND_EXAMPLES, CommandForm
 from devices.choices import CommandName
 from devices.command_specs import CommandValidationError
@@ -38,10 +39,8 @@ def json_response(data: dict, status: int = 200) -> JsonResponse:
 
 
 def _json_body(request) -> dict:
-    try:
-        body = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        body = None
+    """The body as a JSON object, decoded within json_limits' bounds (JsonRefused is a ValueError)."""
+    body = json_limits.loads(request.body or b"{}")
     if not isinstance(body, dict):
         raise ValueError("the request body must be a JSON object")
     return body

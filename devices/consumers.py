@@ -12,10 +12,10 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from acuvim_console import events
+from acuvim_console import events, json_limits
 from acuvim_console.watchers import RENEW_S, watchers
 from acuvim_console.ws_auth import BEARER_PREFIX
 from devices import live
@@ -83,14 +83,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        """Client mistakes get an error message, not a dropped connection."""
+        """Client mistakes get an error message, not a dropped connection; frames are decoded within json_limits."""
+        problem = 'send a JSON object like {"action": "ping"}'
         try:
-            content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            content = None
+            content = json_limits.loads(text_data) if text_data is not None else None
+        except json_limits.JsonRefused as refused:
+            content, problem = None, f"{refused.message}; {problem}"
         if not isinstance(content, dict):
-            log.info("websocket %s: unreadable client message", self.scope.get("path"))
-            await self.send_json({"type": "error", "error": 'send a JSON object like {"action": "ping"}'})
+            log.info("websocket %s: unreadable client message: %s", self.scope.get("path"), problem)
+            await self.send_json({"type": "error", "error": problem})
             return
         await self.receive_json(content)
 
@@ -248,3 +249,16 @@ class DeviceConsumer(LiveConsumer):
     def build_snapshot(self) -> dict:
         self.device.refresh_from_db()
         return live.device_snapshot(self.device)
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Every websocket path no route matches: accepted and closed with 4404, like an unknown device.
+
+    Without it Channels' router raised ValueError for the path, which the server logged as a traceback and
+    answered with a 500; a mistyped URL is a client error, not a server fault.
+    """
+
+    async def connect(self):
+        log.info("websocket %r: no such path", self.scope.get("path"))
+        await self.accept(chosen_subprotocol(self.scope))
+        await self.close(code=CLOSE_NOT_FOUND)

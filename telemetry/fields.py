@@ -1,6 +1,9 @@
 """Model fields of the telemetry app."""
 
 from django.db import models
+from django.db.models.fields.json import KeyTransform
+
+from acuvim_console import json_limits
 
 
 class DeviceRecordField(models.JSONField):
@@ -20,7 +23,15 @@ class DeviceRecordField(models.JSONField):
             return self.POSTGRESQL_TYPE
         return super().db_type(connection)
 
+    def select_format(self, compiler, sql, params):
+        # As text, so that psycopg does not decode it with the standard `json` module (which recurses without
+        # bound) and from_db_value can decode it within json_limits' bounds.
+        if compiler.connection.vendor == "postgresql":
+            return f"({sql})::text", params
+        return super().select_format(compiler, sql, params)
+
     def from_db_value(self, value, expression, connection):
-        if isinstance(value, dict | list):  # psycopg decodes `json` columns itself
-            return value
+        """Every stored record comes back readable: a legacy one that cannot be shown becomes a placeholder."""
+        if isinstance(value, str) and not isinstance(expression, KeyTransform):
+            return json_limits.loads_stored(value)
         return super().from_db_value(value, expression, connection)

@@ -12,12 +12,16 @@ from datetime import UTC, datetime
 from itertools import islice
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count, DateTimeField, Func
+from django.db.models import Avg, Count, DateTimeField, Func, Q
 from psycopg import sql
 
 from telemetry.models import TelemetryRecord
 
 QUANTITIES = ("frequency", "voltage_avg", "current_avg", "power_total", "power_factor")
+# Readings beyond this magnitude are left out of averages: the database sums in float8, and two readings near
+# the float maximum (finite, so the validator stores them) overflowed the sum, which made the history a 500.
+# A million readings below it cannot overflow; no meter measures anything near it.
+AVERAGE_LIMIT = 1e300
 # Buckets are aligned to this instant, so the same range always gives the same bucket edges.
 BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -63,7 +67,7 @@ def history(device, start: datetime, end: datetime, bucket_seconds: int) -> list
         .annotate(t=TimeBucket("ts", bucket_seconds))
         .values("t")
         # COUNT(*), not COUNT(id): an index holding (device, ts) and the quantities can answer it alone.
-        .annotate(samples=Count("*"), **{name: Avg(name) for name in QUANTITIES})
+        .annotate(samples=Count("*"), **{name: _bounded_average(name) for name in QUANTITIES})
         .order_by("t")
     )
     with transaction.atomic():
@@ -78,6 +82,10 @@ def history(device, start: datetime, end: datetime, bucket_seconds: int) -> list
             {"t": _aware(row["t"]), "samples": row["samples"], **{name: row[name] for name in QUANTITIES}}
             for row in rows
         ]
+
+
+def _bounded_average(name: str) -> Avg:
+    return Avg(name, filter=Q(**{f"{name}__range": (-AVERAGE_LIMIT, AVERAGE_LIMIT)}))
 
 
 def _aware(value):

@@ -5,13 +5,14 @@ Fixed paths come before `firmware/<version>` so that no version can shadow them.
 
 from django.urls import path
 
+from acuvim_console.url_converters import KEY
 from firmware.api import views
 
 urlpatterns = [
     path("firmware", views.FirmwareListView.as_view(), name="firmware-list"),
     path("firmware/check", views.FirmwareCheckView.as_view(), name="firmware-check"),
     path("firmware/deploy", views.DeployView.as_view(), name="firmware-deploy"),
-    path("firmware/download/<str:version>", views.FirmwareDownloadView.as_view(), name="firmware-download"),
+    path(f"firmware/download/<{KEY}:version>", views.FirmwareDownloadView.as_view(), name="firmware-download"),
     path("firmware/rollouts", views.RolloutListView.as_view(), name="rollout-list"),
     path("firmware/rollouts/<uuid:pk>", views.RolloutDetailView.as_view(), name="rollout-detail"),
     *(
@@ -23,5 +24,5 @@ urlpatterns = [
         for action in ("pause", "resume", "cancel")
     ),
     path("firmware/rollouts/<uuid:pk>/retry", views.RolloutRetryView.as_view(), name="rollout-retry"),
-    path("firmware/<str:version>", views.FirmwareDetailView.as_view(), name="firmware-detail"),
+    path(f"firmware/<{KEY}:version>", views.FirmwareDetailView.as_view(), name="firmware-detail"),
 ]

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -99,7 +99,6 @@ class FirmwareDetailView(generics.RetrieveUpdateDestroyAPIView):
         "PUT": CHANGE_FIRMWARE,
         "DELETE": DELETE_FIRMWARE,
     }
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_serializer_class(self):
         return s.FirmwareChangeSerializer if self.request.method in ("PATCH", "PUT") else s.FirmwareVersionSerializer

@@ -2,10 +2,13 @@
 
 from django.urls import path
 
+from acuvim_console.url_converters import KEY
 from telemetry.api import views
 
 urlpatterns = [
-    path("devices/<str:device_id>/telemetry", views.LatestTelemetryView.as_view(), name="telemetry-latest"),
-    path("devices/<str:device_id>/telemetry/history", views.TelemetryHistoryView.as_view(), name="telemetry-history"),
-    path("devices/<str:device_id>/telemetry/export", views.TelemetryExportView.as_view(), name="telemetry-export"),
+    path(f"devices/<{KEY}:device_id>/telemetry", views.LatestTelemetryView.as_view(), name="telemetry-latest"),
+    path(
+        f"devices/<{KEY}:device_id>/telemetry/history", views.TelemetryHistoryView.as_view(), name="telemetry-history"
+    ),
+    path(f"devices/<{KEY}:device_id>/telemetry/export", views.TelemetryExportView.as_view(), name="telemetry-export"),
 ]

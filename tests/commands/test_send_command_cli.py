@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
         (["ACV-000000000999", "ping"], "no device ACV-000000000999"),
         (["ping"], "give a device id and a command"),
         (["DEVICE", "frobnicate"], "unknown command 'frobnicate'"),
-        (["DEVICE", "get_logs", "--params", "{lines: 5}"], "--params is not valid JSON"),
+        (["DEVICE", "get_logs", "--params", "{lines: 5}"], "--params refused: not valid JSON"),
         (["DEVICE", "get_logs", "--params", "[5]"], "--params must be a JSON object"),
         (["DEVICE", "get_logs", "--params", '{"lines": 0}'], "lines: must be from 1 to 500"),
         (["--group", "Nowhere", "ping"], "no device group named 'Nowhere'"),

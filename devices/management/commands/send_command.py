@@ -11,6 +11,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
+from acuvim_console import json_limits
 from devices.choices import OPEN_COMMAND_STATUSES, CommandStatus
 from devices.command_specs import CommandValidationError
 from devices.commands import batch_summary, send_command, send_group_command
@@ -88,9 +89,9 @@ def _parse_params(text: str | None) -> dict | None:
     if text is None:
         return None
     try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"--params is not valid JSON: {exc.msg} (column {exc.colno})") from None
+        params = json_limits.loads(text)
+    except json_limits.JsonRefused as refused:
+        raise CommandError(f"--params refused: {refused.message}") from None
     if not isinstance(params, dict):
         raise CommandError("--params must be a JSON object, e.g. '{\"lines\": 50}'")
     return params
