@@ -28,6 +28,7 @@ from acuvim_console.mqtt.payloads import (
     parse_telemetry,
 )
 from acuvim_console.mqtt.reasons import RejectReason, report_rejection
+from alerts.rules import evaluate_readings
 from devices.choices import UNACCEPTED_STATUSES
 from telemetry.ingest import Reading, store_readings
 from telemetry.models import TelemetrySource
@@ -123,6 +124,7 @@ class TelemetryWriter:
         started = time.monotonic()
         stored = self._write(readings)
         metrics.observe_batch(len(readings), stored, time.monotonic() - started, _live_lag(readings))
+        evaluate_readings(readings)  # alert rules, after the commit (alerts.rules; never raises)
         for message in unknown:
             report_rejection(message.device_id, message.topic, RejectReason.UNKNOWN_DEVICE, "device never registered")
         for status in dropped:
