@@ -134,6 +134,7 @@ class SilenceAdmin(admin.ModelAdmin):
 class ChannelForm(forms.ModelForm):
     """The secret is write-only: the field starts empty and leaving it empty keeps the stored one."""
 
+    url = forms.URLField(required=False, max_length=500, assume_scheme="https", help_text="Webhook address.")
     secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
                              help_text="Webhook signing key (HMAC-SHA256). Leave empty to keep the current one.")
 
