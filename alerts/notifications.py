@@ -119,17 +119,27 @@ def flush_channel(channel_id: int, now=None) -> list[int]:
         if not queued:
             return []
         window = timedelta(seconds=settings.NOTIFY_DIGEST_WINDOW_S)
-        recent = channel.deliveries.filter(created_at__gt=now - window).count()
         if channel.deliveries.filter(created_at__gt=now - timedelta(hours=1)).count() >= channel.hourly_cap:
             return []  # held: the next delivery the cap allows is a digest of them all
-        free = settings.NOTIFY_DIGEST_AFTER - recent
-        if free <= 0:
-            return []  # this window has had its share; the next flush after it sends a digest
+        if _in_storm(channel, now, window):
+            return []  # the flush after the window sends one digest of everything queued by then
+        free = settings.NOTIFY_DIGEST_AFTER - channel.deliveries.filter(created_at__gt=now - window).count()
         groups = [[notice] for notice in queued] if len(queued) <= free else [queued]
         ids = [_assign(channel, notices, now) for notices in groups]
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         transaction.on_commit(lambda: _request_sends(ids))
     return ids
+
+
+def _in_storm(channel: NotificationChannel, now, window: timedelta) -> bool:
+    """Within a window of the last delivery, when that window has had its first few or was a digest already.
+
+    A storm ends when a whole window passes without a delivery; then single messages resume.
+    """
+    last = channel.deliveries.order_by("-created_at", "-id").first()
+    if last is None or last.created_at <= now - window:
+        return False
+    return last.digest or channel.deliveries.filter(created_at__gt=now - window).count() >= settings.NOTIFY_DIGEST_AFTER
 
 
 def _assign(channel: NotificationChannel, notices: list[Notice], now) -> int:
@@ -210,7 +220,7 @@ def sweep(now=None) -> dict:
     due = Delivery.objects.filter(
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
     ).values_list("pk", flat=True)
-    results = [send_delivery(pk) for pk in list(due)]
+    results = [send_delivery(pk, now) for pk in list(due)]
     return {"channels": len(channels), "sent": results.count(DeliveryStatus.SENT), "attempted": len(results)}
 
 
