@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from alerts.rules import cache
 from telemetry.ingest import Reading
+from tests.bridge.conftest import bridge_settings, start_bridge  # noqa: F401 (the bridge's fixtures, shared)
 
 # This session's spare ports (the brief of the alert-rules branch); each receiver takes a free one.
 PORTS = range(24000, 25000)
@@ -69,12 +70,11 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
-                    receiver.requests.append(
-                        {"headers": dict(self.headers), "body": body, "signature_ok": receiver.verify(self.headers, body)}
-                    )
+                    signed = receiver.verify(self.headers, body)
+                    receiver.requests.append({"headers": dict(self.headers), "body": body, "signature_ok": signed})
                     failing = len(receiver.requests) <= receiver.fail_first
                 self.send_response(503 if failing else 200)
                 self.end_headers()
@@ -120,7 +120,7 @@ class Mailbox:
     def __init__(self):
         self.messages = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope)
         return "250 OK"
 

@@ -225,11 +225,13 @@ def test_a_silenced_group_keeps_its_alerts_open_but_tells_nobody(webhook):
     silenced, other = make_device(group=group), make_device()
     receiver = webhook()
     hook_channel(receiver)
-    window = Silence.objects.create(group=group, reason="transformer maintenance", ends_at=timezone.now() + timedelta(hours=2))
+    ends = timezone.now() + timedelta(hours=2)
+    window = Silence.objects.create(group=group, reason="transformer maintenance", ends_at=ends)
     silenced_alert = offline(silenced)
     offline(other)
     notifications.sweep()
-    assert [item["device"]["device_id"] for d in receiver.documents() for item in d["notifications"]] == [other.device_id]
+    told = [item["device"]["device_id"] for d in receiver.documents() for item in d["notifications"]]
+    assert told == [other.device_id]
     assert silenced_alert.is_open
     notice = Notice.objects.get(alert=silenced_alert)
     assert notice.status == NoticeStatus.SILENCED and notice.silence == window

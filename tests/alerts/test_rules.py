@@ -67,7 +67,7 @@ def test_outside_a_band_breaches_on_either_side(now):
                      clear_threshold_high=50.2, duration_s=0)
     evaluate_readings(series(device, now, "f", [50.0, 49.4]))
     assert open_alerts(rule).exists()
-    evaluate_readings(series(device, now + timedelta(seconds=10), "f", [49.7, 50.1]))  # 49.7 still outside the clear band
+    evaluate_readings(series(device, now + timedelta(seconds=10), "f", [49.7, 50.1]))  # 49.7: outside the clear band
     assert not open_alerts(rule).exists()
     evaluate_readings([reading(device, now + timedelta(seconds=30), f=50.6)])
     assert open_alerts(rule).exists()
@@ -77,7 +77,8 @@ def test_scope_device_group_and_fleet(now):
     group = make_group()
     inside, outside = make_device(group=group), make_device()
     group_rule = make_rule(name="group", group=group, duration_s=0)
-    device_rule = make_rule(name="device", device=outside, field="i1", threshold=100, clear_threshold=None, duration_s=0)
+    device_rule = make_rule(name="device", device=outside, field="i1", threshold=100, clear_threshold=None,
+                            duration_s=0)
     fleet_rule = make_rule(name="fleet", field="pft", op="<", threshold=0.8, clear_threshold=0.85, duration_s=0)
     evaluate_readings([reading(inside, now, v1=260, i1=200, pft=0.5), reading(outside, now, v1=260, i1=200, pft=0.9)])
     assert set(Alert.objects.values_list("device__device_id", "rule__name")) == {
