@@ -109,6 +109,23 @@ class Alert(models.Model):
         return self.resolved_at is None
 
 
+class HealthQuantity(models.TextChoices):
+    """Device health a rule can watch beside telemetry: computed by the rule pass from the device's record."""
+
+    OFFLINE_S = "offline_s", "seconds offline"
+    HEAP_FREE = "heap_free", "free heap (bytes, last heartbeat)"
+    SD_QUEUED = "sd_queued", "records queued on the SD card (last heartbeat)"
+    BOOTS_RECENT = "boots_recent", "boots within the reboot-loop window"
+    OTA_ROLLED_BACK = "ota_rolled_back", "last OTA rolled back (1) or not (0)"
+    GSM_BYTES_MONTH = "gsm_bytes_month", "GSM data this month (bytes, gsm_status)"
+
+
+RULE_FIELDS = [
+    *((name, name) for name in sorted(NUMERIC_TELEMETRY_FIELDS)),
+    *HealthQuantity.choices,
+]
+
+
 class RuleOp(models.TextChoices):
     GT = ">", "above (>)"
     GE = ">=", "at or above (>=)"
@@ -129,8 +146,8 @@ class AlertRule(models.Model):
     name = models.CharField(max_length=100)
     field = models.CharField(
         max_length=16,
-        choices=[(name, name) for name in sorted(NUMERIC_TELEMETRY_FIELDS)],
-        help_text="Telemetry quantity by its protocol name (v1, i3, thd_v2, pft, f, pt, ...).",
+        choices=RULE_FIELDS,
+        help_text="Telemetry quantity by its protocol name (v1, i3, thd_v2, pft, f, pt, ...) or a health quantity.",
     )
     op = models.CharField(max_length=8, choices=RuleOp.choices)
     threshold = models.FloatField(help_text="The limit; for 'outside' the lower edge of the band.")
@@ -175,6 +192,10 @@ class AlertRule(models.Model):
     @property
     def alert_type(self) -> str:
         return f"{RULE_ALERT_PREFIX}{self.pk}"
+
+    @property
+    def watches_health(self) -> bool:
+        return self.field in HealthQuantity.values
 
     @property
     def scope(self) -> str:

@@ -176,3 +176,71 @@ def test_two_bridges_evaluating_the_same_device_at_once_open_one_alert(now):
     alert = Alert.objects.get(rule=rule)
     assert alert.occurrences == 1 and alert.resolved_at is None
     assert AlertRuleState.objects.get().phase == RulePhase.FIRING
+
+
+# --- health rules: the periodic pass computes the quantity from the device's record ---
+
+
+def test_offline_longer_than_ten_minutes(now):
+    away = make_device(status="offline", status_changed_at=now - timedelta(seconds=599))
+    make_device(status="online")
+    rule = make_rule(name="Offline 10 min", field="offline_s", op=">=", threshold=600, clear_threshold=None,
+                     duration_s=0, severity="critical")
+    assert advance(now)["health"] == 0
+    advance(now + timedelta(seconds=1))
+    alert = open_alerts(rule).get()
+    assert alert.device_id == away.pk and alert.severity == "critical" and alert.value == 600
+    away.status = "online"
+    away.save()
+    advance(now + timedelta(seconds=30))
+    assert not open_alerts(rule).exists()
+
+
+def test_heap_below_a_limit_for_a_while_and_not_while_offline(now):
+    low = make_device(heap_free=20_000)
+    gone = make_device(heap_free=10_000, status="offline", status_changed_at=now)
+    rule = make_rule(name="Heap low", field="heap_free", op="<", threshold=30_000, clear_threshold=40_000,
+                     duration_s=120)
+    advance(now)
+    assert not open_alerts(rule).exists()
+    advance(now + timedelta(seconds=120))
+    assert list(open_alerts(rule).values_list("device_id", flat=True)) == [low.pk]
+    assert not AlertRuleState.objects.filter(device=gone).exists()
+
+
+def test_a_rolled_back_ota_and_a_reboot_loop(now):
+    rolled_back = make_device(ota_state="rolled_back")
+    looping = make_device(boot_count=20, boot_window_started_at=now - timedelta(minutes=10),
+                          boot_window_start_count=15)
+    make_device(boot_count=20, boot_window_started_at=now - timedelta(days=1), boot_window_start_count=15)
+    ota = make_rule(name="OTA failed", field="ota_rolled_back", op=">=", threshold=1, clear_threshold=None,
+                    duration_s=0)
+    loop = make_rule(name="Crash loop", field="boots_recent", op=">=", threshold=3, clear_threshold=None,
+                     duration_s=0)
+    advance(now)
+    assert list(open_alerts(ota).values_list("device_id", flat=True)) == [rolled_back.pk]
+    assert list(open_alerts(loop).values_list("device_id", flat=True)) == [looping.pk]
+
+
+def test_gsm_data_budget_per_device_per_month_from_gsm_status_answers(now):
+    from devices.models import Command
+
+    heavy, light = make_device(), make_device()
+    last_month = now.replace(day=1) - timedelta(days=2)
+    answers = ((heavy, 40_000_000, now), (light, 2_000_000, now), (light, 90_000_000, last_month))
+    for n, (device, used, at) in enumerate(answers):
+        Command.objects.create(device=device, request_id=f"gsm-{n}", command="gsm_status", status="success",
+                               completed_at=at, expires_at=at,
+                               response={"present": True, "registered": True, "csq": 18, "bytes_month": used})
+    rule = make_rule(name="GSM budget", field="gsm_bytes_month", op=">", threshold=30_000_000, clear_threshold=None,
+                     duration_s=0)
+    advance(now)
+    alert = open_alerts(rule).get()
+    assert alert.device_id == heavy.pk and alert.message == "GSM budget: gsm_bytes_month = 40,000,000 (> 30,000,000)"
+
+
+def test_health_rules_do_not_run_on_telemetry(now):
+    device = make_device(heap_free=1)
+    make_rule(field="heap_free", op="<", threshold=30_000, clear_threshold=None, duration_s=0)
+    evaluate_readings([reading(device, now, heap_free=5, v1=1)])
+    assert not Alert.objects.exists()
