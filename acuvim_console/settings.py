@@ -216,6 +216,9 @@ ALERT_RULES_RELOAD_S = env_int("ALERT_RULES_RELOAD_S", 5)
 # The periodic rule pass: durations of devices that report seldom, clear durations, escalation.
 ALERT_RULES_PASS_SECONDS = env_int("ALERT_RULES_PASS_SECONDS", 5)
 PERIODIC_TASKS["alerts: rule pass"] = ("alerts.tasks.rule_pass", ALERT_RULES_PASS_SECONDS)
+# A rule's dry run replays this many days of stored readings, at most this many rows.
+ALERT_RULE_DRY_RUN_DAYS = env_int("ALERT_RULE_DRY_RUN_DAYS", 7)
+ALERT_RULE_DRY_RUN_MAX_ROWS = env_int("ALERT_RULE_DRY_RUN_MAX_ROWS", 200_000)
 # Storm control: beyond the first NOTIFY_DIGEST_AFTER messages of a window, a channel gets at most one
 # message (a digest) per NOTIFY_DIGEST_WINDOW_S; a digest names up to NOTIFY_DIGEST_MAX_LISTED alerts.
 NOTIFY_DIGEST_WINDOW_S = env_int("NOTIFY_DIGEST_WINDOW_S", 60)

@@ -6,6 +6,7 @@ alert at once end with one row: the loser of the insert race hits the constraint
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from acuvim_console.events import ALERT_CREATED, ALERT_UPDATED, publish_event
 from alerts import notifications
-from alerts.models import Alert, AlertSeverity, AlertSource, NoticeEvent
+from alerts.models import Alert, AlertSeverity, AlertSource, NoticeEvent, Silence
 from devices.models import Device
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,17 @@ def acknowledge_alerts(alerts, user) -> list[Alert]:
         for alert in acknowledged:
             publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
     return acknowledged
+
+
+def silence_devices(alerts, *, hours: int, user) -> list[Silence]:
+    """From the inbox: silence each device of these alerts for `hours`, saying who did it and when."""
+    now = timezone.now()
+    devices = sorted(set(alerts.values_list("device_id", flat=True)))
+    reason = f"silenced from the alert inbox by {user} at {now:%Y-%m-%d %H:%M} UTC"
+    return Silence.objects.bulk_create(
+        Silence(device_id=device, reason=reason, starts_at=now, ends_at=now + timedelta(hours=hours), created_by=user)
+        for device in devices
+    )
 
 
 def alert_event_data(alert: Alert) -> dict:

@@ -124,3 +124,22 @@ class NotificationChannelSerializer(ModelCleanSerializer):
         if value and not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("A webhook URL is http:// or https://.")
         return value
+
+
+class DryRunDeviceSerializer(serializers.Serializer):
+    device_id = serializers.CharField()
+    opened = serializers.IntegerField()
+    first_at = serializers.DateTimeField()
+
+
+class DryRunSerializer(serializers.Serializer):
+    """What a rule would have done over the stored history (alerts.dry_run)."""
+
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    readings = serializers.IntegerField(help_text="Stored readings replayed.")
+    devices = serializers.IntegerField(help_text="Devices with readings in the period.")
+    would_open = serializers.IntegerField(help_text="Alerts the rule would have opened.")
+    devices_alerted = serializers.IntegerField()
+    truncated = serializers.BooleanField(help_text="More readings than ALERT_RULE_DRY_RUN_MAX_ROWS: replay stopped.")
+    busiest = DryRunDeviceSerializer(many=True)

@@ -3,12 +3,20 @@ silences; Admin writes channels (their secrets and addresses decide where alert 
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from acuvim_console.api.permissions import PROTECTED
 from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
-from alerts.api.rule_serializers import AlertRuleSerializer, NotificationChannelSerializer, SilenceSerializer
+from alerts.api.rule_serializers import (
+    AlertRuleSerializer,
+    DryRunSerializer,
+    NotificationChannelSerializer,
+    SilenceSerializer,
+)
 from alerts.api.views import MAX_BIGINT
+from alerts.dry_run import dry_run
 from alerts.models import AlertRule, NotificationChannel, Silence
 
 TAG = "alerts"
@@ -142,3 +150,25 @@ ChannelListView, ChannelDetailView = _crud_views(
     "notification channel",
     examples=CHANNEL_EXAMPLES,
 )
+
+
+class AlertRuleDryRunView(APIView):
+    """Replay a rule (the create body, not saved) over the stored history: how often would it have opened?"""
+
+    permission_classes = PROTECTED
+    required_permissions = {"POST": "alerts.add_alertrule"}
+
+    @extend_schema(
+        tags=[TAG],
+        summary="Dry run of a telemetry rule over the last 7 days of stored readings (nothing is saved)",
+        request=AlertRuleSerializer,
+        responses={200: DryRunSerializer, **BAD_REQUEST, **ERROR_RESPONSES},
+        examples=[RULE_EXAMPLE],
+    )
+    def post(self, request):
+        form = AlertRuleSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        rule = AlertRule(**form.validated_data)
+        if rule.watches_health:
+            raise ValidationError({"field": ["The dry run replays telemetry; health quantities are not stored."]})
+        return Response(dry_run(rule).as_dict())

@@ -9,6 +9,7 @@ urlpatterns = [
     path("alerts/<int:pk>/acknowledge", views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
     path("devices/<str:device_id>/alerts", views.DeviceAlertListView.as_view(), name="device-alerts"),
     path("alert-rules", rule_views.AlertRuleListView.as_view(), name="alert-rule-list"),
+    path("alert-rules/dry-run", rule_views.AlertRuleDryRunView.as_view(), name="alert-rule-dry-run"),
     path("alert-rules/<int:pk>", rule_views.AlertRuleDetailView.as_view(), name="alert-rule-detail"),
     path("silences", rule_views.SilenceListView.as_view(), name="silence-list"),
     path("silences/<int:pk>", rule_views.SilenceDetailView.as_view(), name="silence-detail"),

@@ -244,3 +244,15 @@ def test_health_rules_do_not_run_on_telemetry(now):
     make_rule(field="heap_free", op="<", threshold=30_000, clear_threshold=None, duration_s=0)
     evaluate_readings([reading(device, now, heap_free=5, v1=1)])
     assert not Alert.objects.exists()
+
+
+def test_a_device_moved_into_a_watched_group_is_covered_after_the_reload(now, settings):
+    settings.ALERT_RULES_RELOAD_S = 0
+    group, device = make_group(), make_device()
+    rule = make_rule(group=group, duration_s=0)
+    evaluate_readings([reading(device, now, v1=260)])
+    assert not open_alerts(rule).exists()
+    device.group = group
+    device.save()
+    evaluate_readings([reading(device, now + timedelta(seconds=5), v1=260)])
+    assert open_alerts(rule).exists()

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from alerts.models import AlertRule, NotificationChannel
 from alerts.rules import cache, evaluate_readings
-from tests.alerts.conftest import reading
+from telemetry.ingest import store_readings
+from tests.alerts.conftest import reading, series
 from tests.factories import make_device, make_group
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +118,15 @@ def test_operators_silence_a_group_for_maintenance(operator_client):
 
 def test_a_huge_rule_id_is_a_404(viewer_client):
     assert viewer_client.get(f"/api/alert-rules/{2**70}").status_code == 404
+
+
+def test_the_api_dry_run_saves_nothing(operator_client):
+    device = make_device()
+    store_readings(series(device, timezone.now() - timedelta(hours=1), "v1", [260, 260, 260]))
+    body = {"name": "V1 high", "field": "v1", "op": ">", "threshold": 250, "duration_s": 10,
+            "device": device.device_id}
+    response = operator_client.post("/api/alert-rules/dry-run", body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["would_open"] == 1 and not AlertRule.objects.exists()
+    health = operator_client.post("/api/alert-rules/dry-run", {**body, "field": "heap_free"}, format="json")
+    assert health.status_code == 400 and "health" in health.json()["field"][0]

@@ -53,6 +53,7 @@ MATRIX = {
     # Alert rules and silences: Operator+; notification channels (where alert data goes): Admin.
     ("alert-rule-list", "GET"): READ,
     ("alert-rule-list", "POST"): OPERATE,
+    ("alert-rule-dry-run", "POST"): OPERATE,
     ("alert-rule-detail", "GET"): READ,
     ("alert-rule-detail", "PUT"): OPERATE,
     ("alert-rule-detail", "PATCH"): OPERATE,
