@@ -24,6 +24,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -56,10 +57,16 @@ _ERROR_CHARS = 500  # of a receiver's answer kept in the delivery log
 # --- 1. routing ---------------------------------------------------------------------------------
 
 
-def announce(alerts: list[Alert], event: str) -> int:
-    """Queue `event` of these alerts for every channel that wants it; return how many notices were queued."""
+def announce(alerts: Iterable[Alert], event: str) -> int:
+    """Queue `event` of these alerts for every channel that wants it; return how many notices were queued.
+
+    `alerts` may be a queryset: it is only read when some channel is enabled.
+    """
     channels = list(NotificationChannel.objects.filter(enabled=True))
-    if not channels or not alerts:
+    if not channels:
+        return 0
+    alerts = list(alerts)
+    if not alerts:
         return 0
     _load_groups(alerts)
     now = timezone.now()

@@ -140,6 +140,19 @@ def test_a_50_device_storm_in_one_sweep_is_one_digest_naming_every_alert(webhook
     assert {item["device"]["device_id"] for item in digest["notifications"]} == {d.device_id for d in devices}
 
 
+def test_a_mass_outage_written_in_bulk_is_announced_too(webhook, settings):
+    """Beyond HEALTH_SWEEP_DETAIL_LIMIT the sweep inserts offline alerts in one statement: still one digest."""
+    settings.HEALTH_SWEEP_DETAIL_LIMIT = 10
+    receiver = webhook(secret=SECRET)
+    hook_channel(receiver)
+    long_ago = timezone.now() - timedelta(hours=1)
+    devices = [make_device(heartbeat_interval=60, last_heartbeat=long_ago) for _ in range(30)]
+    assert health_sweep()["offline"] == 30
+    notifications.sweep()
+    (digest,) = receiver.documents()
+    assert {item["device"]["device_id"] for item in digest["notifications"]} == {d.device_id for d in devices}
+
+
 def test_a_storm_arriving_alert_by_alert_sends_the_first_few_then_one_digest_per_window(webhook, settings):
     """With a worker each alert is flushed as it opens: 3 single messages, then one digest per window."""
     settings.NOTIFY_DIGEST_WINDOW_S = 60
