@@ -31,6 +31,8 @@ def test_an_operator_creates_the_contract_rule_and_its_alerts_carry_the_rule(ope
     for url in ("/api/alerts", f"/api/devices/{device.device_id}/alerts"):
         (alert,) = viewer_client.get(url).json()["results"]
         assert (alert["rule"], alert["rule_name"], alert["alert_type"]) == (body["id"], "V1 high", f"rule_{body['id']}")
+    assert viewer_client.get(f"/api/alerts?rule={body['id']}").json()["count"] == 1
+    assert viewer_client.get(f"/api/alerts?rule={body['id'] + 1}").json()["count"] == 0
 
 
 def test_a_rule_scoped_to_a_device_or_a_group(operator_client):
