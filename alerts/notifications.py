@@ -240,7 +240,8 @@ def _send(delivery: Delivery) -> None:
     channel = delivery.channel
     if channel.kind == ChannelKind.EMAIL:
         subject, text = render_text(notices, delivery)
-        EmailMessage(subject, text, to=channel.to).send()
+        # A device's own alert message ends up here: no line break may reach the header.
+        EmailMessage(" ".join(subject.split()), text, to=channel.to).send()
     else:
         timestamp = int(time.time())
         post_webhook(channel, render_webhook_body(channel, notices, delivery, timestamp), delivery.pk, timestamp)

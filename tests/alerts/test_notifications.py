@@ -60,6 +60,17 @@ def test_an_email_channel_sends_the_alert_through_the_smtp_server(smtp_server, d
     assert Delivery.objects.get().status == DeliveryStatus.SENT
 
 
+def test_a_device_message_cannot_add_mail_headers(smtp_server):
+    NotificationChannel.objects.create(name="ops mail", kind="email", to=["ops@example.com"], min_severity="info")
+    device = make_device()
+    raise_alert(device, AlertType.OVERVOLTAGE, AlertSeverity.WARNING, "V1 high\r\nBcc: thief@example.com")
+    assert notifications.sweep()["sent"] == 1
+    (message,) = smtp_server.messages
+    assert message.rcpt_tos == ["ops@example.com"]
+    headers = message.content.decode().split("\r\n\r\n", 1)[0]
+    assert "\nBcc:" not in headers and "V1 high Bcc: thief@example.com" in headers
+
+
 def test_a_webhook_is_signed_over_its_raw_body_and_carries_alert_device_and_timestamp(webhook):
     receiver = webhook(secret=SECRET)
     hook_channel(receiver)
