@@ -67,7 +67,7 @@ def test_a_device_message_cannot_add_mail_headers(smtp_server):
     assert notifications.sweep()["sent"] == 1
     (message,) = smtp_server.messages
     assert message.rcpt_tos == ["ops@example.com"]
-    headers = message.content.decode().split("\r\n\r\n", 1)[0]
+    headers = message.content.decode().split("\r\n\r\n", 1)[0].replace("\r\n ", " ")  # unfolded
     assert "\nBcc:" not in headers and "V1 high Bcc: thief@example.com" in headers
 
 
