@@ -135,7 +135,10 @@ class RuleOp(models.TextChoices):
 
 
 class AlertRule(models.Model):
-    """ "Tell me when v1 stays above 250 V for 10 s on Building A": a condition on one telemetry quantity.
+    """ "Tell me when v1 stays above 250 V for 10 s on Building A": a condition on one quantity of a device.
+
+    The quantity is a telemetry field (evaluated on every live reading) or a HealthQuantity (evaluated by
+    the periodic rule pass: "offline longer than 10 min" is offline_s >= 600).
 
     The alert opens once the value has breached `threshold` for `duration_s`, and resolves once it has
     stayed on the safe side of `clear_threshold` (hysteresis; the threshold itself when unset) for
