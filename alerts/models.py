@@ -256,7 +256,6 @@ class AlertRuleState(models.Model):
     since = models.DateTimeField(help_text="Device time the current phase began.")
     last_ts = models.DateTimeField(help_text="Device time of the reading that made the last transition.")
     value = models.FloatField(null=True)
-    escalated = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 

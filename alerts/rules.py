@@ -450,7 +450,7 @@ def advance(now: datetime | None = None) -> dict:
             if written is not None:
                 _act(rule, row.device_id, row.device.device_id, row.phase, target, row.value)
                 done["opened" if target else "resolved"] += 1
-    done["escalated"] = _escalate(rules, now)
+    done["escalated"] = _escalate(now)
     done["retired"] = _retire(rules)
     return done
 
@@ -530,26 +530,24 @@ def _gsm_bytes_this_month(device_pks: list, now: datetime) -> dict:
     return values
 
 
-def _escalate(rules: dict, now: datetime) -> int:
-    """Raise alerts open longer than their rule's escalate_after_s to escalate_to, once, and notify again."""
+def _escalate(now: datetime) -> int:
+    """Raise alerts open longer than their rule's escalate_after_s to escalate_to, and notify again.
+
+    Once only: escalate_alert's update is conditional on the alert not having that severity yet, so two
+    passes running at once (two beat workers) escalate it once.
+    """
     from alerts.services import escalate_alert
 
-    escalated = 0
-    candidates = AlertRuleState.objects.filter(
-        phase__in=[RulePhase.FIRING, RulePhase.CLEARING], escalated=False, rule__escalate_after_s__isnull=False
+    waiting = (
+        Alert.objects.filter(resolved_at__isnull=True, rule__enabled=True, rule__escalate_after_s__isnull=False)
+        .exclude(severity=F("rule__escalate_to"))
+        .select_related("rule")
     )
-    for row in candidates.select_related("device"):
-        rule = rules[row.rule_id]
-        alert = Alert.objects.filter(device_id=row.device_id, alert_type=rule.alert_type, resolved_at__isnull=True)
-        alert = alert.first()
-        if alert is None or now - alert.created_at < timedelta(seconds=rule.escalate_after_s):
-            continue
-        with transaction.atomic():
-            won = AlertRuleState.objects.filter(pk=row.pk, version=row.version).update(
-                escalated=True, version=F("version") + 1
-            )
-            if won and escalate_alert(alert, rule.escalate_to, after_s=rule.escalate_after_s):
-                escalated += 1
+    escalated = 0
+    for alert in waiting:
+        rule = alert.rule
+        if now - alert.created_at >= timedelta(seconds=rule.escalate_after_s):
+            escalated += escalate_alert(alert, rule.escalate_to, after_s=rule.escalate_after_s)
     return escalated
 
 
