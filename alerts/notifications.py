@@ -108,8 +108,19 @@ def request_flush(channel_ids) -> None:
         return
     from alerts.tasks import flush_channel_task
 
-    for channel_id in channel_ids:
-        flush_channel_task.delay(channel_id)
+    _enqueue(flush_channel_task, [((channel_id,), 0) for channel_id in channel_ids])
+
+
+def _enqueue(task, calls: list[tuple[tuple, float]]) -> None:
+    """Queue Celery calls; with the broker away, say so and leave them to the notification pass.
+
+    The caller may be the bridge's telemetry writer: a broker outage must cost it a log line, not ingest.
+    """
+    try:
+        for args, countdown in calls:
+            task.apply_async(args, countdown=countdown)
+    except Exception:
+        log.exception("could not queue %s; the notification pass will pick the work up", task.name)
 
 
 # --- 2. storm control ---------------------------------------------------------------------------
@@ -160,8 +171,7 @@ def _assign(channel: NotificationChannel, notices: list[Notice], now) -> int:
 def _request_sends(delivery_ids: list[int], countdown: float = 0) -> None:
     from alerts.tasks import send_delivery_task
 
-    for delivery_id in delivery_ids:
-        send_delivery_task.apply_async((delivery_id,), countdown=countdown)
+    _enqueue(send_delivery_task, [((delivery_id,), countdown) for delivery_id in delivery_ids])
 
 
 # --- 3. delivery --------------------------------------------------------------------------------

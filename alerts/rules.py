@@ -1,18 +1,18 @@
 """Alert rules at work: telemetry batches in, rule state transitions and alerts out.
 
 The bridge's telemetry writer calls `evaluate_readings` once per stored batch. Rules are compiled and
-cached per process (reloaded every ALERT_RULES_RELOAD_S, or at once after a rule is saved in this
-process), and every reading is matched only against the rules that cover its device: a device rule, its
-group's rules and the fleet's. The state of a rule for a device lives in AlertRuleState, read once per
-batch for the batch's devices and written only when something changes (pending, firing, clearing, idle),
-each write conditional on the version that was read. Two bridges handling the same device at once
-therefore never both open: the loser re-reads and re-evaluates, and raise_alert's unique constraint
-remains the last word.
+cached per process (checked for changes every ALERT_RULES_RELOAD_S, rebuilt at once after a rule is
+saved in this process), and every reading is matched only against the rules that cover its device: a
+device rule, its group's rules and the fleet's, grouped by quantity. The state of a rule for a device
+lives in AlertRuleState, read once per batch for the batch's devices and written only when something
+changes (pending, firing, clearing, idle), each write conditional on the version that was read. Two
+bridges handling the same device at once therefore never both open: the loser re-reads and
+re-evaluates, and raise_alert's unique constraint remains the last word.
 
 Only live readings are evaluated: SD replays are history arriving late, and an alert opened for a spike
 of hours ago would page someone for nothing (the dry run shows them). Durations are measured in device
 time; `advance` (the periodic pass) completes durations and clear durations for devices that report
-less often than the duration, and escalates alerts open for too long.
+less often than the duration, evaluates the health rules, and escalates alerts open for too long.
 """
 
 import logging
@@ -68,8 +68,6 @@ class CompiledRule:
     op: str
     threshold: float
     threshold_high: float | None
-    clear_low: float
-    clear_high: float | None
     duration: timedelta
     clear_duration: timedelta
     severity: str
@@ -87,8 +85,6 @@ class CompiledRule:
             rule.op,
             rule.threshold,
             rule.threshold_high,
-            clear,
-            clear_high,
             timedelta(seconds=rule.duration_s),
             timedelta(seconds=rule.clear_duration_s),
             rule.severity,

@@ -271,3 +271,47 @@ def test_an_unreachable_receiver_is_logged_with_the_reason(settings):
     notifications.sweep()
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.RETRYING and "URLError" in delivery.last_error
+
+
+@pytest.fixture
+def celery_conf():
+    """Change the Celery app's configuration for one test and put it back."""
+    from acuvim_console.celery import app
+
+    saved = {}
+
+    def change(**overrides):
+        saved.update({key: app.conf[key] for key in overrides if key not in saved})
+        app.conf.update(overrides)
+
+    yield change
+    app.conf.update(saved)
+    app.pool.force_close_all()
+
+
+def test_with_a_worker_the_alert_is_flushed_and_sent_as_soon_as_it_commits(
+    webhook, settings, celery_conf, django_capture_on_commit_callbacks
+):
+    """With a worker the flush and the send are Celery tasks queued after the commit (run inline here)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    celery_conf(task_always_eager=True)
+    receiver = webhook(secret=SECRET)
+    hook_channel(receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        offline(make_device())
+    assert len(receiver.requests) == 1 and Delivery.objects.get().status == DeliveryStatus.SENT
+
+
+def test_a_broker_outage_costs_the_alert_path_a_log_line_and_the_pass_delivers_later(
+    webhook, settings, celery_conf, django_capture_on_commit_callbacks, caplog
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    celery_conf(task_always_eager=False, broker_url="redis://127.0.0.1:1/0", task_publish_retry=False)
+    receiver = webhook()
+    hook_channel(receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = offline(make_device())
+    assert alert.is_open and "could not queue alerts.tasks.flush_channel" in caplog.text
+    assert not receiver.requests
+    notifications.sweep()
+    assert len(receiver.requests) == 1
