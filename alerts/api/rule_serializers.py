@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as ModelValidationError
 from rest_framework import serializers
 
 from alerts.models import AlertRule, AlertType, NotificationChannel, Silence
+from devices.identity import is_valid_device_id
 from devices.models import Device
 
 ALERT_KINDS = ["rule", *AlertType.values]
@@ -32,10 +33,17 @@ def _field_values(instance) -> dict:
 
 
 class DeviceByIdField(serializers.SlugRelatedField):
+    """A device by its id (ACV-...); anything that cannot be one is refused before it reaches the database."""
+
     def __init__(self, **kwargs):
         super().__init__(
             slug_field="device_id", queryset=Device.objects.all(), allow_null=True, required=False, **kwargs
         )
+
+    def to_internal_value(self, data):
+        if not is_valid_device_id(data):
+            raise serializers.ValidationError(f"{str(data)[:40]!r} is not a device id (ACV- and 12 hex digits).")
+        return super().to_internal_value(data)
 
 
 class AlertRuleSerializer(ModelCleanSerializer):
