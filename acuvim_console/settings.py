@@ -221,6 +221,37 @@ FIRMWARE_DOWNLOAD_URL_MAX_AGE_SECONDS = env_int("FIRMWARE_DOWNLOAD_URL_MAX_AGE_S
 FIRMWARE_ROLLOUT_ADVANCE_SECONDS = env_int("FIRMWARE_ROLLOUT_ADVANCE_SECONDS", 15)
 PERIODIC_TASKS["firmware: advance rollouts"] = ("firmware.tasks.advance_rollouts", FIRMWARE_ROLLOUT_ADVANCE_SECONDS)
 
+# --- Alert rules and notifications (alerts.rules, alerts.notifications) ---
+# Each process re-reads the enabled rules this often (at once after a save in the same process).
+ALERT_RULES_RELOAD_S = env_int("ALERT_RULES_RELOAD_S", 5)
+# The periodic rule pass: durations of devices that report seldom, clear durations, escalation.
+ALERT_RULES_PASS_SECONDS = env_int("ALERT_RULES_PASS_SECONDS", 5)
+PERIODIC_TASKS["alerts: rule pass"] = ("alerts.tasks.rule_pass", ALERT_RULES_PASS_SECONDS)
+# A rule's dry run replays this many days of stored readings, at most this many rows.
+ALERT_RULE_DRY_RUN_DAYS = env_int("ALERT_RULE_DRY_RUN_DAYS", 7)
+ALERT_RULE_DRY_RUN_MAX_ROWS = env_int("ALERT_RULE_DRY_RUN_MAX_ROWS", 200_000)
+# Storm control: beyond the first NOTIFY_DIGEST_AFTER messages of a window, a channel gets at most one
+# message (a digest) per NOTIFY_DIGEST_WINDOW_S; a digest names up to NOTIFY_DIGEST_MAX_LISTED alerts.
+NOTIFY_DIGEST_WINDOW_S = env_int("NOTIFY_DIGEST_WINDOW_S", 60)
+NOTIFY_DIGEST_AFTER = env_int("NOTIFY_DIGEST_AFTER", 3)
+NOTIFY_DIGEST_MAX_LISTED = env_int("NOTIFY_DIGEST_MAX_LISTED", 50)
+# A failed delivery is retried after NOTIFY_RETRY_BASE_S, then twice as long each time, NOTIFY_RETRY_MAX tries in all.
+NOTIFY_RETRY_MAX = env_int("NOTIFY_RETRY_MAX", 5)
+NOTIFY_RETRY_BASE_S = env_int("NOTIFY_RETRY_BASE_S", 30)
+NOTIFY_SEND_TIMEOUT_S = env_int("NOTIFY_SEND_TIMEOUT_S", 10)
+# The notification pass: digests whose window has passed, retries that are due, and (embedded) everything.
+NOTIFY_SWEEP_SECONDS = env_int("NOTIFY_SWEEP_SECONDS", 5)
+PERIODIC_TASKS["alerts: notifications"] = ("alerts.tasks.notification_sweep", NOTIFY_SWEEP_SECONDS)
+# Email channels use Django's SMTP backend with these.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "acuvim-console@localhost")
+
 # --- MQTT -------------------------------------------------------------------------------------
 # Unset MQTT_URL means: runconsole starts its own broker on 127.0.0.1:MQTT_EMBEDDED_PORT, which is
 # MQTT_EMBEDDED_BROKER: `auto` (Mosquitto where installed, durable, from deploy/mosquitto/, data in

@@ -6,13 +6,15 @@ alert at once end with one row: the loser of the insert race hits the constraint
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from acuvim_console.events import ALERT_CREATED, ALERT_UPDATED, publish_event
-from alerts.models import Alert, AlertSeverity, AlertSource
+from alerts import notifications
+from alerts.models import Alert, AlertSeverity, AlertSource, NoticeEvent, Silence
 from devices.models import Device
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,12 @@ def raise_alert(
     threshold: float | None = None,
     metadata: dict | None = None,
     source: str = AlertSource.CONSOLE,
+    rule_id: int | None = None,
 ) -> Alert:
-    """Open the alert, or bump the open one of the same type; emit AlertCreated / AlertUpdated after commit."""
+    """Open the alert, or bump the open one of the same type; emit AlertCreated / AlertUpdated after commit.
+
+    A newly opened alert is handed to the notification channels that want it (a bump is not news).
+    """
     now = timezone.now()
     with transaction.atomic():
         alert = _bump_open(device, alert_type, severity, message, value, now)
@@ -48,6 +54,7 @@ def raise_alert(
                     threshold=threshold,
                     metadata=metadata or {},
                     last_seen_at=now,
+                    rule_id=rule_id,
                 )
         except IntegrityError:  # another process opened it between our update and insert
             alert = _bump_open(device, alert_type, severity, message, value, now)
@@ -57,6 +64,7 @@ def raise_alert(
             return alert
         log.info("%s: alert %s raised (%s): %s", device.device_id, alert_type, severity, message)
         publish_event(ALERT_CREATED, alert_event_data(alert), device_id=device.device_id)
+        notifications.announce([alert], NoticeEvent.OPENED)
         return alert
 
 
@@ -89,6 +97,24 @@ def resolve_alert(device: Device, alert_type: str, reason: str = "") -> bool:
         alert.save(update_fields=["resolved_at", "metadata"])
         log.info("%s: alert %s resolved: %s", device.device_id, alert_type, reason or "-")
         publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=device.device_id)
+        notifications.announce([alert], NoticeEvent.RESOLVED)
+        return True
+
+
+def escalate_alert(alert: Alert, severity: str, *, after_s: int) -> bool:
+    """Raise an open alert to `severity` (once: conditional on it being open and not there yet) and notify."""
+    with transaction.atomic():
+        changed = (
+            Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True)
+            .exclude(severity=severity)
+            .update(severity=severity, metadata={**alert.metadata, "escalated_after_s": after_s})
+        )
+        if not changed:
+            return False
+        alert = Alert.objects.select_related("device", "rule").get(pk=alert.pk)
+        log.info("%s: alert %s escalated to %s after %d s", alert.device.device_id, alert.alert_type, severity, after_s)
+        publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
+        notifications.announce([alert], NoticeEvent.ESCALATED)
         return True
 
 
@@ -110,6 +136,17 @@ def acknowledge_alerts(alerts, user) -> list[Alert]:
         for alert in acknowledged:
             publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
     return acknowledged
+
+
+def silence_devices(alerts, *, hours: int, user) -> list[Silence]:
+    """From the inbox: silence each device of these alerts for `hours`, saying who did it and when."""
+    now = timezone.now()
+    devices = sorted(set(alerts.values_list("device_id", flat=True)))
+    reason = f"silenced from the alert inbox by {user} at {now:%Y-%m-%d %H:%M} UTC"
+    return Silence.objects.bulk_create(
+        Silence(device_id=device, reason=reason, starts_at=now, ends_at=now + timedelta(hours=hours), created_by=user)
+        for device in devices
+    )
 
 
 def alert_event_data(alert: Alert) -> dict:

@@ -33,7 +33,8 @@ from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from acuvim_console.events import DEVICE_STATUS_CHANGED, publish_event
-from alerts.models import Alert, AlertSeverity, AlertSource, AlertType
+from alerts import notifications
+from alerts.models import Alert, AlertSeverity, AlertSource, AlertType, NoticeEvent
 from alerts.services import raise_alert
 from devices.bulk_updates import HistoryRows, seconds_before, update_returning
 from devices.choices import DeviceStatus
@@ -203,4 +204,8 @@ def _insert_offline_alerts(devices: QuerySet, message_suffix: str, now) -> int:
             f"WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [message_suffix, *values.values(), *device_params],
         )
-        return cursor.rowcount
+        inserted = cursor.rowcount
+    # The notification channels hear of a mass outage too (as digests: alerts.notifications).
+    opened = Alert.objects.filter(alert_type=AlertType.DEVICE_OFFLINE, created_at=now).select_related("device")
+    notifications.announce(opened, NoticeEvent.OPENED)
+    return inserted

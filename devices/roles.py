@@ -27,6 +27,12 @@ OPERATOR_EXTRA = (
     "firmware.change_rollout",
     "alerts.acknowledge_alert",
     "alerts.change_alert",
+    "alerts.add_alertrule",
+    "alerts.change_alertrule",
+    "alerts.delete_alertrule",
+    "alerts.add_silence",
+    "alerts.change_silence",
+    "alerts.delete_silence",
 )
 
 

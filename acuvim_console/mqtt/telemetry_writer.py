@@ -31,6 +31,7 @@ from acuvim_console.mqtt.metrics import metrics
 from acuvim_console.mqtt.ordering import NOTHING, DeviceOrder
 from acuvim_console.mqtt.payloads import PayloadError, decode_telemetry, latest_acceptable_ts
 from acuvim_console.mqtt.reasons import RejectReason
+from alerts.rules import evaluate_readings
 from devices.choices import UNACCEPTED_STATUSES
 from telemetry.ingest import Reading, store_readings
 from telemetry.models import TelemetrySource
@@ -200,6 +201,7 @@ class TelemetryWriter:
         started = time.monotonic()
         stored = store_readings(readings)
         metrics.observe_batch(len(readings), stored, time.monotonic() - started, _live_lag(readings))
+        evaluate_readings(readings)  # alert rules, after the commit (alerts.rules; never raises)
         for message in unknown:
             message.reject(RejectReason.UNKNOWN_DEVICE, "device never registered")
         for status in dropped:

@@ -21,9 +21,10 @@ class AlertFilter(django_filters.FilterSet):
     acknowledged = django_filters.BooleanFilter()
     state = AlertState(choices=[("open", "Open"), ("resolved", "Resolved")])
     device = django_filters.CharFilter(field_name="device__device_id", help_text="Device id (ACV-...).")
+    rule = django_filters.NumberFilter(field_name="rule_id", help_text="Alerts opened by this alert rule.")
     since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Alert
-        fields = ["severity", "type", "acknowledged", "state", "device", "since", "until"]
+        fields = ["severity", "type", "acknowledged", "state", "device", "rule", "since", "until"]

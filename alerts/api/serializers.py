@@ -9,6 +9,7 @@ class AlertSerializer(serializers.ModelSerializer):
     device_id = serializers.CharField(source="device.device_id", read_only=True)
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_open = serializers.BooleanField(read_only=True)
+    rule_name = serializers.CharField(source="rule.name", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Alert
@@ -22,6 +23,8 @@ class AlertSerializer(serializers.ModelSerializer):
             "value",
             "threshold",
             "metadata",
+            "rule",
+            "rule_name",
             "occurrences",
             "is_open",
             "acknowledged",

@@ -15,6 +15,12 @@ One run, same machine, same broker, same messages for both consumers:
 
 Draining a queued backlog measures each consumer without a publisher competing for the two cores; the
 broker is shared by both phases alike.
+
+    python bench/ingest/run.py --messages 100000 --devices 1000 --rules 1000
+
+With `--rules N` a second bridge session holds its own copy of the messages; after the run above the
+telemetry table is emptied, N alert rules are created (see create_rules for the mix) and a bridge drains
+that copy too, so the CPU per message with and without rule evaluation come from the same run.
 """
 
 import argparse
@@ -43,6 +49,7 @@ from tests.support.mosquitto import Mosquitto  # noqa: E402
 BRIDGE_CLIENT_ID = "bench-ingest-bridge"
 SHARED_GROUP = "bench"
 BARE_CLIENT_ID = "bench-ingest-bare"
+RULES_CLIENT_ID = "bench-ingest-bridge-rules"
 PUBLISH_WINDOW = 1000  # paho silently loses QoS 1 messages beyond ~65k unacknowledged: keep a window
 
 
@@ -86,6 +93,44 @@ def create_devices(database_url: str, count: int) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=django_env(database_url), check=True
     )
+
+
+def create_rules(database_url: str, count: int, devices: int) -> None:
+    """`count` enabled rules: 90 % on one device each, 9 % on ten groups of devices, 1 % fleet-wide.
+
+    Every message then meets about 0.9 device rules, 9 of its group's and count/100 of the fleet's. The
+    bench's readings never breach except on the 1 % of device rules set to (v1 > 230, 10 s), which
+    go pending and then open an alert, so transitions are exercised as in a real fleet: rarely.
+    """
+    code = f"""
+from alerts.models import AlertRule
+from devices.models import Device
+from groups.models import DeviceGroup
+count, devices = {count}, list(Device.objects.order_by("device_id"))
+groups = [DeviceGroup.objects.create(name=f"bench group {{n}}") for n in range(10)]
+for n, device in enumerate(devices):
+    device.group = groups[n % 10]
+Device.objects.bulk_update(devices, ["group"])
+rules, n_device, n_group = [], count * 90 // 100, count * 9 // 100
+for n in range(count):
+    breach = n < n_device and n % 100 == 0
+    scope = (
+        {{"device": devices[n % len(devices)]}} if n < n_device
+        else {{"group": groups[n % 10]}} if n < n_device + n_group
+        else {{}}
+    )
+    rules.append(AlertRule(name=f"bench {{n}}", field=("v1", "i2", "pft", "thd_v1")[n % 4], op=">",
+                           threshold=230 if breach else 1e6, duration_s=10, **scope))
+AlertRule.objects.bulk_create(rules)
+"""
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=django_env(database_url), check=True
+    )
+
+
+def empty_telemetry(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute("TRUNCATE telemetry_telemetryrecord RESTART IDENTITY")
 
 
 def create_session(port: int, client_id: str, filters: list[str]) -> None:
@@ -167,14 +212,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_bridge(port: int, database: str, database_url: str, messages: int, count: int = 1) -> dict:
+def run_bridge(
+    port: int, database: str, database_url: str, messages: int, count: int = 1, base_id: str = BRIDGE_CLIENT_ID
+) -> dict:
     """`count` bridge processes (more than one: an MQTT v5 shared-subscription group) drain the queue."""
     bridges = []
     for n in range(count):
         env = django_env(
             database_url,
             MQTT_URL=f"mqtt://127.0.0.1:{port}",
-            MQTT_CLIENT_ID=bridge_client_id(n),
+            MQTT_CLIENT_ID=bridge_client_id(n, base_id),
             MQTT_SHARED_GROUP=SHARED_GROUP if count > 1 else "",
             LOG_LEVEL="WARNING",
         )
@@ -224,8 +271,8 @@ def run_bridge(port: int, database: str, database_url: str, messages: int, count
     }
 
 
-def bridge_client_id(n: int) -> str:
-    return BRIDGE_CLIENT_ID if n == 0 else f"{BRIDGE_CLIENT_ID}-{n}"
+def bridge_client_id(n: int, base_id: str = BRIDGE_CLIENT_ID) -> str:
+    return base_id if n == 0 else f"{base_id}-{n}"
 
 
 def database_backend_cpu(db: psycopg.Connection, database: str) -> dict[int, float]:
@@ -248,6 +295,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--database", default="acuvim_bench_ingest")
     parser.add_argument("--bridges", type=int, default=1, help="bridge processes; >1 uses a shared subscription")
+    parser.add_argument("--rules", type=int, default=0, help="also drain a copy with this many alert rules loaded")
     args = parser.parse_args()
 
     ids = device_ids(args.devices)
@@ -261,8 +309,10 @@ def main() -> None:
             ]
             if args.bridges > 1:
                 bridge_filters = [f"$share/{SHARED_GROUP}/{topic_filter}" for topic_filter in bridge_filters]
-            for n in range(args.bridges):
-                create_session(broker.port, bridge_client_id(n), bridge_filters)
+            bases = [BRIDGE_CLIENT_ID, *([RULES_CLIENT_ID] if args.rules else [])]
+            for base_id in bases:
+                for n in range(args.bridges):
+                    create_session(broker.port, bridge_client_id(n, base_id), bridge_filters)
             create_session(broker.port, BARE_CLIENT_ID, ["acuvim/+/telemetry"])
             publish_rate = publish(broker.port, ids, args.messages)
             print(f"published {args.messages} messages from {args.devices} devices at {publish_rate:,.0f} msg/s")
@@ -281,9 +331,26 @@ def main() -> None:
             )
             print(f"ratio bridge/bare: {bridge['rate'] / bare['rate']:.2f}")
             summary = {"messages": args.messages, "devices": args.devices, "bare": bare, "bridge": bridge, "lost": lost}
+            if args.rules:
+                summary["with_rules"] = run_with_rules(args, broker.port, database_url, bridge)
             print(json.dumps(summary))
         finally:
             broker.stop()
+
+
+def run_with_rules(args, port: int, database_url: str, without: dict) -> dict:
+    """The same messages again, from an empty table, with args.rules rules loaded; CPU compared with `without`."""
+    empty_telemetry(database_url)
+    create_rules(database_url, args.rules, args.devices)
+    with_rules = run_bridge(port, args.database, database_url, args.messages, args.bridges, RULES_CLIENT_ID)
+    share = (with_rules["cpu_s"] - without["cpu_s"]) / with_rules["cpu_s"]
+    print(
+        f"with {args.rules} rules: {with_rules['rows']} rows in {with_rules['seconds']:.2f} s "
+        f"= {with_rules['rate']:,.0f} rows/s; bridge CPU per 1,000 messages "
+        f"{1000 * without['cpu_s'] / args.messages:.4f} s without, {1000 * with_rules['cpu_s'] / args.messages:.4f} s "
+        f"with: rule evaluation {100 * share:.1f} % of the bridge's CPU"
+    )
+    return {**with_rules, "rule_cpu_share": share}
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from alerts.models import Alert, AlertSeverity, AlertType
+from alerts.models import Alert, AlertRule, AlertSeverity, AlertType, NotificationChannel, Silence
 from devices.roles import ADMIN, OPERATOR, VIEWER
 from tests.api.conftest import client_for
 from tests.factories import make_device, make_group
@@ -50,6 +50,26 @@ MATRIX = {
     ("telemetry-export", "GET"): READ,
     ("alert-list", "GET"): READ,
     ("alert-acknowledge", "PUT"): OPERATE,
+    # Alert rules and silences: Operator+; notification channels (where alert data goes): Admin.
+    ("alert-rule-list", "GET"): READ,
+    ("alert-rule-list", "POST"): OPERATE,
+    ("alert-rule-dry-run", "POST"): OPERATE,
+    ("alert-rule-detail", "GET"): READ,
+    ("alert-rule-detail", "PUT"): OPERATE,
+    ("alert-rule-detail", "PATCH"): OPERATE,
+    ("alert-rule-detail", "DELETE"): OPERATE,
+    ("silence-list", "GET"): READ,
+    ("silence-list", "POST"): OPERATE,
+    ("silence-detail", "GET"): READ,
+    ("silence-detail", "PUT"): OPERATE,
+    ("silence-detail", "PATCH"): OPERATE,
+    ("silence-detail", "DELETE"): OPERATE,
+    ("notification-channel-list", "GET"): READ,
+    ("notification-channel-list", "POST"): ADMIN_ONLY,
+    ("notification-channel-detail", "GET"): READ,
+    ("notification-channel-detail", "PUT"): ADMIN_ONLY,
+    ("notification-channel-detail", "PATCH"): ADMIN_ONLY,
+    ("notification-channel-detail", "DELETE"): ADMIN_ONLY,
     ("group-list", "GET"): READ,
     ("group-list", "POST"): OPERATE,
     ("group-detail", "GET"): READ,
@@ -119,9 +139,19 @@ def world(db, settings, mqtt_broker):
         message="V1 260 V",
         last_seen_at=timezone.now(),
     )
+    rule = AlertRule.objects.create(name="V1 high", field="v1", op=">", threshold=250)
+    silence = Silence.objects.create(device=device, reason="maintenance", ends_at=timezone.now())
+    channel = NotificationChannel.objects.create(name="ops", kind="email", to=["ops@example.com"])
     return {
         "device_id": device.device_id,
-        "pk": {"group": group.pk, "alert": alert.pk, "rollout": uuid.uuid4()},
+        "pk": {
+            "group": group.pk,
+            "alert-rule": rule.pk,
+            "silence": silence.pk,
+            "notification-channel": channel.pk,
+            "alert": alert.pk,
+            "rollout": uuid.uuid4(),
+        },
         "version": "9.9.9",
     }
 
@@ -133,7 +163,7 @@ def _url(name: str, route: str, world) -> str:
     if "<str:version>" in route:
         kwargs["version"] = world["version"]
     if "pk>" in route:
-        kind = "group" if name.startswith("group") else "alert" if name.startswith("alert") else "rollout"
+        kind = next((kind for kind in world["pk"] if name.startswith(kind)), "rollout")
         kwargs["pk"] = world["pk"][kind]
     from django.urls import reverse
 

@@ -1,0 +1,41 @@
+"""A rule's dry run over stored history: the same state machine as live evaluation, nothing saved."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from alerts.dry_run import dry_run
+from alerts.models import Alert, AlertRule, AlertRuleState
+from telemetry.ingest import store_readings
+from tests.alerts.conftest import series
+from tests.factories import make_device
+
+pytestmark = pytest.mark.django_db
+
+
+def rule(**fields) -> AlertRule:
+    return AlertRule(**{"name": "V1 high", "field": "v1", "op": ">", "threshold": 250, "clear_threshold": 245,
+                        "duration_s": 10, **fields})
+
+
+def test_the_dry_run_counts_what_the_rule_would_have_opened_over_the_last_7_days():
+    spiky, steady = make_device(), make_device()
+    start = timezone.now() - timedelta(days=2)
+    # Two breaches that last (the second after a dip below the clear threshold), one too short, one at 248.
+    store_readings(series(spiky, start, "v1", [251, 252, 255, 244, 252, 253, 254, 230, 251, 230, 248], every_s=5))
+    store_readings(series(steady, start, "v1", [230] * 20))
+    store_readings(series(spiky, timezone.now() - timedelta(days=8), "v1", [260] * 5))  # older than the window
+    result = dry_run(rule()).as_dict()
+    assert (result["readings"], result["devices"], result["would_open"], result["truncated"]) == (31, 2, 2, False)
+    first_at = (start + timedelta(seconds=10)).isoformat()
+    assert result["busiest"] == [{"device_id": spiky.device_id, "opened": 2, "first_at": first_at}]
+    assert not Alert.objects.exists() and not AlertRuleState.objects.exists()
+
+
+def test_the_dry_run_stops_at_its_row_limit_and_says_so(settings):
+    settings.ALERT_RULE_DRY_RUN_MAX_ROWS = 5
+    device = make_device()
+    store_readings(series(device, timezone.now() - timedelta(hours=1), "v1", [260] * 12))
+    result = dry_run(rule(device=device)).as_dict()
+    assert result["truncated"] is True and result["readings"] == 5 and result["would_open"] == 1

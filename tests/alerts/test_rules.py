@@ -1,0 +1,258 @@
+"""Alert rules on telemetry: durations, hysteresis, clear durations, escalation, races and restarts."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from alerts.models import Alert, AlertRule, AlertRuleState, NoticeEvent, RulePhase
+from alerts.rules import advance, evaluate_readings
+from tests.alerts.conftest import reading, series
+from tests.factories import make_device, make_group
+
+pytestmark = pytest.mark.django_db
+
+
+def make_rule(**fields) -> AlertRule:
+    defaults = {"name": "V1 high", "field": "v1", "op": ">", "threshold": 250, "clear_threshold": 245,
+                "duration_s": 10, "severity": "warning"}
+    return AlertRule.objects.create(**{**defaults, **fields})
+
+
+def open_alerts(rule):
+    return Alert.objects.filter(rule=rule, resolved_at__isnull=True)
+
+
+def test_no_alert_before_the_duration_and_one_once_it_has_held(now):
+    device, rule = make_device(), make_rule(duration_s=10)
+    evaluate_readings(series(device, now, "v1", [251, 255, 252]))  # 0 s, 5 s, 10 s ... the last one completes it
+    alert = open_alerts(rule).get()
+    assert alert.alert_type == f"rule_{rule.pk}" and alert.severity == "warning" and alert.value == 252
+    assert alert.message == "V1 high: v1 = 252 (> 250 for 10 s)"
+    evaluate_readings(series(device, now + timedelta(seconds=15), "v1", [260, 270]))
+    assert open_alerts(rule).get().occurrences == 1  # still the same alert, not a repeat per reading
+
+
+def test_a_breach_shorter_than_the_duration_opens_nothing(now):
+    device, rule = make_device(), make_rule(duration_s=10)
+    evaluate_readings(series(device, now, "v1", [251, 255, 240, 251, 252]))
+    assert not Alert.objects.exists()
+    assert AlertRuleState.objects.get(rule=rule, device=device).phase == RulePhase.PENDING
+
+
+def test_hysteresis_keeps_the_alert_open_between_the_clear_threshold_and_the_threshold(now):
+    device, rule = make_device(), make_rule(duration_s=0)
+    evaluate_readings(series(device, now, "v1", [260, 248, 246]))
+    assert open_alerts(rule).exists()
+    evaluate_readings([reading(device, now + timedelta(seconds=20), v1=244.9)])
+    alert = Alert.objects.get(rule=rule)
+    assert alert.resolved_at is not None and "back within the clear threshold" in alert.metadata["resolution"]
+    assert not AlertRuleState.objects.exists()
+
+
+def test_clear_duration_resolves_only_once_the_value_has_stayed_clear(now):
+    device, rule = make_device(), make_rule(duration_s=0, clear_duration_s=30)
+    evaluate_readings(series(device, now, "v1", [260, 240, 240, 247, 240], every_s=10))  # back up at 30 s
+    assert open_alerts(rule).exists()
+    evaluate_readings([reading(device, now + timedelta(seconds=60), v1=240)])  # clear since 40 s: 20 s only
+    assert open_alerts(rule).exists()
+    evaluate_readings([reading(device, now + timedelta(seconds=70), v1=240)])
+    assert not open_alerts(rule).exists()
+
+
+def test_outside_a_band_breaches_on_either_side(now):
+    device = make_device()
+    rule = make_rule(field="f", op="outside", threshold=49.5, threshold_high=50.5, clear_threshold=49.8,
+                     clear_threshold_high=50.2, duration_s=0)
+    evaluate_readings(series(device, now, "f", [50.0, 49.4]))
+    assert open_alerts(rule).exists()
+    evaluate_readings(series(device, now + timedelta(seconds=10), "f", [49.7, 50.1]))  # 49.7: outside the clear band
+    assert not open_alerts(rule).exists()
+    evaluate_readings([reading(device, now + timedelta(seconds=30), f=50.6)])
+    assert open_alerts(rule).exists()
+
+
+def test_scope_device_group_and_fleet(now):
+    group = make_group()
+    inside, outside = make_device(group=group), make_device()
+    group_rule = make_rule(name="group", group=group, duration_s=0)
+    device_rule = make_rule(name="device", device=outside, field="i1", threshold=100, clear_threshold=None,
+                            duration_s=0)
+    fleet_rule = make_rule(name="fleet", field="pft", op="<", threshold=0.8, clear_threshold=0.85, duration_s=0)
+    evaluate_readings([reading(inside, now, v1=260, i1=200, pft=0.5), reading(outside, now, v1=260, i1=200, pft=0.9)])
+    assert set(Alert.objects.values_list("device__device_id", "rule__name")) == {
+        (inside.device_id, group_rule.name),
+        (outside.device_id, device_rule.name),
+        (inside.device_id, fleet_rule.name),
+    }
+
+
+def test_redelivered_and_sd_replayed_readings_change_nothing(now):
+    device, rule = make_device(), make_rule(duration_s=0)
+    batch = series(device, now, "v1", [260])
+    evaluate_readings(batch)
+    evaluate_readings(batch)  # the broker redelivered the batch
+    assert open_alerts(rule).get().occurrences == 1
+    evaluate_readings([reading(device, now + timedelta(seconds=5), source="sd", v1=100)])
+    assert open_alerts(rule).exists()
+
+
+def test_a_disabled_rule_stops_evaluating_and_its_alert_is_resolved_by_the_pass(now):
+    device, rule = make_device(), make_rule(duration_s=0)
+    evaluate_readings(series(device, now, "v1", [260]))
+    rule.enabled = False
+    rule.save()
+    assert advance()["retired"] == 1
+    assert not open_alerts(rule).exists() and not AlertRuleState.objects.exists()
+    evaluate_readings(series(device, now + timedelta(seconds=5), "v1", [260]))
+    assert not open_alerts(rule).exists()
+
+
+def test_the_periodic_pass_completes_the_duration_of_a_device_that_reports_seldom(now):
+    device, rule = make_device(), make_rule(duration_s=10)
+    evaluate_readings([reading(device, now, v1=260)])
+    assert advance(now + timedelta(seconds=9))["opened"] == 0
+    assert advance(now + timedelta(seconds=10))["opened"] == 1
+    assert open_alerts(rule).exists()
+    state = AlertRuleState.objects.get()
+    assert state.phase == RulePhase.FIRING and state.since == now + timedelta(seconds=10) and state.last_ts == now
+
+
+def test_the_periodic_pass_completes_a_clear_duration(now):
+    device, rule = make_device(), make_rule(duration_s=0, clear_duration_s=60)
+    evaluate_readings(series(device, now, "v1", [260, 240]))
+    assert advance(now + timedelta(seconds=64))["resolved"] == 0
+    assert advance(now + timedelta(seconds=65))["resolved"] == 1
+    assert not open_alerts(rule).exists()
+
+
+def test_escalation_raises_the_severity_once_and_notifies_again(now, webhook):
+    from alerts.models import NotificationChannel
+
+    receiver = webhook()
+    channel = NotificationChannel.objects.create(name="ops", kind="webhook", url=receiver.url, min_severity="info")
+    device = make_device()
+    rule = make_rule(duration_s=0, escalate_after_s=300, escalate_to="critical")
+    evaluate_readings(series(device, now, "v1", [260]))
+    alert = open_alerts(rule).get()
+    assert advance(alert.created_at + timedelta(seconds=299))["escalated"] == 0
+    assert advance(alert.created_at + timedelta(seconds=300))["escalated"] == 1
+    assert advance(alert.created_at + timedelta(seconds=900))["escalated"] == 0
+    alert.refresh_from_db()
+    assert alert.severity == "critical"
+    events = list(channel.notices.order_by("id").values_list("event", "severity"))
+    assert events == [(NoticeEvent.OPENED, "warning"), (NoticeEvent.ESCALATED, "critical")]
+
+
+def test_a_rule_that_cannot_be_evaluated_never_stops_ingest(now, caplog):
+    device = make_device()
+    make_rule(duration_s=0)
+    broken = reading(device, now, v1=260)
+    broken.record = None  # what a bug upstream could hand over
+    assert evaluate_readings([broken]) == 0
+    assert "evaluating a telemetry batch failed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_bridges_evaluating_the_same_device_at_once_open_one_alert(now):
+    """Shared subscriptions spread one device's messages over bridges: each sees a breach, one alert opens."""
+    device, rule = make_device(), make_rule(duration_s=0)
+    batches = [series(device, now, "v1", [260, 261, 262]) for _ in range(4)]
+    start = threading.Barrier(len(batches))
+
+    def bridge(batch):
+        start.wait()
+        try:
+            evaluate_readings(batch)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=bridge, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    alert = Alert.objects.get(rule=rule)
+    assert alert.occurrences == 1 and alert.resolved_at is None
+    assert AlertRuleState.objects.get().phase == RulePhase.FIRING
+
+
+# --- health rules: the periodic pass computes the quantity from the device's record ---
+
+
+def test_offline_longer_than_ten_minutes(now):
+    away = make_device(status="offline", status_changed_at=now - timedelta(seconds=599))
+    make_device(status="online")
+    rule = make_rule(name="Offline 10 min", field="offline_s", op=">=", threshold=600, clear_threshold=None,
+                     duration_s=0, severity="critical")
+    assert advance(now)["health"] == 0
+    advance(now + timedelta(seconds=1))
+    alert = open_alerts(rule).get()
+    assert alert.device_id == away.pk and alert.severity == "critical" and alert.value == 600
+    away.status = "online"
+    away.save()
+    advance(now + timedelta(seconds=30))
+    assert not open_alerts(rule).exists()
+
+
+def test_heap_below_a_limit_for_a_while_and_not_while_offline(now):
+    low = make_device(heap_free=20_000)
+    gone = make_device(heap_free=10_000, status="offline", status_changed_at=now)
+    rule = make_rule(name="Heap low", field="heap_free", op="<", threshold=30_000, clear_threshold=40_000,
+                     duration_s=120)
+    advance(now)
+    assert not open_alerts(rule).exists()
+    advance(now + timedelta(seconds=120))
+    assert list(open_alerts(rule).values_list("device_id", flat=True)) == [low.pk]
+    assert not AlertRuleState.objects.filter(device=gone).exists()
+
+
+def test_a_rolled_back_ota_and_a_reboot_loop(now):
+    rolled_back = make_device(ota_state="rolled_back")
+    looping = make_device(boot_count=20, boot_window_started_at=now - timedelta(minutes=10),
+                          boot_window_start_count=15)
+    make_device(boot_count=20, boot_window_started_at=now - timedelta(days=1), boot_window_start_count=15)
+    ota = make_rule(name="OTA failed", field="ota_rolled_back", op=">=", threshold=1, clear_threshold=None,
+                    duration_s=0)
+    loop = make_rule(name="Crash loop", field="boots_recent", op=">=", threshold=3, clear_threshold=None,
+                     duration_s=0)
+    advance(now)
+    assert list(open_alerts(ota).values_list("device_id", flat=True)) == [rolled_back.pk]
+    assert list(open_alerts(loop).values_list("device_id", flat=True)) == [looping.pk]
+
+
+def test_gsm_data_budget_per_device_per_month_from_gsm_status_answers(now):
+    from devices.models import Command
+
+    heavy, light = make_device(), make_device()
+    last_month = now.replace(day=1) - timedelta(days=2)
+    answers = ((heavy, 40_000_000, now), (light, 2_000_000, now), (light, 90_000_000, last_month))
+    for n, (device, used, at) in enumerate(answers):
+        Command.objects.create(device=device, request_id=f"gsm-{n}", command="gsm_status", status="success",
+                               completed_at=at, expires_at=at,
+                               response={"present": True, "registered": True, "csq": 18, "bytes_month": used})
+    rule = make_rule(name="GSM budget", field="gsm_bytes_month", op=">", threshold=30_000_000, clear_threshold=None,
+                     duration_s=0)
+    advance(now)
+    alert = open_alerts(rule).get()
+    assert alert.device_id == heavy.pk and alert.message == "GSM budget: gsm_bytes_month = 40,000,000 (> 30,000,000)"
+
+
+def test_health_rules_do_not_run_on_telemetry(now):
+    device = make_device(heap_free=1)
+    make_rule(field="heap_free", op="<", threshold=30_000, clear_threshold=None, duration_s=0)
+    evaluate_readings([reading(device, now, heap_free=5, v1=1)])
+    assert not Alert.objects.exists()
+
+
+def test_a_device_moved_into_a_watched_group_is_covered_after_the_reload(now, settings):
+    settings.ALERT_RULES_RELOAD_S = 0
+    group, device = make_group(), make_device()
+    rule = make_rule(group=group, duration_s=0)
+    evaluate_readings([reading(device, now, v1=260)])
+    assert not open_alerts(rule).exists()
+    device.group = group
+    device.save()
+    evaluate_readings([reading(device, now + timedelta(seconds=5), v1=260)])
+    assert open_alerts(rule).exists()
