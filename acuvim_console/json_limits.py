@@ -82,8 +82,13 @@ def check_document(
     max_depth: int = MAX_DEPTH,
     max_object_keys: int | None = MAX_OBJECT_KEYS,
     refuse_nul: bool = True,
+    max_array_items: int | None = None,
 ) -> None:
-    """Raise JsonRefused if an already parsed document crosses a bound. Iterative, so any depth is safe."""
+    """Raise JsonRefused if an already parsed document crosses a bound. Iterative, so any depth is safe.
+
+    Arrays are unbounded unless `max_array_items` says otherwise (device payloads bound them: a gateway
+    never sends thousands of items, and the bridge walks what it stores).
+    """
     pending = [(document, 1)]
     while pending:
         value, depth = pending.pop()
@@ -97,6 +102,8 @@ def check_document(
                 check_text(key, refuse_nul)
             children = value.values()
         elif isinstance(value, list):
+            if max_array_items is not None and len(value) > max_array_items:
+                raise JsonRefused(JsonRefusal.TOO_MANY_KEYS, f"a JSON array has more than {max_array_items} items")
             children = value
         else:
             continue

@@ -23,6 +23,8 @@ import orjson
 from django.conf import settings
 from django.db import models
 
+from acuvim_console import json_limits
+from acuvim_console.json_limits import JsonRefusal
 from acuvim_console.mqtt.reasons import RejectReason
 from devices.choices import ConnectionType, DeviceOtaState, ResetReason
 from devices.identity import is_valid_device_id
@@ -159,43 +161,17 @@ def _may_be_unusual(raw: bytes) -> bool:
 def check_shape(document: object) -> None:
     """Refuse documents nested too deep, containers with too many members, and text storage cannot keep.
 
-    Iterative on purpose: the point is to look at a hostile document without recursing into it.
-    NUL characters and lone surrogates are refused in keys and values alike: PostgreSQL text cannot
-    hold a NUL, and a lone surrogate can be stored in a `json` column but not encoded again when read.
+    The same iterative walk as every web input (acuvim_console.json_limits), with the bridge's tighter
+    bounds; NUL characters and lone surrogates are refused in keys and values alike: PostgreSQL text
+    cannot hold a NUL, and a lone surrogate can be stored in a `json` column but not encoded again when read.
     """
-    max_depth, max_members = settings.MQTT_MAX_JSON_DEPTH, settings.MQTT_MAX_JSON_MEMBERS
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        kind = type(value)
-        if kind is str:
-            _check_text(value)
-            continue
-        if kind is not dict and kind is not list:
-            continue
-        if depth > max_depth:
-            raise PayloadError(RejectReason.PAYLOAD_TOO_COMPLEX, _too_deep_message())
-        if len(value) > max_members:
-            what = "an object with" if kind is dict else "an array with"
-            raise PayloadError(
-                RejectReason.PAYLOAD_TOO_COMPLEX, f"JSON has {what} {len(value)} members (limit {max_members})"
-            )
-        if kind is dict:
-            for key in value:
-                _check_text(key)
-            stack.extend((item, depth + 1) for item in value.values())
-        else:
-            stack.extend((item, depth + 1) for item in value)
-
-
-def _check_text(text: str) -> None:
-    if "\x00" in text:
-        raise PayloadError(RejectReason.INVALID_TEXT, "a string holds a NUL character")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PayloadError(RejectReason.INVALID_TEXT, "a string holds a lone surrogate") from None
+    members = settings.MQTT_MAX_JSON_MEMBERS
+    try:
+        json_limits.check_document(document, settings.MQTT_MAX_JSON_DEPTH, members, max_array_items=members)
+    except json_limits.JsonRefused as refused:
+        text_problem = refused.reason in (JsonRefusal.NUL_CHARACTER, JsonRefusal.LONE_SURROGATE)
+        reason = RejectReason.INVALID_TEXT if text_problem else RejectReason.PAYLOAD_TOO_COMPLEX
+        raise PayloadError(reason, refused.message) from None
 
 
 # --- Field checks -----------------------------------------------------------------------------
