@@ -12,6 +12,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
@@ -41,6 +42,10 @@ class MeSerializer(UserSerializer):
 
     def get_permissions(self, user) -> list[str]:
         return sorted(user.get_all_permissions())
+
+
+class LoginLockedOut(Throttled):
+    default_detail = "Too many failed logins for this address or username; try again later."
 
 
 class LoginSerializer(TokenObtainPairSerializer):
@@ -123,15 +128,14 @@ class LoginView(TokenObtainPairView):
     throttle_classes = [LoginRateThrottle]
 
     def post(self, request, *args, **kwargs):
-        response = super().post(request, *args, **kwargs)
-        # django-axes flags the request it refused (or whose failure reached the limit); its middleware
-        # answers the admin's login form, but this view's request object is DRF's, so say it here.
-        if getattr(request, "axes_locked_out", False):
-            return Response(
-                {"detail": "Too many failed logins for this address or username; try again later."},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-            )
-        return response
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # django-axes flags the request it refused (or whose failure reached the limit); its middleware
+            # answers the admin's login form, but this view's request object is DRF's, so say it here.
+            if getattr(request, "axes_locked_out", False):
+                raise LoginLockedOut() from None
+            raise
 
 
 @extend_schema(
