@@ -10,9 +10,9 @@ from acuvim_console.events import COMMAND_COMPLETED
 from acuvim_console.mqtt.payloads import parse_response
 from devices.choices import DeviceStatus
 from devices.commands import handle_response, send_command, send_group_command
+from devices.config_push import push_config
 from devices.live import device_snapshot, recent_events
 from devices.models import Command
-from devices.config_push import push_config
 from devices.roles import ADMIN, VIEWER
 from tests.api.conftest import client_for
 from tests.factories import make_device, make_group, make_user
