@@ -15,6 +15,12 @@ app.autodiscover_tasks()
 @worker_init.connect
 @beat_init.connect
 def _refuse_insecure_production(**kwargs):
+    """Celery logs and swallows exceptions from signal handlers, so the refusal is a SystemExit."""
+    from django.core.exceptions import ImproperlyConfigured
+
     from access.checks import refuse_insecure_production
 
-    refuse_insecure_production()
+    try:
+        refuse_insecure_production()
+    except ImproperlyConfigured as refusal:
+        raise SystemExit(f"celery: {refusal}") from None

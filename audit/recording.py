@@ -20,7 +20,7 @@ def record(action: AuditAction, target: str, *, user=None, detail: dict | None =
     request = _current_request.get()
     if user is None and request is not None:
         user = getattr(request, "user", None)
-    actor = user.get_username() if user is not None and getattr(user, "is_authenticated", False) else ""
+    actor = str(user) if user is not None and getattr(user, "is_authenticated", False) else ""
     return AuditLog.objects.create(
         actor=actor,
         action=action,

@@ -49,17 +49,36 @@ def test_good_production_settings_and_development_pass(production):
     call_command("check")
 
 
-def test_a_deployment_with_an_external_broker_is_production_by_default_and_migrate_refuses(tmp_path):
+def weak_production_env(tmp_path) -> dict:
+    """A deployment's environment (an external broker and Redis make it production) with a placeholder key."""
     env = {key: value for key, value in os.environ.items() if key not in ("PRODUCTION", "DJANGO_SETTINGS_MODULE")}
-    env.update(MQTT_URL="mqtt://127.0.0.1:1", SECRET_KEY="change-me", DATA_DIR=str(tmp_path))
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env.update(
+        MQTT_URL="mqtt://127.0.0.1:1",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        SECRET_KEY="change-me",
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    return env
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["manage.py", "migrate", "--noinput"],
+        ["-c", "import acuvim_console.asgi"],
+        ["-m", "celery", "-A", "acuvim_console", "worker", "--pool=solo", "--without-mingle", "--without-gossip"],
+    ],
+    ids=["migrate", "asgi", "celery-worker"],
+)
+def test_a_deployment_with_a_placeholder_key_does_not_start(tmp_path, command):
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
+        [sys.executable, *command],
         cwd=PROJECT_DIR,
-        env=env,
+        env=weak_production_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode != 0
-    assert "acuvim.E101" in result.stderr and "SECRET_KEY is a default" in result.stderr
+    assert "SECRET_KEY is a default" in result.stderr + result.stdout
