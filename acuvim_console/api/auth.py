@@ -156,13 +156,15 @@ class RefreshView(TokenRefreshView):
     summary="Log out: blacklist the refresh token so it mints no more tokens",
     request=LogoutSerializer,
     responses={
-        200: OpenApiResponse(description="Blacklisted"),
+        204: OpenApiResponse(description="Blacklisted"),
         **BAD_REQUEST,
         401: OpenApiResponse(description="Invalid, expired or already blacklisted refresh token"),
     },
 )
 class LogoutView(TokenBlacklistView):
-    pass
+    def post(self, request, *args, **kwargs):
+        super().post(request, *args, **kwargs)  # raises for an invalid or already blacklisted token
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class WebsocketTicketView(APIView):
