@@ -260,11 +260,17 @@ MQTT_RECONNECT_MAX_S = env_int("MQTT_RECONNECT_MAX_S", 30)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 1000)
 MQTT_BATCH_MAX_WAIT_MS = env_int("MQTT_BATCH_MAX_WAIT_MS", 100)
 MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the MQTT thread waits
-# Batch writer threads (own DB connection each). One is measured faster: more threads only fight over the GIL.
-MQTT_TELEMETRY_WRITERS = env_int("MQTT_TELEMETRY_WRITERS", 1)
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
+# Shape limits checked before anything walks a payload (acuvim_console.mqtt.payloads.check_shape).
+MQTT_MAX_JSON_DEPTH = env_int("MQTT_MAX_JSON_DEPTH", 16)
+MQTT_MAX_JSON_MEMBERS = env_int("MQTT_MAX_JSON_MEMBERS", 512)  # keys of an object or items of an array
+MQTT_HANDLER_ATTEMPTS = env_int("MQTT_HANDLER_ATTEMPTS", 3)  # then a failing message is dead-lettered and acked
+# Rejected messages (admin: Rejected messages), summed and written every few seconds, bounded and expired.
+MQTT_DEAD_LETTER_FLUSH_S = env_int("MQTT_DEAD_LETTER_FLUSH_S", 2)
+DEAD_LETTER_MAX_ROWS = env_int("DEAD_LETTER_MAX_ROWS", 10_000)
+DEAD_LETTER_KEEP_DAYS = env_int("DEAD_LETTER_KEEP_DAYS", 7)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -19,6 +19,7 @@ from devices.choices import DeviceStatus
 from devices.commands import deliver_pending
 from devices.config_push import record_applied_config
 from devices.models import Device
+from devices.ordering import device_time, is_stale
 from devices.status import change_status
 
 log = logging.getLogger(__name__)
@@ -65,28 +66,46 @@ def snapshot_fields(beat: dict) -> dict:
 
 
 def handle_heartbeat(device: Device, beat: dict, received_at) -> Device:
-    """Store one heartbeat and act on it; returns the updated device."""
+    """Store one heartbeat and act on it; returns the updated device.
+
+    A heartbeat older (by device time) than the stored snapshot is ignored; one older than the device's
+    last presence message (say, an offline status sent after it) updates the snapshot but does not bring
+    the device back online (devices.ordering).
+    """
     fields = snapshot_fields(beat)
+    sent_at = device_time(beat, received_at)
     with transaction.atomic():
         # Locked so two bridges handling two heartbeats of one device compare against each other.
         before = Device.objects.select_for_update().get(pk=device.pk)
+        if is_stale(sent_at, before.heartbeat_device_ts):
+            log.info("%s: heartbeat of %s older than the stored one ignored", device.device_id, sent_at.isoformat())
+            return before
+        alive = not is_stale(sent_at, before.presence_device_ts)
         applied_hash_before = before.applied_config_hash
         assessment = anomalies.assess(_previous(before), fields, received_at, settings.HEALTH_ANOMALIES)
         fields.update(assessment.state)
         fields.update(last_heartbeat=received_at, last_seen=received_at, updated_at=received_at)
+        if sent_at is not None:
+            fields["heartbeat_device_ts"] = sent_at
+            if alive:
+                fields["presence_device_ts"] = sent_at
         Device.objects.filter(pk=device.pk).update(**fields)
         for name, value in fields.items():
             setattr(before, name, value)
         device = before
-        came_back = device.status != DeviceStatus.ONLINE and change_status(
-            device, DeviceStatus.ONLINE, reason="heartbeat", at=received_at
+        came_back = (
+            alive
+            and device.status != DeviceStatus.ONLINE
+            and change_status(device, DeviceStatus.ONLINE, reason="heartbeat", at=received_at)
         )
         if came_back:
             transaction.on_commit(lambda: deliver_pending(device))
         if beat.get("cfg") and beat["cfg"] != applied_hash_before:
             record_applied_config(device, beat["cfg"], received_at)
-        alive = anomalies.Finding(AlertType.DEVICE_OFFLINE, active=False)
-        _apply_findings(device, [alive, *assessment.findings])
+        findings = assessment.findings
+        if alive:
+            findings = [anomalies.Finding(AlertType.DEVICE_OFFLINE, active=False), *findings]
+        _apply_findings(device, findings)
         publish_event(HEARTBEAT_RECEIVED, _event_data(device, received_at), device_id=device.device_id)
     return device
 

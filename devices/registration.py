@@ -3,8 +3,10 @@
 Policy: an unknown device is created `pending` and waits for approval in the admin, unless
 DEVICE_AUTO_ACCEPT is on. A device a field engineer pre-provisioned is accepted on its first
 registration. An accepted device (online, degraded, offline) comes online, since it has just booted and
-connected. A decommissioned device is left as it is: the bridge counts and drops its data. Every
-status change goes through devices.status.change_status, so it is recorded and announced.
+connected, unless it has already sent a newer presence message (devices.ordering: a registration handled
+late by another bridge must not undo an offline status sent after it). A decommissioned device is left
+as it is: the bridge counts and drops its data. Every status change goes through
+devices.status.change_status, so it is recorded and announced.
 """
 
 import logging
@@ -16,6 +18,7 @@ from django.db import transaction
 from acuvim_console.events import DEVICE_REGISTERED, publish_event
 from devices.choices import DeviceStatus
 from devices.models import Device
+from devices.ordering import device_time, is_stale
 from devices.status import change_status
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,16 @@ def handle_registration(device_id: str, payload: dict, received_at: datetime) ->
         log.info("%s: registration of a decommissioned device ignored", device_id)
         return device
     changed = _apply_inventory(device, payload, received_at)
+    sent_at = device_time(payload, received_at)
+    stale = is_stale(sent_at, device.presence_device_ts)
+    if sent_at is not None and not stale:
+        device.presence_device_ts = sent_at
+        changed.append("presence_device_ts")
     device.save(update_fields=changed)
-    _accept_or_bring_online(device, created)
+    if stale:
+        log.info("%s: registration of %s older than its last presence message: status left", device_id, sent_at)
+    else:
+        _accept_or_bring_online(device, created)
     if device.status in ACCEPTED_STATUSES:
         transaction.on_commit(lambda: _deliver_pending(device))
     log.info(

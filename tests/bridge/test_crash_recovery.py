@@ -1,114 +1,90 @@
-"""Zero loss across a bridge crash: SIGKILL mid-stream, restart, every record stored exactly once."""
+"""Zero loss across a bridge crash: SIGKILL with a batch received but not acknowledged, restart, all stored once."""
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from pathlib import Path
 
-from django.conf import settings
+import paho.mqtt.client as mqtt
 from django.db.models import Count
+from paho.mqtt.enums import CallbackAPIVersion
 
-from acuvim_console.mqtt.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
-from tests.bridge.conftest import DeviceClient, wait_until
+from tests.bridge.conftest import DeviceClient, telemetry_table_locked, wait_until
 from tests.factories import make_device
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-RECORDS = 3000
+BEFORE, AT_KILL = 150, 300  # readings stored before the crash, and readings unacknowledged when it comes
+STORE_COUNT = "$SYS/broker/store/messages/count"
 
 
-def start_bridge_process(mqtt_url: str, client_id: str) -> subprocess.Popen:
-    database = settings.DATABASES["default"]
-    env = {key: value for key, value in os.environ.items() if key not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}
-    env.update(
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        MQTT_URL=mqtt_url,
-        MQTT_CLIENT_ID=client_id,
-        MQTT_METRICS_INTERVAL_S="0",
-        LOG_LEVEL="WARNING",
-    )
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "mqtt_bridge"], cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL
-    )
+class BrokerStore:
+    """The broker's own count of the messages it still holds: published to it, not yet acknowledged to it.
+
+    Mosquitto publishes the count (retained, at most every `sys_interval`, only when it changed).
+    """
+
+    def __init__(self, port: int):
+        self.count: int | None = None
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.on_connect = lambda client, *_: client.subscribe(STORE_COUNT)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait_until(lambda: self.count is not None)
+
+    def _on_message(self, client, userdata, message):
+        self.count = int(message.payload)
+
+    def settled(self) -> int:
+        """The count once the broker has had the time to publish its latest value."""
+        time.sleep(1.5)
+        return self.count
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait(10)
+def _waiting_inserts(blocker) -> int:
+    """Bridge sessions whose telemetry INSERT waits for the lock: a batch received that cannot commit."""
+    return blocker.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+        "AND query LIKE %s",
+        (f"INSERT INTO {TelemetryRecord._meta.db_table}%",),
+    ).fetchone()[0]
 
 
-def test_sigkill_in_the_middle_of_a_stream_loses_nothing(transactional_db, mqtt_broker):
-    devices = [make_device() for _ in range(5)]
+def test_sigkill_with_a_batch_unacknowledged_loses_nothing_and_stores_it_once(
+    transactional_db, own_broker, bridge_processes
+):
+    devices = [make_device() for _ in range(3)]
     client_id = f"crash-bridge-{uuid.uuid4().hex[:6]}"
-    first = start_bridge_process(mqtt_broker.url, client_id)
-    second = publisher = None
+    first = bridge_processes(own_broker.url, client_id)
+    publisher = DeviceClient(own_broker.port, max_inflight=50)
+    store = BrokerStore(own_broker.port)
+    start = time.time() - 7200
     try:
-        publisher = DeviceClient(mqtt_broker.port, max_inflight=50)
-        start = time.time() - 7200
         publisher.wait_for_bridge(client_id)
-        publisher.send(f"acuvim/{devices[0].device_id}/telemetry", messages.reading(start - 1, seq=0))
-        wait_until(lambda: TelemetryRecord.objects.exists(), timeout=10)
+        for n in range(BEFORE):
+            publisher.send(f"acuvim/{devices[n % 3].device_id}/telemetry", messages.reading(start + n, seq=n))
+        wait_until(lambda: TelemetryRecord.objects.count() == BEFORE)
+        held_before = store.settled()
 
-        def publish_stream():
-            for n in range(RECORDS):
-                device = devices[n % len(devices)]
-                record = json.dumps(messages.reading(start + n, seq=n))
-                publisher.client.publish(f"acuvim/{device.device_id}/telemetry", record, qos=1)
-                if n % 100 == 0:
-                    time.sleep(0.02)
+        with telemetry_table_locked() as blocker:
+            for n in range(BEFORE, BEFORE + AT_KILL):
+                publisher.send(f"acuvim/{devices[n % 3].device_id}/telemetry", messages.reading(start + n, seq=n))
+            wait_until(lambda: _waiting_inserts(blocker) > 0, timeout=20)
+            wait_until(lambda: store.count - held_before >= AT_KILL, timeout=10)
+            stored_at_kill = blocker.execute(f"SELECT count(*) FROM {TelemetryRecord._meta.db_table}").fetchone()[0]
+            first.kill()
+        assert stored_at_kill == BEFORE, "the batch in flight could not commit"
 
-        streamer = threading.Thread(target=publish_stream)
-        streamer.start()
-        wait_until(lambda: TelemetryRecord.objects.count() > RECORDS // 4, timeout=30)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        killed_at = TelemetryRecord.objects.count()
-        assert killed_at < RECORDS + 1, "the stream should still be running when the bridge dies"
-        streamer.join(60)
-
-        second = start_bridge_process(mqtt_broker.url, client_id)
-        wait_until(lambda: TelemetryRecord.objects.count() == RECORDS + 1, timeout=40, interval=0.2)
+        bridge_processes(own_broker.url, client_id)  # the same session: the broker resends what was not acked
+        wait_until(lambda: TelemetryRecord.objects.count() == BEFORE + AT_KILL, timeout=30, interval=0.2)
+        wait_until(lambda: store.count <= held_before, timeout=10)  # everything acknowledged now
         time.sleep(0.5)
-        assert TelemetryRecord.objects.count() == RECORDS + 1
+        assert TelemetryRecord.objects.count() == BEFORE + AT_KILL
         per_device = dict(TelemetryRecord.objects.values_list("device").annotate(n=Count("id")))
-        assert sorted(per_device.values()) == [600, 600, 600, 600, 601]
+        assert sorted(per_device.values()) == [150, 150, 150]
     finally:
-        if publisher is not None:
-            publisher.close()
-        stop(first)
-        if second is not None:
-            second.send_signal(signal.SIGTERM)
-            try:
-                second.wait(15)
-            except subprocess.TimeoutExpired:
-                stop(second)
-
-
-def test_broker_restart_the_bridge_reconnects_and_resumes_its_session(start_bridge, mqtt_broker, settings):
-    settings.MQTT_RECONNECT_MIN_S = 1
-    settings.MQTT_RECONNECT_MAX_S = 2
-    bridge = start_bridge()
-    device = make_device()
-    publisher = DeviceClient(mqtt_broker.port)
-    topic = f"acuvim/{device.device_id}/telemetry"
-    start = time.time() - 3600
-    try:
-        for n in range(100):
-            publisher.send(topic, messages.reading(start + n, seq=n))
-        wait_until(lambda: TelemetryRecord.objects.filter(device=device).count() == 100)
-
-        mqtt_broker.restart()
-        wait_until(lambda: bridge.connected.is_set() and publisher.client.is_connected(), timeout=20)
-        for n in range(100, 200):
-            publisher.send(topic, messages.reading(start + n, seq=n))
-        wait_until(lambda: TelemetryRecord.objects.filter(device=device).count() == 200, timeout=20)
-        assert metrics.snapshot()["connects"] >= 2
-    finally:
+        store.close()
         publisher.close()

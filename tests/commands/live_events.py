@@ -2,6 +2,7 @@
 
 With the in-memory channel layer, events are delivered on the loop a consumer bound
 (acuvim_console.events.dispatcher.bind_server_loop); this listener runs such a loop in a thread.
+Given a layer of its own (e.g. Redis, to hear another process's events), it only listens on it.
 """
 
 import asyncio
@@ -14,17 +15,19 @@ from acuvim_console.watchers import watchers
 
 
 class LiveEvents:
-    def __init__(self):
+    def __init__(self, layer=None):
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-live-events", daemon=True)
         self.thread.start()
-        self.layer = get_channel_layer()
+        self.bound = layer is None
+        self.layer = layer or get_channel_layer()
         self.fleet_channel = self._run(self.layer.new_channel())
         self.device_channel = self._run(self.layer.new_channel())
         self.memberships = [(FLEET_GROUP, self.fleet_channel)]
         self.watched = []
         self._run(self.layer.group_add(FLEET_GROUP, self.fleet_channel))
-        dispatcher.bind_server_loop(self.loop)
+        if self.bound:
+            dispatcher.bind_server_loop(self.loop)
 
     def _run(self, coroutine, timeout: float = 5.0):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -53,7 +56,8 @@ class LiveEvents:
             received.append((message["event"], message["data"]))
 
     def close(self) -> None:
-        dispatcher.bind_server_loop(None)
+        if self.bound:
+            dispatcher.bind_server_loop(None)
         for group, channel in self.memberships:
             self._run(self.layer.group_discard(group, channel))
         for device_id in self.watched:

@@ -2,40 +2,29 @@
 
 Tests get their own port and persistence directory, so parallel test runs never see each other's
 messages and a test may stop and restart the broker.
+
+Run as root, Mosquitto would drop its privileges to the `mosquitto` user, which cannot reach pytest's
+private temporary directories: it would then run without its log and, worse, without persistence,
+so a restart would silently lose its queues. The test broker keeps root's privileges instead.
 """
 
+import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.ports import free_port, wait_for_port
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONF_D = PROJECT_DIR / "deploy" / "mosquitto" / "conf.d"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 @dataclass
 class Mosquitto:
     workdir: Path
     port: int = field(default_factory=free_port)
+    sys_interval_s: int = 10  # how often the broker publishes its $SYS counters
     process: subprocess.Popen | None = None
 
     @property
@@ -48,10 +37,11 @@ class Mosquitto:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         conf.write_text(
-            f"persistence true\npersistence_location {data}/\nautosave_interval 1\n"
+            ("user root\n" if os.geteuid() == 0 else "")
+            + f"persistence true\npersistence_location {data}/\nautosave_interval 1\n"
             f"per_listener_settings false\nallow_anonymous true\n"
             f"listener {self.port} 127.0.0.1\n"
-            f"log_dest file {self.workdir / 'mosquitto.log'}\n"
+            f"log_dest file {self.workdir / 'mosquitto.log'}\nsys_interval {self.sys_interval_s}\n"
             f"include_dir {CONF_D}\n"
         )
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
