@@ -28,19 +28,23 @@ def revoke_tokens(user) -> int:
     return current_generation(user.pk)
 
 
+def stored_fields(sender, instance, update_fields, fields: tuple[str, ...]) -> dict | None:
+    """For a pre_save handler: `fields` as the database holds them before this save, or None when the
+    row is new or the save writes none of them (the login's `last_login` update costs no query)."""
+    if instance.pk is None or (update_fields is not None and not set(update_fields) & set(fields)):
+        return None
+    return sender.objects.filter(pk=instance.pk).values(*fields).first()
+
+
 def _remember_credentials(sender, instance, update_fields=None, **kwargs):
-    instance._credentials_before = None
-    if instance.pk is None or (update_fields is not None and not set(update_fields) & set(_WATCHED)):
-        return
-    instance._credentials_before = sender.objects.filter(pk=instance.pk).values_list(*_WATCHED).first()
+    instance._credentials_before = stored_fields(sender, instance, update_fields, _WATCHED)
 
 
 def _revoke_when_credentials_change(sender, instance, created, **kwargs):
     before = getattr(instance, "_credentials_before", None)
     if created or before is None:
         return
-    password, was_active = before
-    if password != instance.password or (was_active and not instance.is_active):
+    if before["password"] != instance.password or (before["is_active"] and not instance.is_active):
         revoke_tokens(instance)
 
 

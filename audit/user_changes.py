@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
+from access.credentials import stored_fields
 from audit.models import AuditAction
 from audit.recording import record
 
@@ -20,10 +21,7 @@ def user_target(user) -> str:
 
 
 def _remember_audited_fields(sender, instance, update_fields=None, **kwargs):
-    instance._audit_before = None
-    if instance.pk is None or (update_fields is not None and not set(update_fields) & set(AUDITED_FIELDS)):
-        return
-    instance._audit_before = sender.objects.filter(pk=instance.pk).values(*AUDITED_FIELDS).first()
+    instance._audit_before = stored_fields(sender, instance, update_fields, AUDITED_FIELDS)
 
 
 def _record_user_saved(sender, instance, created, **kwargs):
