@@ -8,4 +8,4 @@ RUN DATABASE_URL=sqlite:////tmp/build.sqlite3 SECRET_KEY=build-only python manag
     && useradd --system --home /app acuvim && mkdir -p /data && chown acuvim /data
 USER acuvim
 EXPOSE 8000
-CMD ["uvicorn", "acuvim_console.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+CMD ["uvicorn", "acuvim_console.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]

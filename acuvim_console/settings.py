@@ -19,6 +19,9 @@ DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or load_or_create_secret_key(DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
+# Production refuses insecure settings (access.checks). Unset: production when the console uses an
+# external broker or Redis, as every deployment does; `make run` (embedded) is development.
+PRODUCTION = env_bool("PRODUCTION", bool(os.environ.get("MQTT_URL") or os.environ.get("REDIS_URL")))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -38,6 +41,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "corsheaders",
     "django_celery_beat",
+    "axes",
+    "access",
+    "audit",
     "groups",
     "devices",
     "telemetry",
@@ -55,9 +61,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.recording.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "acuvim_console.request_guards.AdminSelectionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "acuvim_console.urls"
@@ -115,6 +123,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# django-axes sees every password check (admin and API login) and locks out an address after
+# LOGIN_FAILURE_LIMIT failures, and a username after as many failures from anywhere, for
+# LOGIN_LOCKOUT_MINUTES. A successful login resets the count. Addresses: access.client_address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "access.client_address.client_address"
+AXES_LOCKOUT_TEMPLATE = "admin/acuvim/login_locked.html"
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma separated), e.g.
+# TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8. Empty: the header is ignored and the peer address counts.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -296,7 +320,7 @@ DEAD_LETTER_KEEP_DAYS = env_int("DEAD_LETTER_KEEP_DAYS", 7)
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "access.jwt.RevocableJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -316,10 +340,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "acuvim_console.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "10/min")},
-    # Login throttling counts per client address. Behind N reverse proxies set TRUSTED_PROXY_COUNT=N so the
-    # address is read from X-Forwarded-For; with the default 0 that header is ignored, so a client cannot
-    # escape the throttle by sending a different made-up X-Forwarded-For with each attempt.
-    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_ACCESS_HOURS", 24)),
@@ -327,6 +347,8 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,  # a refresh token works once
     "UPDATE_LAST_LOGIN": True,
+    # Tokens carry the user's credential generation: a password change or deactivation revokes them all.
+    "TOKEN_REFRESH_SERIALIZER": "access.jwt.RevocableRefreshSerializer",
 }
 # Swagger UI and ReDoc are self-hosted (drf-spectacular-sidecar) so the Content-Security-Policy
 # (acuvim_console.security) can stay 'self' and the docs work offline.

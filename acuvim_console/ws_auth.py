@@ -1,9 +1,11 @@
-"""Who is on the other end of a websocket: the admin's session user, or an API client's JWT.
+"""Who is on the other end of a websocket: the admin's session user, or an API client with a ticket.
 
 Browsers bring the Django session cookie (AuthMiddlewareStack already put that user into the scope).
-API clients bring the same access token they use for the REST API, either as `?token=<jwt>` or as the
-subprotocol `bearer.<jwt>` (browsers cannot set an Authorization header on a websocket). A token that
-is present but invalid is an error of its own, so the consumer can tell the client why it is refused.
+API clients first ask `POST /api/auth/ws-ticket` for a single-use ticket valid 30 s (access.tickets)
+and connect with `?ticket=<ticket>`, or send their access token as the subprotocol `bearer.<jwt>`
+(a header, so it never lands in an access log). A JWT in the URL (`?token=`) is refused outright: URLs
+are logged by every proxy on the way. A credential that is present but bad is an error of its own, so
+the consumer can tell the client why it is refused.
 """
 
 import logging
@@ -12,21 +14,25 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
+
+from access.jwt import user_for_access_token
+from access.tickets import redeem_ticket
 
 log = logging.getLogger(__name__)
 
 BEARER_PREFIX = "bearer."
 
 
-def token_from_scope(scope) -> str | None:
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
-    if query.get("token"):
-        return query["token"][0]
+class AuthError:
+    """Why a websocket's credential was refused (`scope["auth_error"]`), as the close reason says it."""
+
+    INVALID_TICKET = "invalid or used ticket"
+    INVALID_TOKEN = "invalid token"  # noqa: S105 (a message, not a secret)
+    TOKEN_IN_URL = "a JWT in the URL is refused: use ?ticket= from POST /api/auth/ws-ticket"  # noqa: S105
+
+
+def _bearer_token(scope) -> str | None:
     for protocol in scope.get("subprotocols", []):
         if protocol.startswith(BEARER_PREFIX):
             return protocol[len(BEARER_PREFIX) :]
@@ -34,31 +40,33 @@ def token_from_scope(scope) -> str | None:
 
 
 @database_sync_to_async
-def user_for_token(raw_token: str):
-    """The active user an access token names, or None when it is expired, forged or for a gone user."""
-    try:
-        token = AccessToken(raw_token)
-    except TokenError as exc:
-        log.info("websocket token refused: %s", exc)
-        return None
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True).first()
-    return user
+def _authenticate(query: dict, bearer: str | None):
+    """(user, error) for the credential given; (None, None) when there is none (the session decides)."""
+    if query.get("token"):
+        return None, AuthError.TOKEN_IN_URL
+    if query.get("ticket"):
+        user = redeem_ticket(query["ticket"][0])
+        return user, None if user else AuthError.INVALID_TICKET
+    if bearer is not None:
+        user = user_for_access_token(bearer)
+        return user, None if user else AuthError.INVALID_TOKEN
+    return None, None
 
 
-class JwtAuthMiddleware:
-    """Replaces the scope's user with the token's user when a token is given; flags a bad token."""
+class CredentialAuthMiddleware:
+    """Replaces the scope's user with the ticket's or token's user when one is given; flags a bad one."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        raw_token = token_from_scope(scope)
-        if raw_token is not None:
-            scope = dict(scope)
-            user = await user_for_token(raw_token)
-            scope["user"] = user or AnonymousUser()
-            scope["auth_error"] = None if user else "invalid_token"
+        query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+        bearer = _bearer_token(scope)
+        if query.get("token") or query.get("ticket") or bearer is not None:
+            user, error = await _authenticate(query, bearer)
+            if error:
+                log.info("websocket %s refused: %s", scope.get("path"), error)
+            scope = {**scope, "user": user or AnonymousUser(), "auth_error": error}
         return await self.app(scope, receive, send)
 
 
@@ -66,7 +74,7 @@ class BrowserOriginValidator(OriginValidator):
     """Refuses cross-site pages (a browser always sends Origin) but lets non-browser API clients in.
 
     A missing Origin cannot come from a web page, so it cannot be a cross-site websocket hijack; such
-    clients must still authenticate with a token or a session.
+    clients must still authenticate with a ticket, a token or a session.
     """
 
     def __init__(self, application):

@@ -2,7 +2,8 @@
 
 The bridge hands over the payload parsed by acuvim_console.mqtt.payloads.parse_alert. "raised" opens
 (or repeats) the alert of that type with the device's message, value and threshold; "cleared" resolves
-the open one, because the device has seen the condition end.
+the open one, because the device has seen the condition end. The device's message is redacted
+(devices.redaction) before it is stored: alerts are shown to every Viewer.
 """
 
 from datetime import datetime
@@ -11,6 +12,7 @@ from acuvim_console.mqtt.payloads import AlertState
 from alerts.models import Alert, AlertSource
 from alerts.services import raise_alert, resolve_alert
 from devices.models import Device
+from devices.redaction import DeviceRedactor
 
 
 def handle_device_alert(device: Device, payload: dict, received_at: datetime) -> Alert | bool:
@@ -22,7 +24,7 @@ def handle_device_alert(device: Device, payload: dict, received_at: datetime) ->
         device,
         alert_type,
         payload["sev"],
-        payload.get("msg") or f"{alert_type} reported by the device",
+        DeviceRedactor(device)(payload.get("msg")) or f"{alert_type} reported by the device",
         value=payload.get("val"),
         threshold=payload.get("thr"),
         metadata={"device_ts": (device_time or received_at).isoformat(), "ts_estimated": device_time is None},

@@ -15,7 +15,7 @@ from devices.admin_filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus
 from devices.configs import canonical_json, redact_secrets
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange, RejectedMessage
-from devices.status import accept_device, change_status
+from devices.status import approve_device, decommission_device
 from devices.tokens import issue_token
 
 # What the device reports and the console records, grouped as the device page shows it: read-only in the admin.
@@ -186,32 +186,22 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected pending devices", permissions=["approve"])
     def approve_devices(self, request, queryset):
-        approved = 0
-        for device in queryset.filter(status=DeviceStatus.PENDING):
-            approved += accept_device(device, reason=f"approved by {request.user}")
+        approved = sum(
+            approve_device(device, user=request.user) for device in queryset.filter(status=DeviceStatus.PENDING)
+        )
         self.message_user(request, f"{approved} device(s) approved; they go online with their next heartbeat.")
 
     @admin.action(description="Decommission selected devices", permissions=["approve"])
     def decommission_devices(self, request, queryset):
-        changed = sum(
-            change_status(device, DeviceStatus.DECOMMISSIONED, reason=f"decommissioned by {request.user}")
-            for device in queryset
-        )
+        changed = sum(decommission_device(device, user=request.user) for device in queryset)
         self.message_user(request, f"{changed} device(s) decommissioned; their data is no longer stored.")
 
     @admin.action(description="Issue a new device token (shown once)", permissions=["manage_token"])
     def issue_tokens(self, request, queryset):
         if queryset.count() > 20:
             self.message_user(request, "Issue tokens for at most 20 devices at a time.", messages.ERROR)
-            return
-        for device in queryset:
-            token = issue_token(device)
-            self.message_user(
-                request,
-                f"{device.device_id}: new device token {token} "
-                "(copy it now: it is stored hashed and never shown again)",
-                messages.WARNING,
-            )
+            return None
+        return admin_actions.issued_tokens_page(self, request, [(device, issue_token(device)) for device in queryset])
 
     def has_approve_permission(self, request):
         return request.user.has_perm("devices.approve_device")

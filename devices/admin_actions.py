@@ -11,6 +11,7 @@ from django.contrib.admin import helpers
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.cache import add_never_cache_headers
 
 from devices.admin_forms import COMMAND_EXAMPLES, AddToGroupForm, CommandForm, FirmwareChoiceForm
 from devices.choices import UNACCEPTED_STATUSES
@@ -174,3 +175,20 @@ def send_command_to_groups(modeladmin, request, queryset):
         form=form,
         intro="Every approved device of the selected groups gets the command; offline ones when they return.",
     )
+
+
+def issued_tokens_page(modeladmin, request, issued: list) -> TemplateResponse:
+    """The new tokens, on a page that is not cached, rather than in the `messages` cookie.
+
+    Django's message storage keeps messages in a signed but readable cookie, so a token put there
+    travels in every request until shown, and lands in any proxy or browser that stores cookies.
+    """
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "New device tokens",
+        "opts": modeladmin.model._meta,
+        "issued": issued,
+    }
+    response = TemplateResponse(request, "admin/acuvim/issued_tokens.html", context)
+    add_never_cache_headers(response)
+    return response

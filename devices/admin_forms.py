@@ -8,10 +8,11 @@ from django import forms
 
 from acuvim_console import json_limits
 from devices.choices import CommandName, TransportMode
+from devices.command_specs import OPERATOR_COMMANDS
 from firmware.models import FirmwareVersion
 from groups.models import DeviceGroup
 
-# A filled-in example per command, put into the params box when the operator picks the command.
+# A filled-in example per command an operator may send, put into the params box when it is picked.
 COMMAND_EXAMPLES: dict[str, dict] = {
     CommandName.PING: {},
     CommandName.GET_STATUS: {},
@@ -22,13 +23,6 @@ COMMAND_EXAMPLES: dict[str, dict] = {
     CommandName.WIFI_SCAN: {},
     CommandName.GSM_STATUS: {},
     CommandName.SET_TRANSPORT: {"mode": TransportMode.WIFI_PREFERRED.value},
-    CommandName.OTA_UPDATE: {
-        "url": "https://console.example.com/api/firmware/1.3.0/download/",
-        "version": "1.3.0",
-        "sha256": "0" * 64,
-        "size": 1048576,
-        "mandatory": False,
-    },
     CommandName.OTA_ROLLBACK: {},
     CommandName.MODBUS_READ: {"addr": 16384, "count": 10, "fc": 3},
     CommandName.SET_METER: {"addr": 1, "baud": 19200, "parity": "8N1"},
@@ -56,7 +50,11 @@ def parse_json_object(text: str, what: str = "params") -> dict:
 
 
 class CommandForm(forms.Form):
-    command = forms.ChoiceField(choices=CommandName.choices, initial=CommandName.PING)
+    command = forms.ChoiceField(
+        choices=[(name, CommandName(name).label) for name in OPERATOR_COMMANDS],
+        initial=CommandName.PING,
+        help_text="ota_update is not offered: firmware goes out through Firmware versions > Deploy.",
+    )
     params = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60, "class": "acv-json", "spellcheck": "false"}),

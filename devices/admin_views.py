@@ -17,8 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from acuvim_console import json_limits
 from devices.admin_forms import COMMAND_EXAMPLES, CommandForm
-from devices.choices import CommandName
-from devices.command_specs import CommandValidationError
+from devices.command_specs import OPERATOR_COMMANDS, CommandValidationError
 from devices.configs import DEFAULT_CONFIG, InvalidConfig, redact_secrets
 from devices.live import command_payload, device_state, latest_telemetry
 from devices.models import Device
@@ -156,7 +155,7 @@ def cockpit_context(request, device: Device) -> dict:
         "desired_config_json": json.dumps(desired_config(device), indent=2, sort_keys=True),
         "command_form": CommandForm(),
         "command_examples": COMMAND_EXAMPLES,
-        "command_names": CommandName.values,
+        "command_names": list(OPERATOR_COMMANDS),
         "history_ranges": list(HISTORY_RANGES),
         "can_send_command": user.has_perm("devices.send_command"),
         "can_push_config": user.has_perm("devices.push_config"),

@@ -157,6 +157,17 @@ SPECS: dict[str, CommandSpec] = {
 }
 
 
+# Commands no operator sends by hand: an `ota_update` with any URL and hash would skip the image upload,
+# its validation and every rollout safeguard, so only a firmware deploy (firmware.rollouts) sends it.
+FIRMWARE_DEPLOY_ONLY = frozenset({CommandName.OTA_UPDATE})
+FIRMWARE_DEPLOY_ONLY_REASON = (
+    "ota_update is sent only by a firmware deploy: upload the image (admin Firmware versions, or "
+    "POST /api/firmware) and deploy it (the admin's deploy page, or POST /api/firmware/deploy)"
+)
+# What the admin's command forms, the API and manage.py send_command offer.
+OPERATOR_COMMANDS = tuple(name for name in SPECS if name not in FIRMWARE_DEPLOY_ONLY)
+
+
 def validate_command(command: object, params: object) -> dict:
     """Return the params to send (never None) or raise CommandValidationError listing every problem."""
     spec = SPECS.get(command) if isinstance(command, str) else None

@@ -23,6 +23,8 @@ from acuvim_console.events import COMMAND_COMPLETED, COMMAND_UPDATED, publish_ev
 from acuvim_console.mqtt.payloads import ResponseStatus
 from acuvim_console.mqtt.publisher import PublishError, publish
 from acuvim_console.mqtt.topics import command_topic
+from audit.models import AuditAction
+from audit.recording import device_target, record
 from devices.bulk_updates import seconds_before, update_returning
 from devices.choices import (
     FINAL_COMMAND_STATUSES,
@@ -32,9 +34,16 @@ from devices.choices import (
     CommandStatus,
     DeviceStatus,
 )
-from devices.command_specs import CommandValidationError, command_timeout, validate_command
+from devices.command_specs import (
+    FIRMWARE_DEPLOY_ONLY,
+    FIRMWARE_DEPLOY_ONLY_REASON,
+    CommandValidationError,
+    command_timeout,
+    validate_command,
+)
 from devices.configs import redact_secrets
 from devices.models import Command, CommandBatch, Device
+from devices.redaction import DeviceRedactor
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +76,36 @@ publish_pause = _PublishPause()
 failure_counts: Counter[str] = Counter()
 
 
+def refuse_firmware_deploy_only(command) -> None:
+    if command in FIRMWARE_DEPLOY_ONLY:
+        raise CommandValidationError({"command": FIRMWARE_DEPLOY_ONLY_REASON})
+
+
 def send_command(
+    device: Device,
+    command: str,
+    params: dict | None = None,
+    *,
+    user=None,
+    timeout_s: int | None = None,
+) -> Command:
+    """An operator's command to one device (admin, API, manage.py): checked, queued and audited.
+
+    Raises devices.command_specs.CommandValidationError before anything is stored: for bad params, for
+    a command only firmware deploys send, and for a device that is not accepted.
+    """
+    refuse_firmware_deploy_only(command)
+    queued = queue_command(device, command, params, user=user, timeout_s=timeout_s)
+    record(
+        AuditAction.COMMAND_SENT,
+        device_target(device),
+        user=user,
+        detail={"command": command, "request_id": queued.request_id, "params": redact_secrets(queued.params)},
+    )
+    return queued
+
+
+def queue_command(
     device: Device,
     command: str,
     params: dict | None = None,
@@ -79,8 +117,8 @@ def send_command(
 ) -> Command:
     """Queue a command; it is published once the caller's transaction commits if the device is reachable.
 
-    Raises devices.command_specs.CommandValidationError before anything is stored, also for a device
-    that is not accepted (pending approval or decommissioned), which would never receive it.
+    For services that audit their own action (group commands, config push, rollouts); operators'
+    commands go through send_command. Raises CommandValidationError like it.
     """
     params = validate_command(command, params)
     if device.status in UNACCEPTED_STATUSES:
@@ -106,11 +144,24 @@ def send_command(
 
 def send_group_command(group, command: str, params: dict | None = None, *, user=None) -> CommandBatch:
     """One command per accepted device of `group`, tracked together; offline members get theirs later."""
+    refuse_firmware_deploy_only(command)
     params = validate_command(command, params)
     with transaction.atomic():
         batch = CommandBatch.objects.create(command=command, params=params, group=group, created_by=user)
-        for device in group.devices.exclude(status__in=UNACCEPTED_STATUSES):
-            send_command(device, command, params, user=user, batch=batch)
+        devices = list(group.devices.exclude(status__in=UNACCEPTED_STATUSES))
+        for device in devices:
+            queue_command(device, command, params, user=user, batch=batch)
+        record(
+            AuditAction.GROUP_COMMAND_SENT,
+            f"group {group.name}",
+            user=user,
+            detail={
+                "command": command,
+                "batch_id": str(batch.pk),
+                "devices": len(devices),
+                "params": redact_secrets(params),
+            },
+        )
     return batch
 
 
@@ -190,24 +241,29 @@ def handle_response(device: Device, payload: dict, received_at) -> Command | Non
         reason = "unknown_request" if command is None else "foreign_request"
         return _ignore(device, payload, reason)
     status = payload["status"]
+    redact = DeviceRedactor(device)  # nothing the device sends is stored unredacted (devices.redaction)
     if status in (ResponseStatus.ACK, ResponseStatus.PROGRESS):
         changes = {
             "status": CommandStatus.ACK,
             "acked_at": Coalesce(F("acked_at"), Value(received_at)),
         }
         if status == ResponseStatus.PROGRESS:
-            changes["progress"] = {key: payload.get(key) for key in ("stage", "progress")} | {
+            changes["progress"] = redact({key: payload.get(key) for key in ("stage", "progress")}) | {
                 "at": received_at.isoformat()
             }
         event = COMMAND_UPDATED
     elif status == ResponseStatus.SUCCESS:
-        changes = {"status": CommandStatus.SUCCESS, "response": payload.get("data"), "completed_at": received_at}
+        changes = {
+            "status": CommandStatus.SUCCESS,
+            "response": redact(payload.get("data")),
+            "completed_at": received_at,
+        }
         event = COMMAND_COMPLETED
     else:
         changes = {
             "status": CommandStatus.ERROR,
-            "error_code": (payload.get("code") or "error")[:32],
-            "error_message": payload.get("msg") or "",
+            "error_code": redact((payload.get("code") or "error")[:32]),
+            "error_message": redact(payload.get("msg") or ""),
             "completed_at": received_at,
         }
         event = COMMAND_COMPLETED

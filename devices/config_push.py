@@ -8,10 +8,20 @@ heartbeat (`cfg`); a match with the desired hash marks that version applied.
 
 from django.db import transaction
 
+from audit.models import AuditAction
+from audit.recording import device_target, record
 from devices.choices import CommandName
 from devices.command_specs import validate_command
-from devices.commands import send_command
-from devices.configs import DEFAULT_CONFIG, REDACTED, SECRET_KEYS, config_hash, merge_config, validate_config
+from devices.commands import queue_command
+from devices.configs import (
+    DEFAULT_CONFIG,
+    REDACTED,
+    config_hash,
+    is_secret_key,
+    merge_config,
+    redact_secrets,
+    validate_config,
+)
 from devices.models import Command, Device, DeviceConfig
 
 
@@ -38,7 +48,13 @@ def push_config(device: Device, changes: dict, *, user=None) -> tuple[DeviceConf
         )
         Device.objects.filter(pk=device.pk).update(desired_config_hash=desired_hash)
         device.desired_config_hash = desired_hash
-        command = send_command(device, CommandName.SET_CONFIG, _without_redacted(changes), user=user)
+        command = queue_command(device, CommandName.SET_CONFIG, _without_redacted(changes), user=user)
+        record(
+            AuditAction.CONFIG_PUSHED,
+            device_target(device),
+            user=user,
+            detail={"version": version.version, "changes": redact_secrets(changes), "request_id": command.request_id},
+        )
     return version, command
 
 
@@ -63,7 +79,7 @@ def _without_redacted(changes: dict) -> dict:
     """Drop secrets sent back as '***' (meaning "keep it"): the device must not store the mask."""
     return {
         section: (
-            {key: value for key, value in values.items() if not (key in SECRET_KEYS and value == REDACTED)}
+            {key: value for key, value in values.items() if not (is_secret_key(key) and value == REDACTED)}
             if isinstance(values, dict)
             else values
         )

@@ -9,8 +9,12 @@ import json
 
 from devices.choices import TransportMode
 
-SECRET_KEYS = frozenset({"password", "pin", "token"})
+# A key is secret when its name contains one of these, in any case and at any depth: devices name their
+# secrets freely (`psk`, `mqtt.pass`, `console_token`, `apiKey`), so a list of exact names leaks.
+SECRET_KEY_PARTS = ("pass", "psk", "secret", "token", "key", "pin")
 REDACTED = "***"
+# Known secret values shorter than this are not searched for inside other strings (too many false hits).
+MIN_KNOWN_SECRET_LENGTH = 4
 
 _SECTIONS = {
     "wifi": {"ssid": str, "password": str},
@@ -44,16 +48,48 @@ def config_hash(document: dict) -> str:
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
-def redact_secrets(document):
-    """Copy of a config with every secret replaced by '***' (empty secrets stay empty)."""
+def is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and any(part in key.lower() for part in SECRET_KEY_PARTS)
+
+
+def secret_values(document) -> set[str]:
+    """Every non-empty string stored under a secret key of `document`, at any depth."""
+    found: set[str] = set()
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if is_secret_key(key) and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= secret_values(value)
+    elif isinstance(document, list):
+        for item in document:
+            found |= secret_values(item)
+    return found
+
+
+def redact_secrets(document, known_secrets: frozenset[str] | set[str] = frozenset()):
+    """Copy of a document with every secret replaced by '***' (empty secrets stay empty).
+
+    Secret keys (is_secret_key) lose their values whatever they hold; any other string has each of the
+    `known_secrets` it contains masked, so an error message quoting a password does not carry it.
+    """
     if isinstance(document, dict):
         return {
-            key: (REDACTED if key in SECRET_KEYS and value else redact_secrets(value))
+            key: (REDACTED if is_secret_key(key) and value else redact_secrets(value, known_secrets))
             for key, value in document.items()
         }
     if isinstance(document, list):
-        return [redact_secrets(item) for item in document]
+        return [redact_secrets(item, known_secrets) for item in document]
+    if isinstance(document, str) and known_secrets:
+        return mask_known_secrets(document, known_secrets)
     return document
+
+
+def mask_known_secrets(text: str, known_secrets) -> str:
+    for secret in sorted(known_secrets, key=len, reverse=True):
+        if secret == text or (len(secret) >= MIN_KNOWN_SECRET_LENGTH and secret in text):
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def merge_config(current: dict, changes: dict) -> dict:
@@ -65,7 +101,7 @@ def merge_config(current: dict, changes: dict) -> dict:
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             for inner_key, inner_value in value.items():
-                if inner_key in SECRET_KEYS and inner_value == REDACTED:
+                if is_secret_key(inner_key) and inner_value == REDACTED:
                     continue
                 merged[key][inner_key] = inner_value
         else:

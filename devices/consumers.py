@@ -61,7 +61,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         await self.accept(chosen_subprotocol(self.scope))
         user = self.scope.get("user")
         if self.scope.get("auth_error") or user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=CLOSE_UNAUTHENTICATED, reason=self.scope.get("auth_error"))
             return
         if not await database_sync_to_async(user.has_perm)(VIEW_PERMISSION):
             await self.close(code=CLOSE_FORBIDDEN)

@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 
+from audit.models import AuditAction
+from audit.recording import device_target, record
 from devices.models import Device
 from devices.status import accept_device
 from devices.tokens import issue_token
@@ -44,4 +46,5 @@ def provision_device(device_id: str, name: str = "", group_name: str = "") -> Pr
         device.group = group
     device.save()
     accept_device(device, reason="provisioned")
+    record(AuditAction.DEVICE_PROVISIONED, device_target(device), detail={"created": created, "group": group_name})
     return ProvisionedDevice(device=device, token=issue_token(device), created=created)

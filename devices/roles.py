@@ -1,7 +1,8 @@
 """The three operator roles, as Django groups whose permissions the admin, the API and websockets all check.
 
 Viewer reads; Operator also acts on devices (commands, config, approvals, firmware deployment, alert
-acknowledgement); Admin also manages users, uploads and deletes firmware and deletes devices.
+acknowledgement); Admin also manages users, uploads and deletes firmware, deletes devices and reads
+the audit log.
 Permissions are re-synced after every migrate so that new models join the roles automatically.
 """
 
@@ -36,6 +37,10 @@ OPERATOR_EXTRA = (
 )
 
 
+# Only Admins read the audit log; nobody may add, change or delete entries (audit.models).
+ADMIN_AUDIT_PERMISSION = "audit.view_auditlog"
+
+
 def _perms(codenames: list[str]):
     query = Q()
     for dotted in codenames:
@@ -51,7 +56,7 @@ def role_permissions(role: str):
         return view
     if role == OPERATOR:
         return view | _perms(list(OPERATOR_EXTRA))
-    return fleet | Permission.objects.filter(content_type__app_label="auth")
+    return fleet | Permission.objects.filter(content_type__app_label="auth") | _perms([ADMIN_AUDIT_PERMISSION])
 
 
 def sync_roles() -> None:

@@ -4,6 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from acuvim_console.events import DEVICE_STATUS_CHANGED, publish_event
+from audit.models import AuditAction
+from audit.recording import device_target, record
 from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.models import Device, DeviceStatusChange
 
@@ -55,3 +57,23 @@ def accept_device(device: Device, reason: str) -> bool:
     if device.status in UNACCEPTED_STATUSES:
         return change_status(device, DeviceStatus.OFFLINE, reason=reason)
     return False
+
+
+@transaction.atomic
+def approve_device(device: Device, *, user) -> bool:
+    """An operator lets a pending device in (audited); False when it was not pending."""
+    if device.status != DeviceStatus.PENDING:
+        return False
+    approved = accept_device(device, reason=f"approved by {user}")
+    if approved:
+        record(AuditAction.DEVICE_APPROVED, device_target(device), user=user)
+    return approved
+
+
+@transaction.atomic
+def decommission_device(device: Device, *, user) -> bool:
+    """An operator retires a device: its data is no longer stored (audited); False if it already was."""
+    changed = change_status(device, DeviceStatus.DECOMMISSIONED, reason=f"decommissioned by {user}")
+    if changed:
+        record(AuditAction.DEVICE_DECOMMISSIONED, device_target(device), user=user)
+    return changed

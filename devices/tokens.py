@@ -9,6 +9,8 @@ import secrets
 
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.recording import device_target, record
 from devices.models import Device
 
 TOKEN_PREFIX = "acvt_"  # noqa: S105 (a label, not a secret)
@@ -19,11 +21,15 @@ def hash_token(token: str) -> str:
 
 
 def issue_token(device: Device) -> str:
-    """Give the device a new token (the old one stops working) and return it; it is never shown again."""
+    """Give the device a new token (the old one stops working) and return it; it is never shown again.
+
+    Audited with the request's user, if any (the admin's action; manage.py provision_device has none).
+    """
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     device.token_hash = hash_token(token)
     device.token_issued_at = timezone.now()
     device.save(update_fields=["token_hash", "token_issued_at", "updated_at"])
+    record(AuditAction.DEVICE_TOKEN_ISSUED, device_target(device))
     return token
 
 

@@ -18,9 +18,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from acuvim_console.events import ROLLOUT_PROGRESS, publish_event
+from audit.models import AuditAction
+from audit.recording import record
 from devices.choices import CommandName, CommandStatus, DeviceStatus
 from devices.command_specs import CommandValidationError
-from devices.commands import send_command
+from devices.commands import queue_command
 from devices.models import Command, Device
 from firmware import conf
 from firmware.download_links import signed_download_url
@@ -99,8 +101,24 @@ def create_rollout(
             rollout.wave_count,
             len(skipped),
         )
+        record(
+            AuditAction.FIRMWARE_DEPLOYED,
+            rollout_target(rollout),
+            user=user,
+            detail={
+                "version": firmware.version,
+                "devices": len(eligible),
+                "skipped": len(skipped),
+                "waves": rollout.wave_count,
+                "target": target or {},
+            },
+        )
         _advance(rollout, now)
     return rollout
+
+
+def rollout_target(rollout: Rollout) -> str:
+    return f"rollout {rollout.pk} ({rollout.firmware.version})"
 
 
 def _check_options(wave_size, wave_percent, success_ratio, max_failures, max_failure_percent) -> None:
@@ -237,7 +255,7 @@ def _send_queued(rollout: Rollout, now: datetime) -> list[RolloutDevice]:
                 changed.append(entry)
             continue
         try:
-            command = send_command(
+            command = queue_command(
                 device,
                 CommandName.OTA_UPDATE,
                 ota_params(firmware, device),
@@ -309,6 +327,7 @@ def pause_rollout(rollout: Rollout, *, user=None, reason: str = "") -> Rollout:
         if rollout.status not in (RolloutStatus.SCHEDULED, RolloutStatus.RUNNING):
             raise RolloutError(f"A {rollout.status} rollout cannot be paused.")
         _pause(rollout, reason or f"paused by {user or 'an operator'}")
+        record(AuditAction.ROLLOUT_PAUSED, rollout_target(rollout), user=user, detail={"reason": reason})
         _announce(rollout, [])
     return rollout
 
@@ -329,6 +348,7 @@ def resume_rollout(rollout: Rollout, *, user=None, now: datetime | None = None) 
             resumed_at=now,
             accepted_wave=rollout.current_wave,
         )
+        record(AuditAction.ROLLOUT_RESUMED, rollout_target(rollout), user=user)
         _advance(rollout, now)
     return rollout
 
@@ -353,6 +373,7 @@ def cancel_rollout(rollout: Rollout, *, user=None, now: datetime | None = None) 
             state=OtaState.CANCELLED, reason=reason, finished_at=now, updated_at=now
         )
         _set_status(rollout, RolloutStatus.CANCELLED, finished_at=now, pause_reason="")
+        record(AuditAction.ROLLOUT_CANCELLED, rollout_target(rollout), user=user)
         _announce(rollout, [])
     return rollout
 
@@ -376,6 +397,7 @@ def retry_failed(rollout: Rollout, *, user=None, now: datetime | None = None) ->
         if not count:
             raise RolloutError("No failed devices to retry.")
         log.info("rollout %s: %s retries %d devices", rollout.pk, user, count)
+        record(AuditAction.ROLLOUT_RETRIED, rollout_target(rollout), user=user, detail={"devices": count})
         if rollout.status in (RolloutStatus.PAUSED, RolloutStatus.COMPLETED):
             _set_status(rollout, RolloutStatus.RUNNING, pause_reason="", resumed_at=now, finished_at=None)
         _advance(rollout, now)

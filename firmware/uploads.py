@@ -11,6 +11,8 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils.text import get_valid_filename
 
+from audit.models import AuditAction
+from audit.recording import record
 from firmware import conf
 from firmware.images import ImageInfo, InvalidFirmwareImage, RejectionReason, inspect_app_image
 from firmware.models import FirmwareVersion
@@ -129,6 +131,12 @@ def _store(file, info: ImageInfo, name: str, **fields) -> FirmwareVersion:
     try:
         with transaction.atomic():
             firmware.save()
+            record(
+                AuditAction.FIRMWARE_UPLOADED,
+                f"firmware {firmware.version}",
+                user=fields["user"],
+                detail={"sha256": firmware.sha256, "size": firmware.file_size, "filename": firmware.filename},
+            )
     except IntegrityError as clash:  # a concurrent upload of the same version or image won the race
         firmware.file.delete(save=False)
         message = f"Version {info.version} or this image was uploaded meanwhile."

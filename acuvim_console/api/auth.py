@@ -1,7 +1,10 @@
-"""Authentication endpoints: JWT login and refresh, the current user, and admin-only registration.
+"""Authentication endpoints: JWT login, refresh and logout, websocket tickets, the current user, registration.
 
 Access tokens are short-lived bearer tokens; refresh tokens rotate on every use and the used one is
-blacklisted, so a stolen refresh token stops working as soon as its owner refreshes.
+blacklisted, so a stolen refresh token stops working as soon as its owner refreshes, and logging out
+blacklists it at once. Every token carries the user's credential generation (access.jwt), so a
+password change or a deactivation revokes all of them. Failed logins count towards django-axes'
+lockout per address and per username, on top of the per-address rate throttle.
 """
 
 from django.contrib.auth import get_user_model
@@ -9,11 +12,14 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
+from access.jwt import GenerationRefreshToken
+from access.tickets import TICKET_SECONDS, issue_ticket
 from acuvim_console.api.permissions import ADD_USER, PROTECTED
 from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES
 from acuvim_console.api.throttling import LoginRateThrottle
@@ -38,7 +44,13 @@ class MeSerializer(UserSerializer):
         return sorted(user.get_all_permissions())
 
 
+class LoginLockedOut(Throttled):
+    default_detail = "Too many failed logins for this address or username; try again later."
+
+
 class LoginSerializer(TokenObtainPairSerializer):
+    token_class = GenerationRefreshToken
+
     def validate(self, attrs):
         tokens = super().validate(attrs)
         return {**tokens, "user": UserSerializer(self.user).data}
@@ -53,6 +65,15 @@ class LoginResponseSerializer(serializers.Serializer):
 class RefreshResponseSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(help_text="The refresh token to blacklist.")
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Connect with ws://host/ws/fleet/?ticket=<ticket>; it works once.")
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -87,7 +108,7 @@ class RegisterSerializer(serializers.Serializer):
         200: LoginResponseSerializer,
         **BAD_REQUEST,
         401: OpenApiResponse(description="Wrong username or password"),
-        429: OpenApiResponse(description="Too many attempts from this client"),
+        429: OpenApiResponse(description="Too many attempts from this client, or this username is locked out"),
     },
     examples=[
         OpenApiExample("Credentials", value={"username": "operator", "password": "correct-horse"}, request_only=True),
@@ -106,6 +127,16 @@ class LoginView(TokenObtainPairView):
     serializer_class = LoginSerializer
     throttle_classes = [LoginRateThrottle]
 
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # django-axes flags the request it refused (or whose failure reached the limit); its middleware
+            # answers the admin's login form, but this view's request object is DRF's, so say it here.
+            if getattr(request, "axes_locked_out", False):
+                raise LoginLockedOut() from None
+            raise
+
 
 @extend_schema(
     tags=["auth"],
@@ -118,6 +149,37 @@ class LoginView(TokenObtainPairView):
 )
 class RefreshView(TokenRefreshView):
     pass
+
+
+@extend_schema(
+    tags=["auth"],
+    summary="Log out: blacklist the refresh token so it mints no more tokens",
+    request=LogoutSerializer,
+    responses={
+        204: OpenApiResponse(description="Blacklisted"),
+        **BAD_REQUEST,
+        401: OpenApiResponse(description="Invalid, expired or already blacklisted refresh token"),
+    },
+)
+class LogoutView(TokenBlacklistView):
+    def post(self, request, *args, **kwargs):
+        super().post(request, *args, **kwargs)  # raises for an invalid or already blacklisted token
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebsocketTicketView(APIView):
+    permission_classes = PROTECTED
+    required_permissions = {"POST": ()}
+
+    @extend_schema(
+        tags=["auth"],
+        summary=f"A single-use ticket, valid {TICKET_SECONDS} s, for opening a websocket (?ticket=)",
+        request=None,
+        responses={201: TicketSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        ticket = issue_ticket(request.user)
+        return Response({"ticket": ticket, "expires_in": TICKET_SECONDS}, status=status.HTTP_201_CREATED)
 
 
 class MeView(APIView):

@@ -23,6 +23,7 @@ CHANGE_GROUP = "groups.change_devicegroup"
 DELETE_GROUP = "groups.delete_devicegroup"
 DEPLOY_FIRMWARE = "firmware.deploy_firmware"
 ADD_USER = "auth.add_user"
+VIEW_AUDIT = "audit.view_auditlog"
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

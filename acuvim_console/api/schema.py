@@ -1,5 +1,6 @@
 """Shared pieces of the OpenAPI description: the error shapes every endpoint can answer with."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -18,3 +19,9 @@ BAD_REQUEST = {
         description="Invalid body or query parameters: {field: [messages]} (or {detail: message})",
     )
 }
+
+
+class RevocableJWTScheme(SimpleJWTScheme):
+    """Documents access.jwt's authentication as the JWT bearer scheme it is."""
+
+    target_class = "access.jwt.RevocableJWTAuthentication"

@@ -21,6 +21,8 @@ def api_not_found(request, *args, **kwargs):
 urlpatterns = [
     path("auth/login", auth.LoginView.as_view(), name="auth-login"),
     path("auth/refresh", auth.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/logout", auth.LogoutView.as_view(), name="auth-logout"),
+    path("auth/ws-ticket", auth.WebsocketTicketView.as_view(), name="auth-ws-ticket"),
     path("auth/register", auth.RegisterView.as_view(), name="auth-register"),
     path("auth/me", auth.MeView.as_view(), name="auth-me"),
     path("dashboard/summary", dashboard.DashboardSummaryView.as_view(), name="dashboard-summary"),
@@ -32,5 +34,6 @@ urlpatterns = [
     path("", include("alerts.api.urls")),
     path("", include("groups.api.urls")),
     path("", include("firmware.api.urls")),
+    path("", include("audit.api.urls")),
     re_path(r"", api_not_found, name="api-not-found"),
 ]

@@ -158,10 +158,11 @@ class Probes:
         self.client.loop_stop()
 
 
-async def watch(url: str, received: dict, ready: asyncio.Event, counter: list, closing: asyncio.Event):
+async def watch(url: str, token: str, received: dict, ready: asyncio.Event, counter: list, closing: asyncio.Event):
+    """One device page's socket; the JWT travels as the `bearer.` subprotocol (never in the URL)."""
     import websockets
 
-    async with websockets.connect(url, max_queue=None) as ws:
+    async with websockets.connect(url, max_queue=None, subprotocols=["acuvim.v1", f"bearer.{token}"]) as ws:
         snapshot = json.loads(await ws.recv())
         assert snapshot["type"] == "snapshot", snapshot
         counter[0] += 1
@@ -189,7 +190,7 @@ async def measure(args, web_port: int, mqtt_port: int, watched: list[str], backg
     counter = [0, len(watched)]
     clients = [
         asyncio.create_task(
-            watch(f"ws://127.0.0.1:{web_port}/ws/devices/{d}/?token={token}", received, ready, counter, closing)
+            watch(f"ws://127.0.0.1:{web_port}/ws/devices/{d}/", token, received, ready, counter, closing)
         )
         for d in watched
     ]

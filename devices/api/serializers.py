@@ -202,7 +202,10 @@ class CommandSerializer(serializers.ModelSerializer):
 
 
 class CommandRequestSerializer(serializers.Serializer):
-    command = serializers.ChoiceField(choices=CommandName.choices)
+    command = serializers.ChoiceField(
+        choices=CommandName.choices,
+        help_text="A protocol command; ota_update is refused (400): firmware goes out only by deploys.",
+    )
     params = serializers.DictField(required=False, default=dict, help_text="Parameters as in the protocol.")
     timeout_s = serializers.IntegerField(
         required=False,

@@ -253,14 +253,18 @@ class DeviceConfigView(APIView):
 
 
 class WifiScanView(APIView):
+    """POST, not GET: it sends a command, and a GET must change nothing (a link on another site could
+    otherwise make a logged-in operator's browser send it with the session cookie)."""
+
     permission_classes = PROTECTED
-    required_permissions = {"GET": SEND_COMMAND}
+    required_permissions = {"POST": SEND_COMMAND}
 
     @extend_schema(
         tags=[DEVICE_TAG],
         summary="Ask the device to scan for WiFi networks; the result arrives in the command's response",
+        request=None,
         responses={202: s.CommandSerializer, **_device_not_found, **CONFLICT},
     )
-    def get(self, request, device_id):
+    def post(self, request, device_id):
         device = accepted_device(device_id)
         return command_response(send_command(device, CommandName.WIFI_SCAN, {}, user=request.user))

@@ -233,11 +233,17 @@ def test_bad_config_is_400_per_setting(operator_client):
     assert operator_client.post(f"/api/devices/{device.device_id}/config", [], format="json").status_code == 400
 
 
-def test_wifi_scan_sends_the_command_and_returns_it(operator_client):
+def test_wifi_scan_is_a_post_that_sends_the_command_and_returns_it(operator_client):
     device = make_device(status=DeviceStatus.OFFLINE)
-    response = operator_client.get(f"/api/devices/{device.device_id}/config/wifi/scan")
+    response = operator_client.post(f"/api/devices/{device.device_id}/config/wifi/scan")
     assert response.status_code == 202 and response.json()["command"] == "wifi_scan"
     assert Command.objects.filter(device=device, command="wifi_scan").count() == 1
+
+
+def test_wifi_scan_by_get_is_refused_and_sends_nothing(operator_client):
+    device = make_device(status=DeviceStatus.OFFLINE)
+    assert operator_client.get(f"/api/devices/{device.device_id}/config/wifi/scan").status_code in (403, 405)
+    assert not Command.objects.filter(device=device).exists()
 
 
 def test_unknown_device_is_404(viewer_client):

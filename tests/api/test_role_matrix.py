@@ -26,6 +26,8 @@ ADMIN_ONLY = (401, 403, 403, OK)
 MATRIX = {
     ("auth-login", "POST"): ANY,
     ("auth-refresh", "POST"): ANY,
+    ("auth-logout", "POST"): ANY,  # the refresh token in the body is the credential
+    ("auth-ws-ticket", "POST"): READ,
     ("auth-register", "POST"): ADMIN_ONLY,
     ("auth-me", "GET"): READ,
     ("dashboard-summary", "GET"): READ,
@@ -43,7 +45,7 @@ MATRIX = {
     ("device-commands", "GET"): READ,
     ("device-config", "GET"): READ,
     ("device-config", "POST"): OPERATE,
-    ("device-wifi-scan", "GET"): OPERATE,
+    ("device-wifi-scan", "POST"): OPERATE,
     ("device-alerts", "GET"): READ,
     ("telemetry-latest", "GET"): READ,
     ("telemetry-history", "GET"): READ,
@@ -94,6 +96,7 @@ MATRIX = {
     ("rollout-resume", "POST"): OPERATE,
     ("rollout-cancel", "POST"): OPERATE,
     ("rollout-retry", "POST"): OPERATE,
+    ("audit-list", "GET"): ADMIN_ONLY,
 }
 ROLES = (None, VIEWER, OPERATOR, ADMIN)
 _HANDLED = ("get", "post", "put", "patch", "delete")

@@ -17,6 +17,7 @@ from devices.commands import (
     deliver_pending,
     expire_and_timeout,
     handle_response,
+    queue_command,
     send_command,
     send_group_command,
 )
@@ -37,11 +38,12 @@ def answers(broker):
 
 @pytest.fixture
 def send(django_capture_on_commit_callbacks):
-    """send_command as a request would run it: published when the transaction commits."""
+    """send_command as a request would run it (or, with service=queue_command, as a rollout does):
+    published when the transaction commits."""
 
-    def send(*args, **kwargs):
+    def send(*args, service=send_command, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            return send_command(*args, **kwargs)
+            return service(*args, **kwargs)
 
     return send
 
@@ -100,6 +102,7 @@ def test_progress_is_stored_and_an_error_answer_finishes_the_command(gateway, an
             "sha256": "a" * 64,
             "size": 1000,
         },
+        service=queue_command,  # only firmware deploys send ota_update
     )
     gateway.next()
     progress = {
@@ -201,8 +204,8 @@ def test_offline_device_gets_its_queued_commands_in_order_when_it_comes_back(gat
 
 def test_expired_command_is_never_sent(gateway):
     device = make_device(status=DeviceStatus.OFFLINE)
-    swept = send_command(device, "ping", expires_s=30)
-    on_return = send_command(device, "restart", {"delay_s": 5}, expires_s=30)
+    swept = queue_command(device, "ping", expires_s=30)
+    on_return = queue_command(device, "restart", {"delay_s": 5}, expires_s=30)
     assert expire_and_timeout(now=timezone.now() + timedelta(seconds=31))["expired"] == 2
     Command.objects.filter(pk=on_return.pk).update(
         status=CommandStatus.PENDING, completed_at=None, expires_at=timezone.now() - timedelta(seconds=1)

@@ -10,9 +10,11 @@ from acuvim_console.events import COMMAND_COMPLETED
 from acuvim_console.mqtt.payloads import parse_response
 from devices.choices import DeviceStatus
 from devices.commands import handle_response, send_command, send_group_command
+from devices.config_push import push_config
 from devices.live import device_snapshot, recent_events
 from devices.models import Command
-from devices.roles import ADMIN
+from devices.roles import ADMIN, VIEWER
+from tests.api.conftest import client_for
 from tests.factories import make_device, make_group, make_user
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +49,7 @@ def test_set_config_and_get_config_events_carry_no_password(gateway, live_events
         )
 
     asked.refresh_from_db()
-    assert asked.response["mqtt"]["password"] == MQTT_PASSWORD  # stored as answered
+    assert asked.response["mqtt"] == {"user": "gw", "password": "***"}  # redacted before it was stored
     on_device_page, on_fleet_page = live_events.device(), live_events.fleet()
     assert len(on_device_page) >= 4 and on_fleet_page
     set_config_events = [data for _, data in on_device_page if data["request_id"] == command.request_id]
@@ -82,3 +84,58 @@ def test_admin_command_and_batch_pages_hide_the_password(client):
         text = page.content.decode()
         assert "Plant-A" in text and "***" in text, url
         assert WIFI_PASSWORD not in text and MQTT_PASSWORD not in text, url
+
+
+GSM_PIN = "pin7391"  # not digits only, so it cannot turn up by chance in ids or timestamps
+DEVICE_TOKEN = "acvt_" + "Qx9" * 12  # the shape devices.tokens issues
+
+
+def answer(device, command, status="success", **fields):
+    payload = {"req": command.request_id, "cmd": command.command, "status": status, **fields}
+    handle_response(device, parse_response(payload), timezone.now())
+    command.refresh_from_db()
+    return command
+
+
+def test_device_answers_are_redacted_by_key_pattern_and_known_secret_before_they_are_stored(
+    gateway, live_events, client, django_capture_on_commit_callbacks
+):
+    """Issue 15: `wifi.psk`, `mqtt.pass`, `console_token` and an error quoting the password reached Viewers."""
+    device = make_device()
+    push_config(device, {"wifi": {"ssid": "Plant-A", "password": WIFI_PASSWORD}, "gsm": {"pin": GSM_PIN}})
+    live_events.follow(device.device_id)
+    config_answer = {
+        "wifi": {"ssid": "Plant-A", "psk": WIFI_PASSWORD},
+        "mqtt": {"user": "gw", "pass": MQTT_PASSWORD, "Broker_Secret": "x-y-z", "apiKey": "k-1"},
+        "console_token": DEVICE_TOKEN,
+        "extras": [{"note": f"joined with {WIFI_PASSWORD}"}, {"sim": {"PIN": GSM_PIN}}],
+        "log_tail": f"boot ok; token {DEVICE_TOKEN} loaded",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        got_config = answer(device, send_command(device, "get_config"), data=config_answer)
+        failed = answer(
+            device,
+            send_command(device, "get_logs"),
+            status="error",
+            code="wifi_auth",
+            msg=f"auth failed for Plant-A with password '{WIFI_PASSWORD}'",
+        )
+
+    stored = json.dumps([got_config.response, failed.error_message])
+    for secret in (WIFI_PASSWORD, MQTT_PASSWORD, DEVICE_TOKEN, "x-y-z", "k-1"):
+        assert secret not in stored, secret
+    assert got_config.response["wifi"] == {"ssid": "Plant-A", "psk": "***"}
+    assert got_config.response["extras"][1] == {"sim": {"PIN": "***"}}
+    assert failed.error_message == "auth failed for Plant-A with password '***'"
+
+    viewer = make_user(VIEWER)
+    api = client_for(viewer).get(f"/api/devices/{device.device_id}/commands").content.decode()
+    client.force_login(make_user(ADMIN))
+    admin_pages = [
+        client.get(reverse("admin:devices_command_change", args=[command.pk])).content.decode()
+        for command in (got_config, failed)
+    ]
+    events = json.dumps([live_events.device(), live_events.fleet()], default=str)
+    for shown in (api, *admin_pages, events):
+        for secret in (WIFI_PASSWORD, MQTT_PASSWORD, DEVICE_TOKEN, GSM_PIN):
+            assert secret not in shown, secret

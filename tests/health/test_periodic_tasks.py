@@ -1,6 +1,7 @@
 """The periodic jobs: beat's schedule rows, the embedded scheduler, and a real Celery worker and beat."""
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -102,7 +103,7 @@ def test_celery_worker_and_beat_run_the_health_sweep_from_the_database_schedule(
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "REDIS_URL": CELERY_REDIS_URL,
         "HEALTH_SWEEP_SECONDS": "1",
-        "SECRET_KEY": "celery-test",
+        "SECRET_KEY": secrets.token_urlsafe(50),  # with REDIS_URL this is production: a weak key stops Celery
         "DATA_DIR": str(tmp_path),
     }
     celery = [sys.executable, "-m", "celery", "-A", "acuvim_console"]

@@ -5,13 +5,17 @@ with committed rows (transaction=True) because the consumers read it from other 
 """
 
 import time
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
+from access.models import WebsocketTicket
+from access.tickets import issue_ticket
 from acuvim_console import events
 from acuvim_console.asgi import application
 from alerts.models import AlertSeverity, AlertType
@@ -19,6 +23,7 @@ from devices.choices import DeviceStatus
 from devices.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from devices.roles import VIEWER
 from devices.status import change_status
+from tests.api.conftest import client_for
 from tests.factories import make_device, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,6 +37,11 @@ def session_headers(user) -> list[tuple[bytes, bytes]]:
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     return [ORIGIN, (b"cookie", cookie)]
+
+
+def tickets_for(user, count: int = 4):
+    """Fresh single-use tickets, issued before the async scenario (which may not touch the database)."""
+    return iter([issue_ticket(user) for _ in range(count)])
 
 
 def communicator(path: str, headers=(ORIGIN,), subprotocols=None) -> WebsocketCommunicator:
@@ -78,11 +88,11 @@ def test_user_without_view_permission_is_closed_with_4403():
     assert async_to_sync(scenario)() == CLOSE_FORBIDDEN
 
 
-def test_bad_token_is_closed_with_4401_even_with_a_valid_session():
+def test_bad_ticket_is_closed_with_4401_even_with_a_valid_session():
     headers = session_headers(make_user(VIEWER))
 
     async def scenario():
-        return await close_code_of(communicator("/ws/fleet/?token=not-a-jwt", headers))
+        return await close_code_of(communicator("/ws/fleet/?ticket=not-a-ticket", headers))
 
     assert async_to_sync(scenario)() == CLOSE_UNAUTHENTICATED
 
@@ -124,13 +134,14 @@ def test_viewer_session_gets_fleet_snapshot_with_counts_and_recent_events():
     assert (first["device_id"], first["data"]["status"]) == (offline.device_id, "offline")
 
 
-def test_jwt_in_query_string_and_in_subprotocol_both_authenticate():
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+def test_a_ticket_and_a_bearer_subprotocol_both_authenticate():
+    user = make_user(VIEWER)
+    tickets, token = tickets_for(user), str(AccessToken.for_user(user))
 
     async def scenario():
-        by_query = communicator(f"/ws/fleet/?token={token}", headers=())
-        await connect_and_snapshot(by_query)
-        await by_query.disconnect()
+        by_ticket = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())
+        await connect_and_snapshot(by_ticket)
+        await by_ticket.disconnect()
         by_protocol = communicator("/ws/fleet/", headers=(), subprotocols=["acuvim.v1", f"bearer.{token}"])
         connected, protocol = await by_protocol.connect(timeout=TIMEOUT)
         snapshot = await by_protocol.receive_json_from(timeout=TIMEOUT)
@@ -140,22 +151,83 @@ def test_jwt_in_query_string_and_in_subprotocol_both_authenticate():
     assert async_to_sync(scenario)() == (True, "acuvim.v1", "snapshot")
 
 
-def test_unknown_device_is_closed_with_4404():
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+def test_a_ticket_works_once():
+    ticket = next(tickets_for(make_user(VIEWER)))
 
     async def scenario():
-        return await close_code_of(communicator(f"/ws/devices/ACV-000000000000/?token={token}", headers=()))
+        first = communicator(f"/ws/fleet/?ticket={ticket}", headers=())
+        await connect_and_snapshot(first)
+        await first.disconnect()
+        return await close_code_of(communicator(f"/ws/fleet/?ticket={ticket}", headers=()))
+
+    assert async_to_sync(scenario)() == CLOSE_UNAUTHENTICATED
+
+
+def test_a_ticket_older_than_30_seconds_is_refused():
+    ticket = next(tickets_for(make_user(VIEWER)))
+    WebsocketTicket.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    async def scenario():
+        return await close_code_of(communicator(f"/ws/fleet/?ticket={ticket}", headers=()))
+
+    assert async_to_sync(scenario)() == CLOSE_UNAUTHENTICATED
+
+
+def test_a_jwt_in_the_url_is_refused_even_when_valid_and_with_a_session():
+    """Issue 15: `/ws/fleet/?token=eyJ...` put a day-long credential into every access log."""
+    user = make_user(VIEWER)
+    token, headers = str(AccessToken.for_user(user)), session_headers(user)
+
+    async def scenario():
+        comm = communicator(f"/ws/fleet/?token={token}", headers)
+        assert (await comm.connect(timeout=TIMEOUT))[0]
+        return await comm.receive_output(timeout=TIMEOUT)
+
+    closed = async_to_sync(scenario)()
+    assert closed["code"] == CLOSE_UNAUTHENTICATED
+    assert "POST /api/auth/ws-ticket" in closed["reason"]
+
+
+def test_a_bearer_token_revoked_by_a_password_change_is_refused():
+    user = make_user(VIEWER)
+    token = str(AccessToken.for_user(user))
+    user.set_password("another-long-passphrase-3")
+    user.save()
+
+    async def scenario():
+        return await close_code_of(communicator("/ws/fleet/", headers=(), subprotocols=[f"bearer.{token}"]))
+
+    assert async_to_sync(scenario)() == CLOSE_UNAUTHENTICATED
+
+
+def test_the_ticket_endpoint_issues_tickets_to_logged_in_users_only():
+    client = client_for(make_user(VIEWER))
+    response = client.post("/api/auth/ws-ticket")
+    assert response.status_code == 201 and response.json()["expires_in"] == 30
+    assert client_for().post("/api/auth/ws-ticket").status_code == 401
+
+    async def scenario():
+        return await connect_and_snapshot(communicator(f"/ws/fleet/?ticket={response.json()['ticket']}", headers=()))
+
+    assert async_to_sync(scenario)()["type"] == "snapshot"
+
+
+def test_unknown_device_is_closed_with_4404():
+    tickets = tickets_for(make_user(VIEWER))
+
+    async def scenario():
+        return await close_code_of(communicator(f"/ws/devices/ACV-000000000000/?ticket={next(tickets)}", headers=()))
 
     assert async_to_sync(scenario)() == CLOSE_NOT_FOUND
 
 
 def test_status_change_reaches_fleet_and_device_sockets():
     device = make_device(status=DeviceStatus.ONLINE)
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    tickets = tickets_for(make_user(VIEWER))
 
     async def scenario():
-        fleet = communicator(f"/ws/fleet/?token={token}", headers=())
-        one = communicator(f"/ws/devices/{device.device_id}/?token={token}", headers=())
+        fleet = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())
+        one = communicator(f"/ws/devices/{device.device_id}/?ticket={next(tickets)}", headers=())
         await connect_and_snapshot(fleet)
         snapshot = await connect_and_snapshot(one)
         await sync_to_async(change_status)(device, DeviceStatus.OFFLINE, "lwt")
@@ -174,11 +246,11 @@ def test_status_change_reaches_fleet_and_device_sockets():
 
 def test_telemetry_goes_to_the_device_socket_only():
     device = make_device()
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    tickets = tickets_for(make_user(VIEWER))
 
     async def scenario():
-        fleet = communicator(f"/ws/fleet/?token={token}", headers=())
-        one = communicator(f"/ws/devices/{device.device_id}/?token={token}", headers=())
+        fleet = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())
+        one = communicator(f"/ws/devices/{device.device_id}/?ticket={next(tickets)}", headers=())
         await connect_and_snapshot(fleet)
         await connect_and_snapshot(one)
         await sync_to_async(events.publish_event)(
@@ -197,7 +269,7 @@ def test_telemetry_goes_to_the_device_socket_only():
 
 def test_telemetry_burst_is_coalesced_and_ends_on_the_latest_reading():
     device = make_device()
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    tickets = tickets_for(make_user(VIEWER))
 
     def burst():
         for seq in range(50):
@@ -206,7 +278,7 @@ def test_telemetry_burst_is_coalesced_and_ends_on_the_latest_reading():
                 time.sleep(0.02)  # 50 events spread over ~100 ms
 
     async def scenario():
-        one = communicator(f"/ws/devices/{device.device_id}/?token={token}", headers=())
+        one = communicator(f"/ws/devices/{device.device_id}/?ticket={next(tickets)}", headers=())
         await connect_and_snapshot(one)
         await sync_to_async(burst)()
         received = []
@@ -222,7 +294,7 @@ def test_telemetry_burst_is_coalesced_and_ends_on_the_latest_reading():
 
 def test_alert_created_reaches_the_fleet_socket():
     device = make_device()
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    tickets = tickets_for(make_user(VIEWER))
 
     def raise_one():
         from alerts.models import Alert
@@ -235,7 +307,7 @@ def test_alert_created_reaches_the_fleet_socket():
         events.publish_event(events.ALERT_CREATED, alert_payload(alert), device_id=device.device_id)
 
     async def scenario():
-        fleet = communicator(f"/ws/fleet/?token={token}", headers=())
+        fleet = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())
         await connect_and_snapshot(fleet)
         await sync_to_async(raise_one)()
         created = await next_event(fleet, events.ALERT_CREATED)
@@ -249,10 +321,10 @@ def test_alert_created_reaches_the_fleet_socket():
 
 
 def test_client_mistakes_get_an_error_and_the_socket_stays_open():
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    tickets = tickets_for(make_user(VIEWER))
 
     async def scenario():
-        comm = communicator(f"/ws/fleet/?token={token}", headers=())
+        comm = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())
         await connect_and_snapshot(comm)
         answers = []
         for frame in ({"text_data": "not json"}, {"bytes_data": b"\x00"}, {"text_data": '{"action": "dance"}'}):
@@ -273,10 +345,10 @@ def test_a_list_page_follows_its_devices_last_seen_times():
     seen_at = timezone.now()
     shown = make_device(last_seen=seen_at, status=DeviceStatus.DEGRADED)
     make_device(last_seen=seen_at)  # not on the page
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    tickets = tickets_for(make_user(VIEWER))
 
     async def scenario():
-        comm = communicator(f"/ws/fleet/?token={token}", headers=())
+        comm = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())
         await connect_and_snapshot(comm)
         await comm.send_json_to({"action": "follow", "device_ids": [shown.device_id, "ACV-NOT-THERE"]})
         seen = await next_event(comm, "DevicesSeen")

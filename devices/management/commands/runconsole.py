@@ -37,6 +37,15 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Acuvim Console: http://{host}:{port}/admin/"))
         self.stdout.write(describe_broker())
         try:
-            uvicorn.run("acuvim_console.asgi:application", host=host, port=port, log_level="info", lifespan="off")
+            # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local client;
+            # the console reads it itself, from TRUSTED_PROXIES only (access.client_address).
+            uvicorn.run(
+                "acuvim_console.asgi:application",
+                host=host,
+                port=port,
+                log_level="info",
+                lifespan="off",
+                proxy_headers=False,
+            )
         finally:
             stop_embedded_services(stops)
