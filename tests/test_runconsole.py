@@ -1,7 +1,6 @@
 """`make run` as a new user meets it: one process on SQLite serving the admin, and a login that works."""
 
 import contextlib
-import os
 import re
 import subprocess
 import sys
