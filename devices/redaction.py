@@ -10,7 +10,7 @@ the console keeps only their hash. The unredacted answer is never written anywhe
 
 import re
 
-from devices.configs import REDACTED, redact_secrets, secret_values
+from devices.configs import REDACTED, is_secret_key, redact_secrets, secret_values
 from devices.models import Device
 from devices.tokens import TOKEN_PREFIX
 
@@ -24,6 +24,20 @@ def known_secrets(device: Device) -> frozenset[str]:
     for document in device.configs.order_by("-version").values_list("document", flat=True)[:RECENT_CONFIGS]:
         found |= secret_values(document)
     return frozenset(found)
+
+
+# A JSON string member in raw text, the value possibly cut off (a sample is the first bytes of a payload).
+_STRING_MEMBER = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)"(?:[^"\\]|\\.)*"?')
+
+
+def mask_secrets_in_text(text: str) -> str:
+    """Secrets in JSON text that may not parse (a refused payload's first bytes): by key name and token shape."""
+
+    def masked(member: re.Match) -> str:
+        key, colon = member.group(1), member.group(2)
+        return f'"{key}"{colon}"{REDACTED}"' if is_secret_key(key) else member.group(0)
+
+    return _DEVICE_TOKEN.sub(REDACTED, _STRING_MEMBER.sub(masked, text))
 
 
 def _mask_tokens(value):

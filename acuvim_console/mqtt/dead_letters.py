@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from devices.models import RejectedMessage
+from devices.redaction import mask_secrets_in_text
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ class _Pending:
 
 
 def printable_sample(payload: bytes) -> str:
-    """The first bytes of a payload as text a database and a browser can show: bad UTF-8 and NUL escaped."""
-    return payload[:SAMPLE_BYTES].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    """The first bytes of a payload as text a database and a Viewer may see: bad UTF-8 and NUL escaped,
+    secrets masked (a refused `get_config` answer can hold the WiFi password)."""
+    text = payload[:SAMPLE_BYTES].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    return mask_secrets_in_text(text)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -147,3 +147,12 @@ def test_the_bridge_flushes_rejections_on_stop(start_bridge, device_client, sett
     wait_until(lambda: metrics.snapshot()["rejected"] == {"invalid_field": 1})
     bridge.stop()
     assert RejectedMessage.objects.get(device_id=device.device_id).kind == "heartbeat"
+
+
+def test_rejected_message_samples_mask_secrets_a_viewer_must_not_see(transactional_db):
+    refused_answer = b'{"req": "r-1", "cmd": "get_config", "status": "succes", "data": {"wifi": {"psk": "hunter22"}}}'
+    dead_letters.add("ACV-0000000000AB", "resp", "acuvim/ACV-0000000000AB/resp", "invalid_field", "x", refused_answer)
+    dead_letters.flush()
+    sample = RejectedMessage.objects.get(device_id="ACV-0000000000AB").sample
+    assert "hunter22" not in sample
+    assert '"psk": "***"' in sample and '"cmd": "get_config"' in sample
