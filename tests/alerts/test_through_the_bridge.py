@@ -1,6 +1,5 @@
 """Rules and notifications with the real bridge and broker: a restart mid-duration, offline end to end."""
 
-import signal
 import threading
 import time
 
@@ -11,12 +10,12 @@ from alerts.models import Alert, AlertRule, AlertRuleState, NotificationChannel,
 from devices.models import Device
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
-from tests.bridge.test_crash_recovery import start_bridge_process, stop
 from tests.factories import make_device
+from tests.support.bridge_process import BridgeProcess
 
 
 def test_a_bridge_killed_in_the_middle_of_a_duration_leaves_the_next_one_to_open_the_alert(
-    transactional_db, mqtt_broker
+    transactional_db, mqtt_broker, tmp_path
 ):
     device = make_device()
     rule = AlertRule.objects.create(name="V1 high", field="v1", op=">", threshold=250, clear_threshold=245,
@@ -25,15 +24,14 @@ def test_a_bridge_killed_in_the_middle_of_a_duration_leaves_the_next_one_to_open
     publisher = DeviceClient(mqtt_broker.port)
     first = second = None
     try:
-        first = start_bridge_process(mqtt_broker.url, "rule-restart-bridge")
+        first = BridgeProcess(mqtt_broker.url, "rule-restart-bridge", tmp_path / "first.log")
         publisher.wait_for_bridge("rule-restart-bridge")
         t0 = time.time()
         publisher.send(topic, messages.reading(t0, seq=1, v1=260.0))
         wait_until(lambda: AlertRuleState.objects.filter(rule=rule, phase=RulePhase.PENDING).exists(), timeout=20)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        first.kill()
 
-        second = start_bridge_process(mqtt_broker.url, "rule-restart-bridge")
+        second = BridgeProcess(mqtt_broker.url, "rule-restart-bridge", tmp_path / "second.log")
         publisher.wait_for_bridge("rule-restart-bridge")
         publisher.send(topic, messages.reading(t0 + 2, seq=2, v1=258.0))
         publisher.send(topic, messages.reading(t0 + 4, seq=3, v1=261.0))  # 4 s after the first breach
@@ -44,7 +42,7 @@ def test_a_bridge_killed_in_the_middle_of_a_duration_leaves_the_next_one_to_open
         publisher.close()
         for process in (first, second):
             if process is not None:
-                stop(process)
+                process.kill()
 
 
 @pytest.fixture
