@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.support.channel_layer import forget_channel_prefix, new_channel_prefix
 from tests.support.mosquitto import Mosquitto
 
 
@@ -11,3 +12,11 @@ def mqtt_broker(tmp_path_factory):
     broker = Mosquitto(workdir=tmp_path_factory.mktemp("mosquitto")).start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def live_channel_prefix():
+    """This session's channel prefix on the real Redis, so parallel runs never hear each other's events."""
+    prefix = new_channel_prefix()
+    yield prefix
+    forget_channel_prefix(prefix)

@@ -5,6 +5,12 @@ firmware on the host HAL (`firmware_src.simulator`), the same code the end-to-en
 pre-provisioned here (accepted, with a fresh device token each start, so firmware downloads work) and
 connect to the configured broker, or the embedded one, like real gateways would. Their ids come from a
 fixed prefix, so restarting the console finds the same devices again with their history.
+
+They power on one after another, CONNECT_SPACING_S apart, rather than all in the same instant: amqtt
+(the embedded broker where Mosquitto is not installed) iterates its subscriptions while a client connects
+and fails with "dictionary changed size during iteration" when another client subscribes meanwhile,
+dropping that connection. Spaced out, each gateway has subscribed before the next one connects, and the
+embedded SQLite takes the registrations one at a time instead of in one burst.
 """
 
 import logging
@@ -20,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DEMO_PREFIX = "demo"
 DEMO_GROUPS = ("Demo site A", "Demo site B")
+CONNECT_SPACING_S = 0.25
+MAX_START_SPREAD_S = 30.0  # a large demo fleet still comes up within the first minute
 
 
 def broker_url() -> str | None:
@@ -75,6 +83,7 @@ def start() -> Callable[[], None] | None:
         tokens=tokens,
         telemetry_s=env_int("DEMO_TELEMETRY_S", 5),
         heartbeat_s=env_int("DEMO_HEARTBEAT_S", 30),
+        start_spread_s=min(MAX_START_SPREAD_S, count * CONNECT_SPACING_S),
     ).start()
     log.warning("demo fleet: %d simulated gateways connecting to %s (DEMO_DEVICES)", count, broker)
     return fleet.stop

@@ -89,7 +89,16 @@ DATABASES = {
 _TEST_DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX") or re.sub(r"\W", "_", BASE_DIR.name)
 DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{_TEST_DB_SUFFIX}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    # Embedded mode writes from several threads (bridge writer and workers, scheduler, web requests). A
+    # transaction that reads and then writes, begun DEFERRED, cannot wait for the write lock: SQLite answers
+    # "database is locked" at once rather than risk a deadlock. Begun IMMEDIATE, it takes the lock first, so
+    # writers queue up on the busy timeout instead; WAL lets readers go on meanwhile, and synchronous=NORMAL
+    # is WAL's safe setting (a power cut may lose the last commits, never corrupt the file).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
     DATABASES["default"]["TEST"]["NAME"] = None  # in-memory
 # Django warns that SQLite cannot INCLUDE columns in a unique key and so creates none; the telemetry key
 # (telemetry.constraints.CoveringUniqueConstraint) falls back to the plain key there, so the warning is wrong.
@@ -211,9 +220,12 @@ FIRMWARE_ROLLOUT_ADVANCE_SECONDS = env_int("FIRMWARE_ROLLOUT_ADVANCE_SECONDS", 1
 PERIODIC_TASKS["firmware: advance rollouts"] = ("firmware.tasks.advance_rollouts", FIRMWARE_ROLLOUT_ADVANCE_SECONDS)
 
 # --- MQTT -------------------------------------------------------------------------------------
-# Unset MQTT_URL means: runconsole starts the in-process broker (not durable; see README).
+# Unset MQTT_URL means: runconsole starts its own broker on 127.0.0.1:MQTT_EMBEDDED_PORT, which is
+# MQTT_EMBEDDED_BROKER: `auto` (Mosquitto where installed, durable, from deploy/mosquitto/, data in
+# DATA_DIR/mosquitto; else amqtt in-process, not durable), `mosquitto` or `amqtt` (acuvim_console.mqtt.embedded).
 MQTT_URL = os.environ.get("MQTT_URL", "")
 MQTT_EMBEDDED_PORT = env_int("MQTT_EMBEDDED_PORT", 1884)
+MQTT_EMBEDDED_BROKER = os.environ.get("MQTT_EMBEDDED_BROKER", "auto")
 MQTT_TOPIC_PREFIX = os.environ.get("MQTT_TOPIC_PREFIX", "acuvim")
 MQTT_CLIENT_ID = os.environ.get("MQTT_CLIENT_ID", "acuvim-console-bridge")
 MQTT_SHARED_GROUP = os.environ.get("MQTT_SHARED_GROUP", "")  # set to split load between bridges
@@ -224,7 +236,7 @@ CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 
 # --- MQTT bridge (acuvim_console.mqtt) ---
 # Protocol spoken to the broker: "5" (Mosquitto; Receive Maximum and shared subscriptions) or "3.1.1".
-# Empty: 5 for MQTT_URL, 3.1.1 for the embedded amqtt broker, which drops MQTT v5 connections.
+# Empty: 5 for Mosquitto (MQTT_URL or embedded), 3.1.1 for the embedded amqtt broker, which drops MQTT v5.
 MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "")
 MQTT_TLS_CA_FILE = os.environ.get("MQTT_TLS_CA_FILE", "")  # for mqtts://; the system CAs when empty
 MQTT_KEEPALIVE_S = env_int("MQTT_KEEPALIVE_S", 30)
@@ -236,11 +248,17 @@ MQTT_RECONNECT_MAX_S = env_int("MQTT_RECONNECT_MAX_S", 30)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 1000)
 MQTT_BATCH_MAX_WAIT_MS = env_int("MQTT_BATCH_MAX_WAIT_MS", 100)
 MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the MQTT thread waits
-# Batch writer threads (own DB connection each). One is measured faster: more threads only fight over the GIL.
-MQTT_TELEMETRY_WRITERS = env_int("MQTT_TELEMETRY_WRITERS", 1)
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
+# Shape limits checked before anything walks a payload (acuvim_console.mqtt.payloads.check_shape).
+MQTT_MAX_JSON_DEPTH = env_int("MQTT_MAX_JSON_DEPTH", 16)
+MQTT_MAX_JSON_MEMBERS = env_int("MQTT_MAX_JSON_MEMBERS", 512)  # keys of an object or items of an array
+MQTT_HANDLER_ATTEMPTS = env_int("MQTT_HANDLER_ATTEMPTS", 3)  # then a failing message is dead-lettered and acked
+# Rejected messages (admin: Rejected messages), summed and written every few seconds, bounded and expired.
+MQTT_DEAD_LETTER_FLUSH_S = env_int("MQTT_DEAD_LETTER_FLUSH_S", 2)
+DEAD_LETTER_MAX_ROWS = env_int("DEAD_LETTER_MAX_ROWS", 10_000)
+DEAD_LETTER_KEEP_DAYS = env_int("DEAD_LETTER_KEEP_DAYS", 7)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -321,7 +339,7 @@ LOGGING = {
 # Started in this order by `manage.py runconsole`; see acuvim_console/embedded.py.
 EMBEDDED_SERVICES: list[str] = [
     "acuvim_console.scheduler.start",  # periodic jobs, when there is no Redis for Celery
-    "acuvim_console.mqtt.embedded.start_broker",  # amqtt, when MQTT_URL is unset
+    "acuvim_console.mqtt.embedded.start_broker",  # Mosquitto or amqtt, when MQTT_URL is unset
     "acuvim_console.mqtt.embedded.start_bridge",  # the MQTT bridge
     "acuvim_console.demo_fleet.start",  # DEMO_DEVICES=N simulated gateways
 ]

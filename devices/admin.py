@@ -8,12 +8,13 @@ from django.contrib import admin, messages
 from django.urls import path
 from django.utils.html import format_html
 
+from acuvim_console.mqtt.reasons import RejectReason
 from acuvim_console.record_admin import RecordAdmin
 from devices import admin_actions, admin_views
 from devices.admin_filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus
 from devices.configs import canonical_json, redact_secrets
-from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange
+from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange, RejectedMessage
 from devices.status import accept_device, change_status
 from devices.tokens import issue_token
 
@@ -231,6 +232,32 @@ class DeviceStatusChangeAdmin(RecordAdmin):
     list_filter = ("to_status", DeviceIdFilter)
     search_fields = ("device__device_id",)
     date_hierarchy = "changed_at"
+
+
+@admin.register(RejectedMessage)
+class RejectedMessageAdmin(RecordAdmin):
+    """Why a gateway's data is refused: per device, topic kind and reason, with counts (docs/troubleshooting.md)."""
+
+    list_display = ("device_id", "kind", "reason_label", "count", "detail", "last_seen", "first_seen")
+    list_filter = ("reason", "kind")
+    search_fields = ("device_id", "detail")
+    date_hierarchy = "last_seen"
+    readonly_fields = (
+        "device_id",
+        "kind",
+        "reason",
+        "count",
+        "first_seen",
+        "last_seen",
+        "topic",
+        "detail",
+        "sample",
+    )
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_label(self, obj):
+        label = RejectReason(obj.reason).label if obj.reason in RejectReason.values else obj.reason
+        return format_html('<span title="{}">{}</span>', label, obj.reason)
 
 
 @admin.register(DeviceConfig)

@@ -72,7 +72,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         for group in self.live_groups():
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
+        await self.before_snapshot()
         await self.send_snapshot()
+
+    async def before_snapshot(self):
+        """Whatever must be in place before the client sees the snapshot and may expect deltas after it."""
 
     async def disconnect(self, code):
         for group in getattr(self, "joined", []):
@@ -217,11 +221,10 @@ class DeviceConsumer(LiveConsumer):
     device: Device | None = None
     renewer: asyncio.Task | None = None
 
-    async def connect(self):
-        await super().connect()
-        if self.joined:
-            await watchers().watch(self.device.device_id)
-            self.renewer = asyncio.ensure_future(self.renew_interest())
+    async def before_snapshot(self):
+        """Interest first: registered after the snapshot, the readings of the next moments would be skipped."""
+        await watchers().watch(self.device.device_id)
+        self.renewer = asyncio.ensure_future(self.renew_interest())
 
     async def disconnect(self, code):
         if self.renewer:

@@ -206,3 +206,33 @@ class Command(models.Model):
 
     def __str__(self):
         return f"{self.command} -> {self.device_id} [{self.status}]"
+
+
+class RejectedMessage(models.Model):
+    """Why a gateway's messages are refused: one row per device, topic kind and reason, with a count.
+
+    The bridge sums rejections in memory and writes them here every few seconds (acuvim_console.mqtt.
+    dead_letters), so a flood of bad messages costs one upsert per key, not a row per message. Bounded:
+    at most DEAD_LETTER_MAX_ROWS rows, none older than DEAD_LETTER_KEEP_DAYS. `device_id` is empty when
+    the topic named no valid device.
+    """
+
+    device_id = models.CharField(max_length=32, blank=True, db_index=True)
+    kind = models.CharField(max_length=16, blank=True, help_text="Topic kind: telemetry, heartbeat, ...")
+    reason = models.CharField(max_length=32, help_text="Reject reason code (docs/mqtt-protocol.md).")
+    count = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    topic = models.CharField(max_length=200, help_text="Topic of the latest such message.")
+    detail = models.CharField(max_length=500, help_text="What exactly was wrong with the latest one.")
+    sample = models.TextField(blank=True, help_text="Its first bytes, with unprintable ones escaped.")
+
+    class Meta:
+        verbose_name = "rejected message"
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["device_id", "kind", "reason"], name="rejected_message_key_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.device_id or '-'}: {self.kind or 'message'} rejected: {self.detail}"

@@ -1,6 +1,5 @@
 """`make run` as a new user meets it: one process on SQLite serving the admin, and a login that works."""
 
-import os
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.support.embedded import embedded_env
 from tests.support.mosquitto import free_port, wait_for_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -20,12 +20,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def console(tmp_path):
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "MQTT_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(DATA_DIR=str(tmp_path), ADMIN_PASSWORD="first-login-pw-9", MQTT_EMBEDDED_PORT=str(free_port()))
+    env = embedded_env(tmp_path, ADMIN_PASSWORD="first-login-pw-9", MQTT_EMBEDDED_PORT=str(free_port()))
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runconsole", "--port", str(port)],
         cwd=PROJECT_DIR,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
+from django.db import DatabaseError, connection
 
 from acuvim_console.mqtt.connection import (
     BrokerAddress,
@@ -28,9 +29,12 @@ from acuvim_console.mqtt.connection import (
     new_client,
 )
 from acuvim_console.mqtt.control import ControlWorkers
+from acuvim_console.mqtt.dead_letters import dead_letters
 from acuvim_console.mqtt.directory import DeviceDirectory
 from acuvim_console.mqtt.inbound import Inbound
 from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.mqtt.ordering import DeviceOrder
+from acuvim_console.mqtt.payloads import PayloadError, decode_payload
 from acuvim_console.mqtt.reasons import RejectReason, report_rejection
 from acuvim_console.mqtt.telemetry_writer import TelemetryWriter
 from acuvim_console.mqtt.topics import (
@@ -41,10 +45,14 @@ from acuvim_console.mqtt.topics import (
     parse_topic,
     subscription_filters,
 )
+from devices.identity import is_valid_device_id
 
 log = logging.getLogger(__name__)
 
 TOPIC_CACHE_LIMIT = 100_000
+HOUSEKEEPING_TICK_S = 0.25
+SUPERVISE_INTERVAL_S = 1.0
+DEAD_LETTER_PRUNE_INTERVAL_S = 60.0
 
 
 class Bridge:
@@ -56,6 +64,7 @@ class Bridge:
         self.address = address or broker_address()
         self.status_topic = bridge_status_topic(self.client_id)
         self.stop_event = threading.Event()
+        self._workers_stopped = threading.Event()
         self.connected = threading.Event()
         self._accepting = True
         self._generation = 0
@@ -64,17 +73,18 @@ class Bridge:
         self._topics: dict[str, DeviceTopic] = {}
         self._max_payload = settings.MQTT_MAX_PAYLOAD_BYTES  # read once: settings lookups show in profiles
         directory = DeviceDirectory()
-        self.telemetry = TelemetryWriter(self.acknowledge, directory, self.stop_event)
-        self.control = ControlWorkers(self.acknowledge, directory, self.stop_event)
+        self.order = DeviceOrder()
+        self.telemetry = TelemetryWriter(self.acknowledge, directory, self.order, self.stop_event)
+        self.control = ControlWorkers(self.acknowledge, directory, self.order, self.stop_event)
         self.client = self._make_client()
-        self._reporter = threading.Thread(target=self._report_periodically, name="mqtt-metrics", daemon=True)
+        self._housekeeper = threading.Thread(target=self._keep_house, name="mqtt-housekeeping", daemon=True)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> "Bridge":
         self.telemetry.start()
         self.control.start()
-        self._reporter.start()
+        self._housekeeper.start()
         log.info("MQTT bridge %s connecting to %s (%s)", self.client_id, self.address, self._protocol_name())
         self.client.connect_async(self.address.host, self.address.port, **connect_options(self.client, persistent=True))
         self.client.loop_start()
@@ -87,6 +97,7 @@ class Bridge:
         deadline = time.monotonic() + timeout
         for thread in [*self.telemetry.threads, *self.control.threads]:
             thread.join(max(0.1, deadline - time.monotonic()))
+        self._workers_stopped.set()
         if self.connected.is_set():
             info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
             try:
@@ -95,6 +106,7 @@ class Bridge:
                 log.warning("could not publish the bridge's offline status")
         self.client.disconnect()
         self.client.loop_stop()
+        self._housekeeper.join(5.0)  # it writes the last rejected messages first
         log.info("MQTT bridge %s stopped: %s", self.client_id, json.dumps(metrics.snapshot()))
 
     def _make_client(self) -> mqtt.Client:
@@ -200,9 +212,13 @@ class Bridge:
             generation=generation,
         )
         if parsed.kind == TopicKind.TELEMETRY:
+            inbound.arrival, inbound.after = self.order.telemetry_arrived(parsed.device_id)
             self.telemetry.submit(inbound)
-        else:
-            self.control.submit(inbound)
+            return
+        if inbound.device_id is None:  # the seed's bare `devices/register`: the id is in the payload
+            inbound.device_id = registered_device_id(payload)
+        inbound.arrival, inbound.after = self.order.control_arrived(inbound.device_id)
+        self.control.submit(inbound)
 
     # --- acknowledgements (worker threads) ---------------------------------------------------
 
@@ -229,9 +245,62 @@ class Bridge:
                 self.client.ack(mid, qos)
                 metrics.incr("acked")
 
-    # --- observability -------------------------------------------------------------------------
+    # --- housekeeping: supervision, dead letters, metrics ----------------------------------------
 
-    def _report_periodically(self) -> None:
-        interval = settings.MQTT_METRICS_INTERVAL_S
-        while interval > 0 and not self.stop_event.wait(interval):
-            log.info("mqtt bridge metrics %s", json.dumps(metrics.snapshot()))
+    def _keep_house(self) -> None:
+        """Restart dead workers, write rejected messages, log metrics; one thread, its own DB connection."""
+        jobs = [
+            (SUPERVISE_INTERVAL_S, self.supervise),
+            (settings.MQTT_DEAD_LETTER_FLUSH_S, dead_letters.flush),
+            (DEAD_LETTER_PRUNE_INTERVAL_S, dead_letters.prune),
+            (settings.MQTT_METRICS_INTERVAL_S, self._log_metrics),
+        ]
+        jobs = [(interval, job) for interval, job in jobs if interval > 0]
+        due = [time.monotonic() + interval for interval, _ in jobs]
+        try:
+            while not self._workers_stopped.wait(HOUSEKEEPING_TICK_S):
+                now = time.monotonic()
+                for n, (interval, job) in enumerate(jobs):
+                    if now >= due[n]:
+                        due[n] = now + interval
+                        self._run_job(job)
+            self._run_job(dead_letters.flush)  # what the workers' last messages left
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _run_job(job) -> None:
+        try:
+            job()
+        except DatabaseError as exc:
+            log.warning("bridge housekeeping (%s) could not reach the database: %s", job.__name__, exc)
+            connection.close()
+        except Exception:
+            log.exception("bridge housekeeping (%s) failed", job.__name__)
+
+    @staticmethod
+    def _log_metrics() -> None:
+        log.info("mqtt bridge metrics %s", json.dumps(metrics.snapshot()))
+
+    def supervise(self) -> int:
+        """Start again any worker thread that died (a bug that escaped every per-message guard)."""
+        if self.stop_event.is_set():
+            return 0
+        restarted = self.telemetry.revive() + self.control.revive()
+        if restarted:
+            metrics.incr("worker_restarts", restarted)
+            log.error("MQTT bridge %s: %d worker thread(s) had died and were restarted", self.client_id, restarted)
+        return restarted
+
+
+def registered_device_id(payload: bytes) -> str | None:
+    """The device a bare `devices/register` message is from, to order it with that device's other messages.
+
+    None when the payload does not name a valid id; the control worker then refuses it with the reason.
+    """
+    try:
+        document = decode_payload(payload)
+    except PayloadError:
+        return None
+    device_id = document.get("device_id") if type(document) is dict else None
+    return device_id if type(device_id) is str and is_valid_device_id(device_id) else None

@@ -1,13 +1,15 @@
 """Where the broker is and how the console's MQTT clients talk to it (address, protocol, session, backoff).
 
 MQTT_URL is `mqtt://[user:password@]host[:1883]` or `mqtts://...[:8883]` (TLS, CA from MQTT_TLS_CA_FILE or the
-system store). Unset, the console talks to its embedded broker on 127.0.0.1:MQTT_EMBEDDED_PORT. Mosquitto
-gets MQTT v5 (Receive Maximum, session expiry, shared subscriptions); the embedded amqtt broker only
-speaks 3.1.1 and silently drops a v5 CONNECT, so it gets 3.1.1 (MQTT_PROTOCOL overrides either way).
+system store). Unset, the console talks to its embedded broker on 127.0.0.1:MQTT_EMBEDDED_PORT: a Mosquitto
+child process where Mosquitto is installed, else amqtt in-process (MQTT_EMBEDDED_BROKER chooses). Mosquitto
+gets MQTT v5 (Receive Maximum, session expiry, shared subscriptions); amqtt only speaks 3.1.1 and silently
+drops a v5 CONNECT, so it gets 3.1.1 (MQTT_PROTOCOL overrides either way).
 """
 
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -17,7 +19,31 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from acuvim_console.mqtt.local_broker import mosquitto_binary
+
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+class EmbeddedBroker(StrEnum):
+    """What runconsole runs on MQTT_EMBEDDED_PORT when MQTT_URL is unset."""
+
+    MOSQUITTO = "mosquitto"  # a child process from deploy/mosquitto/, durable
+    AMQTT = "amqtt"  # in-process, MQTT 3.1.1, not durable: where Mosquitto is not installed
+
+
+def embedded_broker() -> EmbeddedBroker:
+    """MQTT_EMBEDDED_BROKER (`auto`: Mosquitto where it is installed, else amqtt).
+
+    Decided from settings and the machine alone, so the process that starts the broker and a bridge
+    connecting to it separately come to the same answer.
+    """
+    chosen = settings.MQTT_EMBEDDED_BROKER
+    if chosen == "auto":
+        return EmbeddedBroker.MOSQUITTO if mosquitto_binary() else EmbeddedBroker.AMQTT
+    try:
+        return EmbeddedBroker(chosen)
+    except ValueError:
+        raise ImproperlyConfigured(f"MQTT_EMBEDDED_BROKER must be auto, mosquitto or amqtt, not {chosen!r}") from None
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,8 @@ def broker_address() -> BrokerAddress:
 
 
 def protocol_for(address: BrokerAddress) -> int:
-    chosen = settings.MQTT_PROTOCOL or ("3.1.1" if address.embedded else "5")
+    speaks_311_only = address.embedded and embedded_broker() is EmbeddedBroker.AMQTT
+    chosen = settings.MQTT_PROTOCOL or ("3.1.1" if speaks_311_only else "5")
     versions = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
     if chosen not in versions:
         raise ImproperlyConfigured(f"MQTT_PROTOCOL must be 5 or 3.1.1, not {chosen!r}")

@@ -2,9 +2,11 @@
 
 A few worker threads share the load; every device is pinned to one of them (by a hash of its id), so a
 device's messages are applied in the order they arrived while devices do not wait for each other. Each
-message runs in its own transaction and is acknowledged after it. Bad payloads are reported and
-acknowledged; a handler that fails for one device is logged with its traceback, counted and
-acknowledged, and never stops the others; a database outage is waited out, never dropped.
+message runs in its own transaction and is acknowledged after it. A message also waits for its device's
+earlier telemetry (acuvim_console.mqtt.ordering). Bad payloads are reported and acknowledged; a handler
+that fails is retried MQTT_HANDLER_ATTEMPTS times, then logged with its traceback, counted,
+dead-lettered and acknowledged, and never stops the others; a database outage is waited out, never
+dropped.
 """
 
 import logging
@@ -19,9 +21,10 @@ from django.utils.module_loading import import_string
 
 from acuvim_console.mqtt import payloads
 from acuvim_console.mqtt.directory import DeviceDirectory
-from acuvim_console.mqtt.inbound import Inbound, Stopping, retry_while_database_down
+from acuvim_console.mqtt.inbound import Inbound, Stopping, describe_failure, retry_while_database_down
 from acuvim_console.mqtt.metrics import metrics
-from acuvim_console.mqtt.reasons import RejectReason, report_rejection
+from acuvim_console.mqtt.ordering import DeviceOrder
+from acuvim_console.mqtt.reasons import RejectReason
 from acuvim_console.mqtt.topics import TopicKind
 from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.models import Device
@@ -39,20 +42,36 @@ REGISTRATION_HANDLER = "devices.registration.handle_registration"
 
 
 class ControlWorkers:
-    def __init__(self, acknowledge: Callable[[list[Inbound]], None], directory: DeviceDirectory, stop: threading.Event):
+    def __init__(
+        self,
+        acknowledge: Callable[[list[Inbound]], None],
+        directory: DeviceDirectory,
+        order: DeviceOrder,
+        stop: threading.Event,
+    ):
         self.acknowledge = acknowledge
         self.directory = directory
+        self.order = order
         self.stop = stop
+        self.attempts = max(1, settings.MQTT_HANDLER_ATTEMPTS)
         count = max(1, settings.MQTT_CONTROL_WORKERS)
         self.queues: list[queue.Queue[Inbound]] = [queue.Queue(maxsize=settings.MQTT_QUEUE_SIZE) for _ in range(count)]
-        self.threads = [
-            threading.Thread(target=self._run, args=(q,), name=f"mqtt-control-{n}", daemon=True)
-            for n, q in enumerate(self.queues)
-        ]
+        self.threads: list[threading.Thread] = [threading.Thread() for _ in self.queues]  # not started yet
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        self.revive()
+
+    def revive(self) -> int:
+        """(Re)start every worker thread that is not running; the bridge's supervisor calls this."""
+        started = 0
+        for n, inbox in enumerate(self.queues):
+            if not self.threads[n].is_alive():
+                self.threads[n] = threading.Thread(
+                    target=self._run, args=(inbox,), name=f"mqtt-control-{n}", daemon=True
+                )
+                self.threads[n].start()
+                started += 1
+        return started
 
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the device's queue is full, gives up on stop."""
@@ -73,7 +92,12 @@ class ControlWorkers:
                     message = inbox.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                self._handle(message)
+                try:
+                    if not self.order.wait_for_telemetry(message.device_id, message.after, self.stop):
+                        raise Stopping
+                    self._handle(message)
+                finally:  # whatever happened, readings held behind this message must not wait forever
+                    self.order.control_done(message.device_id, message.arrival)
                 self.acknowledge([message])
         except Stopping:
             log.info("control worker stopped with a message unhandled; the broker will redeliver it")
@@ -81,18 +105,31 @@ class ControlWorkers:
             connection.close()
 
     def _handle(self, message: Inbound) -> None:
+        """Parse, then dispatch with retries; a message that keeps failing is dead-lettered, never re-raised."""
         try:
             parsed = self._parse(message)
         except payloads.PayloadError as exc:
-            report_rejection(message.device_id, message.topic, exc.reason, exc.message)
+            message.reject(exc.reason, exc.message)
             return
-        try:
-            retry_while_database_down(lambda: self._dispatch(message, parsed), self.stop, f"handling {message.topic}")
-        except Stopping:
-            raise
-        except Exception:
-            metrics.incr("handler_errors")
-            log.exception("%s: handler for %s failed", message.device_id or "-", message.topic)
+        except Exception as exc:  # a gap in the checks: refuse this message, keep the worker
+            log.exception("%s: message on %s broke the parser", message.device_id or "-", message.topic)
+            message.reject(RejectReason.HANDLER_ERROR, describe_failure(exc))
+            return
+        for attempt in range(1, self.attempts + 1):
+            try:
+                retry_while_database_down(
+                    lambda: self._dispatch(message, parsed), self.stop, f"handling {message.topic}"
+                )
+                return
+            except Stopping:
+                raise
+            except Exception as exc:
+                metrics.incr("handler_errors")
+                log.exception(
+                    "%s: handler for %s failed (attempt %d)", message.device_id or "-", message.topic, attempt
+                )
+                if attempt == self.attempts:
+                    message.reject(RejectReason.HANDLER_ERROR, describe_failure(exc))
 
     @staticmethod
     def _parse(message: Inbound) -> dict:
@@ -110,7 +147,7 @@ class ControlWorkers:
             return
         device = Device.objects.filter(device_id=message.device_id).first()
         if device is None:
-            report_rejection(message.device_id, message.topic, RejectReason.UNKNOWN_DEVICE, "device never registered")
+            message.reject(RejectReason.UNKNOWN_DEVICE, "device never registered")
             return
         if device.status in UNACCEPTED_STATUSES:
             metrics.count_dropped(device.status)

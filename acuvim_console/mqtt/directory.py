@@ -20,28 +20,41 @@ class DeviceDirectory:
         self.ttl = ttl
         self._entries: dict[str, tuple[uuid.UUID | None, str | None, float]] = {}
         self._lock = threading.Lock()
+        self._forgets = 0  # bumped by forget(): a lookup that overlapped one must not cache what it read
 
     def resolve(self, device_ids: set[str]) -> dict[str, tuple[uuid.UUID | None, str | None]]:
         now = time.monotonic()
         with self._lock:
             stale = [device_id for device_id in device_ids if self._entries.get(device_id, (0, 0, 0.0))[2] < now]
-        if stale:
-            found = {
-                device_id: (pk, status)
-                for device_id, pk, status in Device.objects.filter(device_id__in=stale).values_list(
-                    "device_id", "pk", "status"
-                )
-            }
-            expires = now + self.ttl
-            with self._lock:
+            result = {device_id: self._entries[device_id][:2] for device_id in device_ids if device_id not in stale}
+            forgets = self._forgets
+        if not stale:
+            return result
+        fresh = self._lookup(stale)
+        with self._lock:
+            # A registration or status change committed while we read may be missing from what we read:
+            # use it for this batch, but cache it only if nothing was forgotten meanwhile (no stale "unknown").
+            if self._forgets == forgets:
                 if len(self._entries) > self.MAX_ENTRIES:
                     self._entries.clear()
-                for device_id in stale:
-                    pk, status = found.get(device_id, (None, None))
+                expires = now + self.ttl
+                for device_id, (pk, status) in fresh.items():
                     self._entries[device_id] = (pk, status, expires)
-        with self._lock:
-            return {device_id: self._entries[device_id][:2] for device_id in device_ids if device_id in self._entries}
+        result.update(fresh)
+        return result
+
+    @staticmethod
+    def _lookup(device_ids: list[str]) -> dict[str, tuple[uuid.UUID | None, str | None]]:
+        found = {
+            device_id: (pk, status)
+            for device_id, pk, status in Device.objects.filter(device_id__in=device_ids).values_list(
+                "device_id", "pk", "status"
+            )
+        }
+        return {device_id: found.get(device_id, (None, None)) for device_id in device_ids}
 
     def forget(self, device_id: str) -> None:
+        """Called after a commit that changed the device, so the next lookup reads it again."""
         with self._lock:
             self._entries.pop(device_id, None)
+            self._forgets += 1

@@ -10,6 +10,8 @@ from django.db import InterfaceError, OperationalError, connection
 
 from acuvim_console.mqtt.connection import backoff_delay
 from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.mqtt.ordering import NOTHING
+from acuvim_console.mqtt.reasons import report_rejection
 from acuvim_console.mqtt.topics import TopicKind
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,17 @@ class Inbound:
     mid: int
     qos: int
     generation: int  # connection number; acks for an earlier connection are void
+    arrival: int = NOTHING  # order of arrival at the bridge (acuvim_console.mqtt.ordering)
+    after: int = NOTHING  # the other lane's message of this device that must be handled first
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Refuse this message: log line, counter and dead-letter entry (the caller acknowledges it)."""
+        report_rejection(self.device_id, self.topic, reason, detail, kind=self.kind, payload=self.payload)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A handler's exception as a rejected message's detail: its type and first words, never a traceback."""
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 class Stopping(Exception):

@@ -90,6 +90,8 @@ class BridgeMetrics:
                 "rejected_total": sum(self.rejected.values()),
                 "dropped": dict(self.dropped),
                 "handler_errors": self.counters["handler_errors"],
+                "worker_restarts": self.counters["worker_restarts"],
+                "held_for_order": self.counters["held_for_order"],
                 "db_errors": self.counters["db_errors"],
                 "acked": self.counters["acked"],
                 "acks_skipped_after_reconnect": self.counters["acks_skipped"],

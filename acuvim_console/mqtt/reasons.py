@@ -6,6 +6,7 @@ import time
 
 from django.db import models
 
+from acuvim_console.mqtt.dead_letters import dead_letters
 from acuvim_console.mqtt.metrics import metrics
 
 log = logging.getLogger("acuvim_console.mqtt.rejected")
@@ -24,6 +25,9 @@ class RejectReason(models.TextChoices):
     TS_TOO_OLD = "ts_too_old", "Timestamp before 2020"
     DEVICE_ID_MISMATCH = "device_id_mismatch", "Registration payload names another device than its topic"
     UNKNOWN_DEVICE = "unknown_device", "Data from a device that never registered"
+    PAYLOAD_TOO_COMPLEX = "payload_too_complex", "JSON nested too deep or a container with too many members"
+    INVALID_TEXT = "invalid_text", "A string holds a NUL character or a lone surrogate"
+    HANDLER_ERROR = "handler_error", "The console failed on it repeatedly (a bug): kept for inspection"
 
 
 class _LogBudget:
@@ -56,8 +60,11 @@ class _LogBudget:
 _log_budget = _LogBudget(per_second=20)
 
 
-def report_rejection(device_id: str | None, topic: str, reason: str, message: str) -> None:
-    """The structured log line and counter every refused message gets (the message itself is acknowledged)."""
+def report_rejection(
+    device_id: str | None, topic: str, reason: str, message: str, *, kind: str = "", payload: bytes = b""
+) -> None:
+    """The structured log line, counter and dead-letter entry every refused message gets (it is acknowledged)."""
     metrics.count_rejected(reason)
+    dead_letters.add(device_id or "", kind, topic, reason, message, payload)
     if _log_budget.allow():
         log.warning("mqtt rejected device=%s topic=%s reason=%s: %s", device_id or "-", topic, reason, message)

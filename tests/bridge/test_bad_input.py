@@ -6,7 +6,7 @@ import time
 import pytest
 
 from acuvim_console.mqtt.metrics import metrics
-from devices.models import Device
+from devices.models import Device, RejectedMessage
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
@@ -95,7 +95,7 @@ def test_telemetry_from_a_device_that_never_registered_is_counted(bridge, device
     assert TelemetryRecord.objects.count() == 0
 
 
-def test_a_failing_handler_for_one_device_does_not_stop_the_others(bridge, device_client, monkeypatch):
+def test_a_failing_handler_for_one_device_does_not_stop_the_others(bridge, device_client, monkeypatch, settings):
     from devices import presence
 
     broken, healthy = make_device(status="offline"), make_device(status="offline")
@@ -111,5 +111,10 @@ def test_a_failing_handler_for_one_device_does_not_stop_the_others(bridge, devic
     device_client.send(f"acuvim/{healthy.device_id}/status", {"state": "online", "ts": time.time()})
 
     wait_until(lambda: Device.objects.get(pk=healthy.pk).status == "online")
-    wait_until(lambda: metrics.snapshot()["handler_errors"] == 1)
+    # Tried MQTT_HANDLER_ATTEMPTS times, then acknowledged and kept as a rejected message.
+    wait_until(lambda: metrics.snapshot()["rejected"] == {"handler_error": 1})
+    assert metrics.snapshot()["handler_errors"] == settings.MQTT_HANDLER_ATTEMPTS
     assert Device.objects.get(pk=broken.pk).status == "offline"
+    kept = wait_until(lambda: RejectedMessage.objects.filter(device_id=broken.device_id).first())
+    assert (kept.kind, kept.reason, kept.count) == ("status", "handler_error", 1)
+    assert kept.detail == "RuntimeError: handler bug"

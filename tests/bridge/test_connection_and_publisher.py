@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from acuvim_console.mqtt import publisher
-from acuvim_console.mqtt.connection import BrokerAddress, broker_address, protocol_for
+from acuvim_console.mqtt.connection import BrokerAddress, EmbeddedBroker, broker_address, embedded_broker, protocol_for
 from acuvim_console.mqtt.topics import command_topic
 from tests.bridge.conftest import DeviceClient
 from tests.support.mosquitto import free_port
@@ -29,11 +29,20 @@ def test_mqtt_url_gives_host_port_tls_and_credentials(settings):
         broker_address()
 
 
-def test_embedded_broker_gets_mqtt_311_and_mosquitto_gets_v5(settings):
+def test_embedded_amqtt_gets_mqtt_311_and_mosquitto_embedded_or_not_gets_v5(settings):
     settings.MQTT_URL = ""
     settings.MQTT_PROTOCOL = ""
     assert broker_address().embedded
+    settings.MQTT_EMBEDDED_BROKER = "amqtt"
     assert protocol_for(broker_address()) == mqtt.MQTTv311
+    settings.MQTT_EMBEDDED_BROKER = "mosquitto"
+    assert protocol_for(broker_address()) == mqtt.MQTTv5
+    settings.MQTT_EMBEDDED_BROKER = "auto"  # Mosquitto is installed on these machines
+    assert embedded_broker() is EmbeddedBroker.MOSQUITTO
+    settings.MQTT_EMBEDDED_BROKER = "hivemq"
+    with pytest.raises(ImproperlyConfigured, match="MQTT_EMBEDDED_BROKER"):
+        embedded_broker()
+    settings.MQTT_EMBEDDED_BROKER = "auto"
     settings.MQTT_URL = "mqtt://127.0.0.1:1883"
     assert protocol_for(broker_address()) == mqtt.MQTTv5
     settings.MQTT_PROTOCOL = "3.1.1"

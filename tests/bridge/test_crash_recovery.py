@@ -92,7 +92,7 @@ def test_sigkill_with_a_batch_unacknowledged_loses_nothing_and_stores_it_once(
         wait_until(lambda: TelemetryRecord.objects.count() == BEFORE + AT_KILL, timeout=30, interval=0.2)
         # Everything acknowledged now: what the broker holds is back to its retained messages (give or take
         # a $SYS topic or two that appeared meanwhile).
-        wait_until(lambda: store.count - retained < AT_KILL // 10, timeout=15)
+        wait_until(lambda: store.count - retained < AT_KILL // 10, timeout=30)
         time.sleep(0.5)
         assert TelemetryRecord.objects.count() == BEFORE + AT_KILL
         per_device = dict(TelemetryRecord.objects.values_list("device").annotate(n=Count("id")))

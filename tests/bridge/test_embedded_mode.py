@@ -1,33 +1,40 @@
-"""`runconsole` with no MQTT_URL: the in-process broker and the bridge take a device in on SQLite."""
+"""`runconsole` with no MQTT_URL: its own broker (Mosquitto, or the amqtt fallback) and the bridge take a
+device in on SQLite; with Mosquitto, what the broker held survives the console being killed."""
 
-import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from acuvim_console.mqtt.local_broker import port_in_use
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
+from tests.support.embedded import embedded_env
 from tests.support.mosquitto import free_port, wait_for_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEVICE_ID = "ACV-0123456789AB"
+BRIDGE_CLIENT_ID = "acuvim-console-bridge"
+STATUS_SQL = "SELECT status FROM devices_device WHERE device_id = ?"
+COUNT_SQL = (
+    "SELECT count(*), count(DISTINCT t.ts) FROM telemetry_telemetryrecord t "
+    "JOIN devices_device d ON t.device_id = d.id WHERE d.device_id = ?"
+)
 
 
-def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(tmp_path):
-    mqtt_port, http_port = free_port(), free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "MQTT_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        DATA_DIR=str(tmp_path),
+def start_console(data_dir: Path, mqtt_port: int, broker: str) -> subprocess.Popen:
+    http_port = free_port()
+    env = embedded_env(
+        data_dir,
         ADMIN_PASSWORD="embedded-pw-1234",
         MQTT_EMBEDDED_PORT=str(mqtt_port),
         DEVICE_AUTO_ACCEPT="1",
         MQTT_METRICS_INTERVAL_S="0",
+        MQTT_EMBEDDED_BROKER=broker,
     )
     console = subprocess.Popen(
         [sys.executable, "manage.py", "runconsole", "--port", str(http_port)],
@@ -35,30 +42,76 @@ def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    device = None
-    try:
-        wait_for_port(http_port, timeout=60)
-        device = DeviceClient(mqtt_port)
-        device.wait_for_bridge("acuvim-console-bridge")
-        device.send(f"devices/register/{DEVICE_ID}", messages.registration(DEVICE_ID))
-        database = tmp_path / "acuvim.sqlite3"
+    wait_for_port(http_port, timeout=60)
+    return console
 
-        def query(sql):
-            with sqlite3.connect(database) as connection:
-                return connection.execute(sql, (DEVICE_ID,)).fetchall()
 
-        assert wait_until(lambda: query("SELECT status FROM devices_device WHERE device_id = ?"), 20) == [("online",)]
-        device.send(f"acuvim/{DEVICE_ID}/telemetry", messages.reading(time.time() - 1))
-        count_sql = (
-            "SELECT count(*) FROM telemetry_telemetryrecord t JOIN devices_device d ON t.device_id = d.id "
-            "WHERE d.device_id = ? AND t.frequency = 50.01"
-        )
-        wait_until(lambda: query(count_sql) == [(1,)], 20)
-    finally:
-        if device is not None:
-            device.close()
+def stop_console(console: subprocess.Popen) -> None:
+    if console.poll() is None:
         console.terminate()
         try:
             console.wait(15)
         except subprocess.TimeoutExpired:
             console.kill()
+            console.wait()
+
+
+def query(data_dir: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(data_dir / "acuvim.sqlite3") as connection:
+        return connection.execute(sql, (DEVICE_ID,)).fetchall()
+
+
+def register(device: DeviceClient, data_dir: Path) -> None:
+    device.wait_for_bridge(BRIDGE_CLIENT_ID)
+    device.send(f"devices/register/{DEVICE_ID}", messages.registration(DEVICE_ID))
+    assert wait_until(lambda: query(data_dir, STATUS_SQL), 20) == [("online",)]
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_runconsole_embedded_broker_registers_a_device_and_stores_its_telemetry(tmp_path, broker):
+    mqtt_port = free_port()
+    console = start_console(tmp_path, mqtt_port, broker)
+    device = None
+    try:
+        device = DeviceClient(mqtt_port)
+        register(device, tmp_path)
+        device.send(f"acuvim/{DEVICE_ID}/telemetry", messages.reading(time.time() - 1))
+        wait_until(lambda: query(tmp_path, COUNT_SQL) == [(1, 1)], 20)
+    finally:
+        if device is not None:
+            device.close()
+        stop_console(console)
+
+
+def test_embedded_mosquitto_delivers_what_a_killed_console_had_not_stored_after_the_restart(tmp_path):
+    """The console is frozen, readings reach the broker, the console is killed: none is lost.
+
+    Killed, the console cannot stop its broker; the broker is told by the kernel (it dies with its parent),
+    saves the bridge's persistent session with every unacknowledged reading, and the next console's
+    bridge resumes that session.
+    """
+    mqtt_port, readings = free_port(), 300
+    console = start_console(tmp_path, mqtt_port, "mosquitto")
+    device = DeviceClient(mqtt_port)
+    second = None
+    try:
+        register(device, tmp_path)
+        console.send_signal(signal.SIGSTOP)  # the bridge takes nothing more in, the broker keeps accepting
+        start = time.time() - 3600
+        for n in range(readings):
+            device.send(f"acuvim/{DEVICE_ID}/telemetry", messages.reading(start + n, seq=n))
+        console.kill()
+        console.wait(10)
+        assert query(tmp_path, COUNT_SQL) == [(0, 0)]
+        wait_until(lambda: not port_in_use(mqtt_port), 15)  # the broker has saved and exited
+
+        second = start_console(tmp_path, mqtt_port, "mosquitto")
+        wait_until(lambda: query(tmp_path, COUNT_SQL)[0][0] >= readings, 30)
+        time.sleep(0.5)
+        assert query(tmp_path, COUNT_SQL) == [(readings, readings)]
+    finally:
+        device.close()
+        if console.poll() is None:
+            console.kill()
+        if second is not None:
+            stop_console(second)

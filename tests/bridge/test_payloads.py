@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from django.conf import settings
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -53,11 +54,36 @@ def test_decoding_refuses_what_is_not_strict_json(raw, reason):
     assert reason_of(lambda: payloads.decode_payload(raw)) == reason
 
 
+def nested(depth: int, leaf: bytes = b"1") -> bytes:
+    return b'{"a":' * depth + leaf + b"}" * depth
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 3000 + b"]" * 3000, "payload_too_complex"),  # beyond orjson's own depth limit
+        (nested(3000), "payload_too_complex"),
+        (nested(1000), "payload_too_complex"),  # orjson reads it; reading it back later would recurse
+        (nested(17), "payload_too_complex"),  # one level past MQTT_MAX_JSON_DEPTH
+        (b'{"ts": 1764000000, "x": "\\ud800"}', "invalid_text"),  # only the standard parser reads it
+        (b'{"ts": 1764000000, "x": "a\\u0000b"}', "invalid_text"),
+        (b'{"ts": 1764000000, "a\\u0000": 1}', "invalid_text"),  # keys too
+        (b'{"ts": 1764000000, "\\udfff": 1}', "invalid_text"),
+        (b'{"ts": 1764000000, "x": [' + b",".join([b"1"] * 600) + b"]}", "payload_too_complex"),
+        (b"{" + b",".join(b'"k%d": 1' % n for n in range(600)) + b"}", "payload_too_complex"),
+        (b"[" * 1500 + b"]" * 1499, "payload_too_complex"),  # broken and deep: refused for its depth first
+    ],
+    ids=lambda value: value.decode(errors="replace")[:40] if isinstance(value, bytes) else value,
+)
+def test_decoding_refuses_documents_of_a_shape_storage_or_readers_cannot_take(raw, reason):
+    assert reason_of(lambda: payloads.decode_payload(raw, limit=1 << 20)) == reason
+
+
 @pytest.mark.parametrize(
     ("raw", "document"),
     [
         # Refused by orjson, read by the standard parser: the document is the standard parser's.
-        (b'"\\ud800"', "\ud800"),
+        (b'"\\u00e9\\ud83d\\ude00"', "\u00e9\U0001f600"),
         (b'{"a": 1e999}', {"a": math.inf}),  # refused later as non_finite_number by the field checks
         (b'{"a": 1' + b"0" * 400 + b"}", {"a": 10**400}),  # refused later as out of range
         # Read by orjson as the nearest float (docstring of decode_payload).
@@ -73,17 +99,40 @@ JSON_VALUES = st.recursive(
     | st.booleans()
     | st.integers(-(2**63), 2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    | st.text(st.characters(blacklist_categories=())),  # NUL and lone surrogates included
     lambda children: st.lists(children) | st.dictionaries(st.text(), children),
     max_leaves=20,
 )
 
 
+def breaks_shape_rules(value, depth: int = 1) -> bool:
+    """The shape rules of payloads.check_shape, restated recursively as the test's own oracle."""
+    if isinstance(value, str):
+        return "\x00" in value or any(0xD800 <= ord(char) <= 0xDFFF for char in value)
+    if isinstance(value, dict | list):
+        members = list(value.items()) if isinstance(value, dict) else [(None, item) for item in value]
+        return (
+            depth > settings.MQTT_MAX_JSON_DEPTH
+            or len(members) > settings.MQTT_MAX_JSON_MEMBERS
+            or any(key is not None and breaks_shape_rules(key) for key, _ in members)
+            or any(breaks_shape_rules(item, depth + 1) for _, item in members)
+        )
+    return False
+
+
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(JSON_VALUES)
-def test_decoding_agrees_with_the_standard_parser(value):
+def test_decoding_agrees_with_the_standard_parser_or_names_the_shape_rule(value):
     raw = json.dumps(value).encode()
-    assert payloads.decode_payload(raw, limit=1 << 20) == json.loads(raw)
+    expected = json.loads(raw)
+    try:
+        document = payloads.decode_payload(raw, limit=1 << 20)
+    except payloads.PayloadError as exc:
+        assert exc.reason in ("payload_too_complex", "invalid_text")
+        assert breaks_shape_rules(expected)
+    else:
+        assert document == expected
+        assert not breaks_shape_rules(expected)
 
 
 def test_a_reading_beyond_float_range_is_refused_and_a_large_one_is_kept():
@@ -160,3 +209,40 @@ def test_rejection_lines_are_capped_per_second_but_every_rejection_is_counted(ca
     assert sum("reason=invalid_json" in r.getMessage() for r in caplog.records) <= 20
     budget = _LogBudget(per_second=2)
     assert [budget.allow() for _ in range(3)] == [True, True, False]
+
+
+TELEMETRY_NAMES = ["ts", "seq", "src", "conn", "v1", "pft", "ep_imp", "thd_i3", "note"]
+TELEMETRY_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1.6e9, max_value=1.9e9)  # plausible epoch seconds
+    | st.sampled_from(["live", "sd", "wifi", "gsm", "", "LIVE", "230.1"])
+    | st.lists(st.integers(), max_size=2)
+    | st.dictionaries(st.sampled_from(["a", "b"]), st.integers(), max_size=2)
+)
+TELEMETRY_RECORDS = st.dictionaries(st.sampled_from(TELEMETRY_NAMES), TELEMETRY_VALUES)
+
+
+def outcome(work):
+    """What a parse produced, comparable across the two paths: the values, or the refusal."""
+    try:
+        document, records, errors = work()
+    except PayloadError as exc:
+        return ("refused", exc.reason, exc.message)
+    return ("parsed", document, records, [(error.reason, error.message) for error in errors])
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(TELEMETRY_RECORDS | st.lists(TELEMETRY_RECORDS, max_size=4))
+def test_the_typed_telemetry_path_decides_exactly_as_the_hand_written_rules(document):
+    raw = json.dumps(document).encode()
+    latest = time.time() + 3600
+    fast = outcome(lambda: payloads.decode_telemetry(raw, NOW, latest))
+
+    def by_hand():
+        decoded = payloads.decode_payload(raw)
+        return decoded, *payloads.parse_telemetry(decoded, NOW, latest)
+
+    assert fast == outcome(by_hand)

@@ -1,8 +1,8 @@
 """Browser tests: the real ASGI app under uvicorn, headless Chromium, the private Mosquitto.
 
-The web server runs in a thread of the test process, with the in-memory channel layer: events published
-by the test (or by the bridge running in this same process) reach the server's websockets because
-acuvim_console.events hands them to the server's event loop. Data is committed (transaction=True) so the
+The web server runs in a thread of the test process, on the production channel layer (RedisPubSubChannelLayer
+on the real Redis, this session's prefix): events published by the test, or by the bridge running in this
+same process, reach the server's websockets through Redis. Data is committed (transaction=True) so the
 server's threads see it.
 """
 
@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from django.conf import settings
 
+from tests.support.channel_layer import redis_channel_layer
 from tests.support.mosquitto import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -76,13 +77,13 @@ class ThreadedServer:
 
 
 @pytest.fixture(scope="module")
-def console_server(django_db_setup, django_db_blocker, mqtt_broker):
+def console_server(django_db_setup, django_db_blocker, mqtt_broker, live_channel_prefix):
     """The console's web server; MQTT publishing (commands) goes to the private broker."""
     old_url, old_age = settings.MQTT_URL, settings.DATABASES["default"].get("CONN_MAX_AGE")
     settings.MQTT_URL = mqtt_broker.url
     # Server threads must not keep connections open, or the test database cannot be dropped afterwards.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
-    with django_db_blocker.unblock():
+    with django_db_blocker.unblock(), redis_channel_layer(live_channel_prefix):
         server = ThreadedServer().start()
         yield server
         server.stop()

@@ -1,67 +1,26 @@
 """A private Mosquitto per test session, configured like production (deploy/mosquitto/conf.d).
 
 Tests get their own port and persistence directory, so parallel test runs never see each other's
-messages and a test may stop and restart the broker.
-
-Run as root, Mosquitto would drop its privileges to the `mosquitto` user, which cannot reach pytest's
-private temporary directories: it would then run without its log and, worse, without persistence,
-so a restart would silently lose its queues. The test broker keeps root's privileges instead.
+messages and a test may stop and restart the broker. The broker itself is the console's own
+(acuvim_console.mqtt.local_broker), with production's autosave interval: a restart stops it with SIGTERM,
+on which Mosquitto saves its database, so a restart test finds what it held without the broker
+rewriting its whole queue every second under a benchmark's load.
 """
 
-import os
-import shutil
-import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from acuvim_console.mqtt.local_broker import LocalMosquitto
 from tests.support.ports import free_port, wait_for_port
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-CONF_D = PROJECT_DIR / "deploy" / "mosquitto" / "conf.d"
+__all__ = ["Mosquitto", "free_port", "wait_for_port"]
 
 
-@dataclass
-class Mosquitto:
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    sys_interval_s: int = 10  # how often the broker publishes its $SYS counters
-    process: subprocess.Popen | None = None
+class Mosquitto(LocalMosquitto):
+    """The console's broker on a free port, publishing its $SYS counters every `sys_interval_s` seconds."""
 
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+    def __init__(self, workdir: Path, port: int | None = None, sys_interval_s: int = 10):
+        super().__init__(workdir=workdir, port=port or free_port())
+        self.sys_interval_s = sys_interval_s
 
-    def start(self) -> "Mosquitto":
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        conf = self.workdir / "mosquitto.conf"
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        conf.write_text(
-            ("user root\n" if os.geteuid() == 0 else "")
-            + f"persistence true\npersistence_location {data}/\nautosave_interval 1\n"
-            f"per_listener_settings false\nallow_anonymous true\n"
-            f"listener {self.port} 127.0.0.1\n"
-            f"log_dest file {self.workdir / 'mosquitto.log'}\nsys_interval {self.sys_interval_s}\n"
-            f"include_dir {CONF_D}\n"
-        )
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for_port(self.port)
-        except TimeoutError:
-            self.process.kill()
-            raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read().decode(errors='replace')}")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    def config_text(self) -> str:
+        return super().config_text() + f"sys_interval {self.sys_interval_s}\n"

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from acuvim_console.embedded import start_embedded_services, stop_embedded_services
+from acuvim_console.mqtt.embedded import describe_broker
 from devices.accounts import ensure_first_admin
 
 
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             )
         stops = start_embedded_services()
         self.stdout.write(self.style.SUCCESS(f"Acuvim Console: http://{host}:{port}/admin/"))
+        self.stdout.write(describe_broker())
         try:
             uvicorn.run("acuvim_console.asgi:application", host=host, port=port, log_level="info", lifespan="off")
         finally:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devices', '0005_device_fillfactor'),
+        ('devices', '0006_rejected_messages'),
     ]
 
     operations = [
