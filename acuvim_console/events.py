@@ -22,6 +22,7 @@ import atexit
 import logging
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 
@@ -55,6 +56,35 @@ COALESCED_EVENTS = frozenset({TELEMETRY_RECEIVED})
 # Process-wide counters of the live layer (submitted, sent, coalesced, unwatched, dropped_backlog,
 # dropped_no_listener, send_failed), for logs and the benchmark.
 stats: Counter = Counter()
+
+SEND_FAILURE_LOG_INTERVAL_S = 10.0
+
+
+class _FailureLog:
+    """Log a failed send with its traceback at most once per interval, counting the ones in between.
+
+    With Redis down every event fails; one traceback per event would flood the log (thousands a second
+    for a large fleet) and cost the bridge the CPU it needs for ingestion. Call it inside `except`.
+    """
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._last = -math.inf
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def failed(self, what: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.interval:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        more = f" ({suppressed} more failed since the last report)" if suppressed else ""
+        log.error("%s%s", what, more, exc_info=True)
+
+
+send_failures = _FailureLog(SEND_FAILURE_LOG_INTERVAL_S)
 
 
 def device_group(device_id: str) -> str:
@@ -106,7 +136,7 @@ def _send(name: str, data: dict, device_id: str | None) -> None:
         dispatcher.submit(message, groups, coalesce_key=device_id if name in COALESCED_EVENTS else None)
     except Exception:  # the live layer must never break ingestion or a request
         stats["send_failed"] += 1
-        log.exception("live event %s for %s could not be sent", name, device_id or "fleet")
+        send_failures.failed(f"live event {name} for {device_id or 'fleet'} could not be sent")
 
 
 class Coalescer:
@@ -245,7 +275,7 @@ class _Dispatcher:
             stats["sent"] += 1
         except Exception:
             stats["send_failed"] += 1
-            log.exception("live event %s could not be sent to %s", message.get("event"), groups)
+            send_failures.failed(f"live event {message.get('event')} could not be sent to {groups}")
 
     def _sender_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

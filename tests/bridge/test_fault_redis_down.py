@@ -56,7 +56,7 @@ def _flip_until_announced(device: DeviceClient, listener: LiveEvents, device_id:
 def test_redis_killed_ingestion_continues_and_live_events_resume_when_it_is_back(
     transactional_db, mqtt_broker, redis_server, bridge_processes
 ):
-    gateway = make_device()
+    gateway, *others = [make_device() for _ in range(8)]
     bridge = bridge_processes(mqtt_broker.url, REDIS_URL=redis_server.url, CHANNEL_PREFIX=CHANNEL_PREFIX)
     device = DeviceClient(mqtt_broker.port)
     listener = LiveEvents(layer=RedisPubSubChannelLayer(hosts=[redis_server.url], prefix=CHANNEL_PREFIX))
@@ -70,10 +70,15 @@ def test_redis_killed_ingestion_continues_and_live_events_resume_when_it_is_back
             device.send(f"acuvim/{gateway.device_id}/telemetry", messages.reading(start + n, seq=n))
         device.send(f"acuvim/{gateway.device_id}/status", {"state": "offline", "ts": time.time()})
         device.send(f"acuvim/{gateway.device_id}/heartbeat", messages.heartbeat(uptime=777))
-        wait_until(lambda: TelemetryRecord.objects.filter(device=gateway).count() == TELEMETRY, timeout=20)
+        for other in others:
+            device.send(f"acuvim/{other.device_id}/telemetry", messages.reading(start, seq=1))
+        wait_until(lambda: TelemetryRecord.objects.count() == TELEMETRY + len(others), timeout=20)
         wait_until(lambda: Device.objects.get(pk=gateway.pk).uptime_s == 777, timeout=10)
         assert Device.objects.get(pk=gateway.pk).status == DeviceStatus.ONLINE, "the heartbeat came after offline"
         assert bridge.alive()
+        time.sleep(0.5)  # the live-event thread has tried (and failed) to send them all
+        failures = bridge.log().count("could not be sent")
+        assert failures == 1, f"{failures} log entries for failed live events: one per interval, not one per event"
 
         redis_server.start()  # same port: the bridge and the listener reconnect by themselves
         assert _flip_until_announced(device, listener, gateway.device_id, timeout=20)
