@@ -8,11 +8,11 @@ from firmware_src.device.config import ConfigError
 
 
 class CaptivePortal:
-    def __init__(self, app, port=80):
+    def __init__(self, app, host="0.0.0.0", port=80):
         self.app = app
         self.server = socket.socket()
         self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("0.0.0.0", port))  # the AP interface only exists in AP mode
+        self.server.bind(socket.getaddrinfo(host, port)[0][-1])
         self.server.listen(2)
         self.server.setblocking(False)
 
