@@ -52,6 +52,7 @@ _NTP_DELTA = 2208988800  # 1900-01-01 -> 1970-01-01
 MIN_VALID_TS = 1704067200  # 2024-01-01: an RTC before that was never set
 # MicroPython builds before 1.22 count from 2000-01-01; the protocol speaks Unix seconds.
 EPOCH_OFFSET = 0 if time.gmtime(0)[0] == 1970 else 946684800
+TICKS_PERIOD = 1 << 30  # where the ESP32's ticks_ms() wraps (a 64-bit unix port wraps far later)
 MODEM_PROBE_MS = 10000
 MODEM_BOOT_MS = 3000
 DOWNLOAD_SLICE_MS = 50
@@ -67,10 +68,8 @@ class Clock:
     """
 
     def __init__(self, ticks_ms=None, rtc_kept=False, ntp_host=NTP_HOST, ntp_port=123, log=None,
-                 ntp_retry_s=NTP_RETRY_S, ticks_period=None):
+                 ntp_retry_s=NTP_RETRY_S):
         self._ticks = ticks_ms or time.ticks_ms
-        # 2**30 on the ESP32; what ticks_add wraps at (2**62 on a 64-bit unix port) unless told.
-        self._period = ticks_period or time.ticks_add(0, -1) + 1
         self._last = self._ticks()
         self._up_ms = 0
         self.ntp_host = ntp_host
@@ -84,7 +83,7 @@ class Clock:
 
     def uptime(self):
         now = self._ticks()
-        self._up_ms += (now - self._last) % self._period
+        self._up_ms += time.ticks_diff(now, self._last) % TICKS_PERIOD
         self._last = now
         return self._up_ms / 1000.0
 
@@ -230,7 +229,10 @@ class GsmLink:
         self.clock = clock
         self.ppp = None
         self.failures = 0
-        self.cached = {"imei": None, "iccid": None, "csq": 0, "operator": ""}
+        self.imei = None
+        self.iccid = None
+        self.csq = 0
+        self.operator = ""
         machine.Pin(PINS["modem_power"], machine.Pin.OUT, value=1)
         machine.Pin(PINS["modem_rst"], machine.Pin.OUT, value=1)
         machine.Pin(PINS["modem_pwrkey"], machine.Pin.OUT, value=0)
@@ -239,8 +241,8 @@ class GsmLink:
         if self._present:
             self._at("ATE0")
             self._at("AT+CLTS=1")
-            self.cached["imei"] = self._value("AT+GSN")
-            self.cached["iccid"] = self._value("AT+CCID")
+            self.imei = self._value("AT+GSN")
+            self.iccid = self._value("AT+CCID")
             self._refresh()
 
     def _probe(self, probe_ms):
@@ -284,12 +286,12 @@ class GsmLink:
         csq = self._at("AT+CSQ")
         if csq and ":" in csq:
             try:
-                self.cached["csq"] = int(csq.split(":")[1].split(",")[0])
+                self.csq = int(csq.split(":")[1].split(",")[0])
             except ValueError:
                 pass
         operator = self._at("AT+COPS?")
         if operator and '"' in operator:
-            self.cached["operator"] = operator.split('"')[1]
+            self.operator = operator.split('"')[1]
         if self.clock is not None and self.clock.now() is None:
             network_time = parse_cclk(self._at("AT+CCLK?") or "")
             if network_time is not None:
@@ -314,10 +316,11 @@ class GsmLink:
         if final != b"CONNECT":
             self.failures += 1
             return False
-        self.ppp = network.PPP(self.uart)
-        self.ppp.active(True)
-        self.ppp.connect(authmode=self.ppp.AUTH_PAP if gsm.get("user") else self.ppp.AUTH_NONE,
-                         username=gsm.get("user", ""), password=gsm.get("password", ""))
+        ppp = network.PPP(self.uart)
+        ppp.active(True)
+        ppp.connect(security=ppp.SEC_PAP if gsm.get("user") else ppp.SEC_NONE, user=gsm.get("user") or None,
+                    key=gsm.get("password") or None)
+        self.ppp = ppp
         up = self.is_up()
         self.failures = 0 if up else self.failures + 1
         return up
@@ -336,24 +339,24 @@ class GsmLink:
             self._at("ATH")
 
     def rssi(self):
-        csq = self.cached["csq"]
-        return -113 + 2 * csq if 0 < csq < 99 else None
+        return -113 + 2 * self.csq if 0 < self.csq < 99 else None
 
     def ip(self):
-        return self.ppp.ifconfig()[0] if self.is_up() else None
+        ppp = self.ppp
+        return ppp.ifconfig()[0] if ppp is not None and ppp.isconnected() else None
 
     def info(self):
         if self.ppp is None:
             self._refresh()
-        return {"present": True, "registered": self.is_up(), "csq": self.cached["csq"],
-                "operator": self.cached["operator"], "bytes_month": 0}
+        return {"present": True, "registered": self.is_up(), "csq": self.csq, "operator": self.operator,
+                "bytes_month": 0}
 
 
 def _tls_context(ca_path):
     """An SSL context that checks the broker against the CA in `ca_path` (DER or PEM)."""
     import ssl
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]  # MicroPython's SSLContext has it
     with open(ca_path, "rb") as handle:
         context.load_verify_locations(cadata=handle.read())
     return context
@@ -382,7 +385,7 @@ class MqttClient:
         self.keepalive_ms = 0
         self._next_mid = 1
         self._events = []
-        self._last_sent = 0
+        self._last_sent = time.ticks_ms()
 
     def configure(self, on_connect, on_disconnect, on_message, on_publish):
         self._callbacks = (on_connect, on_disconnect, on_message, on_publish)
@@ -450,8 +453,11 @@ class MqttClient:
     def publish(self, topic, payload, qos, retain):
         if not self.connected:
             return None
+        client = self.client
+        if client is None:
+            return None
         try:
-            self.client.publish(topic, payload, retain, qos)  # QoS 1: returns after the PUBACK
+            client.publish(topic, payload, retain, qos)  # QoS 1: returns after the PUBACK
         except (OSError, IndexError, AssertionError) as error:
             self._warn("MQTT publish failed: %r" % (error,))
             self._lost()
@@ -464,8 +470,11 @@ class MqttClient:
         return mid
 
     def subscribe(self, topic, qos):
+        client = self.client
+        if client is None:
+            return
         try:
-            self.client.subscribe(topic, qos)
+            client.subscribe(topic, qos)
         except (OSError, IndexError, AssertionError):
             self._lost()
 
@@ -473,11 +482,12 @@ class MqttClient:
         return len([event for event in self._events if event[0] == "ack"])
 
     def poll(self):
-        if self.connected:
+        client = self.client
+        if self.connected and client is not None:
             try:
-                self.client.check_msg()
+                client.check_msg()
                 if self.keepalive_ms and time.ticks_diff(time.ticks_ms(), self._last_sent) >= self.keepalive_ms // 2:
-                    self.client.ping()
+                    client.ping()
                     self._last_sent = time.ticks_ms()
             except (OSError, IndexError, AssertionError) as error:
                 self._warn("MQTT connection failed: %r" % (error,))
@@ -515,7 +525,8 @@ class MqttClient:
 
 class Partitions:
     def __init__(self):
-        self.running = esp32.Partition(esp32.Partition.RUNNING)
+        # The stubs type `id` as a label string; RUNNING is one of the documented integer ids.
+        self.running = esp32.Partition(esp32.Partition.RUNNING)  # type: ignore[arg-type]
 
     def _version(self, partition):
         head = bytearray(BLOCK)
@@ -591,6 +602,13 @@ class _SlotWriter:
             raise OSError("the slot reads back different from what was written")
 
 
+def _https_or_plain(sock, scheme, host):
+    if scheme != "https:":
+        return sock
+    import ssl
+    return ssl.wrap_socket(sock, server_hostname=host)  # noqa: S504 - MicroPython's ssl API
+
+
 class Download:
     """HTTP GET into a file; each `poll()` reads for up to 50 ms, so the main loop keeps running."""
 
@@ -605,18 +623,16 @@ class Download:
         sock = socket.socket()
         try:
             sock.connect(socket.getaddrinfo(host, port)[0][-1])
-            if scheme == "https:":
-                import ssl
-                sock = ssl.wrap_socket(sock, server_hostname=host)  # noqa: S504 - MicroPython's ssl API
+            stream = _https_or_plain(sock, scheme, host)
             lines = ["GET /%s HTTP/1.0" % target, "Host: %s" % host]
             for key, value in headers.items():
                 lines.append("%s: %s" % (key, value))
-            sock.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-            status = sock.readline().split()
+            stream.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            status = stream.readline().split()
             code = int(status[1])
             length = None
             while True:
-                line = sock.readline()
+                line = stream.readline()
                 if line in (b"\r\n", b""):
                     break
                 if line.lower().startswith(b"content-length:"):
@@ -627,7 +643,7 @@ class Download:
                 self.received = 0
             self.total = self.received + length if length is not None else None
             self.file = open(path, "ab" if code == 206 else "wb")  # noqa: SIM115 - closed in poll()/cancel()
-            self.sock = sock
+            self.sock = stream
         except (OSError, ValueError, IndexError) as error:
             sock.close()
             self.state = "failed"
@@ -646,7 +662,7 @@ class Download:
                 self.file.write(chunk)
                 self.received += len(chunk)
         except OSError as error:
-            chunk = None
+            chunk = b""
             self.error = str(error)
         if chunk:
             return self.state
@@ -674,7 +690,7 @@ class Esp32Hal:
 
     def __init__(self, ticks_ms=None, ntp_host=NTP_HOST, ntp_port=123, ca_path=CA_PATH, data_root="/data",
                  modem_probe_ms=MODEM_PROBE_MS, wdt_timeout_ms=WDT_TIMEOUT_MS, ntp_retry_s=NTP_RETRY_S,
-                 portal_address=("0.0.0.0", 80), ticks_period=None):
+                 portal_address=("0.0.0.0", 80)):
         self.data_root = data_root
         try:
             os.mkdir(self.data_root)
@@ -683,13 +699,14 @@ class Esp32Hal:
         self.nvs = JsonNvs(self.data_root + "/nvs.json")
         self._reset = self._reset_reason()
         self.clock = Clock(ticks_ms, self._reset not in (ResetReason.POWERON, ResetReason.BROWNOUT),
-                           ntp_host, ntp_port, self.log_sink, ntp_retry_s, ticks_period)
+                           ntp_host, ntp_port, self.log_sink, ntp_retry_s)
         self.ca_path = ca_path
         self.portal_address = portal_address
         self._keep_battery_boost_on()
         self.sd_root = self._mount_sd()
         self.rs485 = Rs485()
-        self.links = {Conn.WIFI: WifiLink(self.nvs), Conn.GSM: GsmLink(self.nvs, self.clock, modem_probe_ms)}
+        self.gsm = GsmLink(self.nvs, self.clock, modem_probe_ms)
+        self.links = {Conn.WIFI: WifiLink(self.nvs), Conn.GSM: self.gsm}
         self.partitions = Partitions()
         self.downloader = Downloader()
         self._heap_min = gc.mem_free()
@@ -755,13 +772,13 @@ class Esp32Hal:
         return ":".join(["%02X" % b for b in network.WLAN(network.STA_IF).config("mac")])
 
     def imei(self):
-        return self.links[Conn.GSM].cached["imei"]
+        return self.gsm.imei
 
     def iccid(self):
-        return self.links[Conn.GSM].cached["iccid"]
+        return self.gsm.iccid
 
     def gsm_failures(self):
-        return self.links[Conn.GSM].failures
+        return self.gsm.failures
 
     def reset_cause(self):
         return self._reset
@@ -805,10 +822,9 @@ class Esp32Hal:
                 for n in sta.scan()]
 
     def gsm_info(self):
-        gsm = self.links[Conn.GSM]
-        if not gsm.present():
+        if not self.gsm.present():
             return {"present": False}
-        return gsm.info()
+        return self.gsm.info()
 
     def start_portal(self, app):
         from firmware_src.hal.esp32_portal import CaptivePortal

@@ -195,7 +195,7 @@ def scenario_tick_wrap():
     def ticks_ms():
         return (time.ticks_diff(time.ticks_ms(), start) + offset) % period
 
-    _hal, app = boot(ticks_ms=ticks_ms, ticks_period=period)
+    _hal, app = boot(ticks_ms=ticks_ms)
     run(app, 10, connected)
     before = app.seq
     run(app, 2.5)

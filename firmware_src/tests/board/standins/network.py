@@ -51,8 +51,9 @@ class WLAN:
 
 
 class PPP:
-    AUTH_NONE = 0
-    AUTH_PAP = 1
+    SEC_NONE = 0
+    SEC_PAP = 1
+    SEC_CHAP = 2
 
     def __init__(self, stream):
         self.stream = stream
@@ -64,8 +65,8 @@ class PPP:
             self._active = on
         return self._active
 
-    def connect(self, authmode=0, username="", password=""):
-        self.auth = (authmode, username, password)
+    def connect(self, security=SEC_NONE, user=None, key=None):
+        self.auth = (security, user, key)
 
     def isconnected(self):
         return self._active and state["ppp_up"]
