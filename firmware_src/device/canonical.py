@@ -30,14 +30,15 @@ def _string(text):
     return "".join(out)
 
 
-def _encode(value, sort_keys, number):
+def _encode(value, sort_keys, number, string):
     if isinstance(value, dict):
         keys = sorted(value.keys()) if sort_keys else value.keys()
-        return "{" + ",".join([_string(key) + ":" + _encode(value[key], sort_keys, number) for key in keys]) + "}"
+        return "{" + ",".join([string(key) + ":" + _encode(value[key], sort_keys, number, string)
+                               for key in keys]) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join([_encode(item, sort_keys, number) for item in value]) + "]"
+        return "[" + ",".join([_encode(item, sort_keys, number, string) for item in value]) + "]"
     if isinstance(value, str):
-        return _string(value)
+        return string(value)
     if isinstance(value, float):
         return number(value)
     return json.dumps(value)
@@ -45,7 +46,7 @@ def _encode(value, sort_keys, number):
 
 def canonical_json(value):
     """Sorted keys, no spaces, non-ASCII kept as UTF-8 (like Python's ensure_ascii=False)."""
-    return _encode(value, True, json.dumps)
+    return _encode(value, True, json.dumps, _string)
 
 
 def _short_float(value):
@@ -60,8 +61,11 @@ def _short_float(value):
 
 
 def wire_json(value):
-    """What the device publishes: compact JSON whose floats are written with 15 significant digits."""
-    return _encode(value, False, _short_float)
+    """What the device publishes: compact JSON whose floats are written with 15 significant digits.
+
+    Strings go through json.dumps (C on both interpreters): on the wire an escaped non-ASCII character
+    is as good as a raw one; only the config hash needs the hand-written form."""
+    return _encode(value, False, _short_float, json.dumps)
 
 
 def sha256_hex(data):

@@ -27,11 +27,23 @@ from firmware_src.hal import esp32 as board  # noqa: E402
 DEVICE_ID = "ACV-246F280A0B0C"
 
 
-class MeterPeer:
-    """An Acuvim II on the RS485 bus that answers every register read with 230.0 (float32 pairs)."""
+class UartPeer:
+    """The far end of a stand-in UART: what it says waits in `out` until the firmware reads it."""
 
     def __init__(self):
         self.out = b""
+
+    def pending(self):
+        return len(self.out)
+
+    def send(self, nbytes):
+        nbytes = nbytes or len(self.out)
+        data, self.out = self.out[:nbytes], self.out[nbytes:]
+        return data or None
+
+
+class MeterPeer(UartPeer):
+    """An Acuvim II on the RS485 bus that answers every register read with 230.0 (float32 pairs)."""
 
     def receive(self, frame):
         if len(frame) == 8 and modbus.crc_ok(frame) and frame[1] in (3, 4):
@@ -44,16 +56,8 @@ class MeterPeer:
                 body += bytes([reg >> 8, reg & 0xFF])
             self.out = modbus.with_crc(body)
 
-    def pending(self):
-        return len(self.out)
 
-    def send(self, nbytes):
-        nbytes = nbytes or len(self.out)
-        data, self.out = self.out[:nbytes], self.out[nbytes:]
-        return data or None
-
-
-class ModemPeer:
+class ModemPeer(UartPeer):
     """A SIM800L that needs `boot_ats` probes before autobauding locks, then answers a script.
 
     After CONNECT the UART carries PPP: any AT command written then is recorded as a violation.
@@ -67,8 +71,8 @@ class ModemPeer:
     }
 
     def __init__(self, boot_ats):
+        super().__init__()
         self.boot_ats = boot_ats
-        self.out = b""
         self.log = []
         self.in_ppp = False
         self.violations = []
@@ -92,14 +96,6 @@ class ModemPeer:
             self.out += ("\r\n" + answer + "\r\n").encode()
         if text == "ATD*99#":
             self.in_ppp = True
-
-    def pending(self):
-        return len(self.out)
-
-    def send(self, nbytes):
-        nbytes = nbytes or len(self.out)
-        data, self.out = self.out[:nbytes], self.out[nbytes:]
-        return data or None
 
 
 def provision(data_root, mqtt, transport="wifi_preferred", wifi_ssid="Plant-A", **intervals):
