@@ -263,6 +263,28 @@ def scenario_gsm():
             "pins": {str(k): v for k, v in machine.state["pins"].items()}}
 
 
+def scenario_ota():
+    """ota_update over real HTTP onto the SD card, verified, written into the other slot and read back."""
+    provision(CTX["data_root"], plain_mqtt())
+    machine.state["sd"] = vfs_posix(CTX["sd_dir"])
+    _hal, app = boot({"token": CTX["token"]})
+    run(app, 10, connected)
+    app.on_command(json.dumps({"req": "ota-1", "cmd": "ota_update", "params": {
+        "url": CTX["image_url"], "sha256": CTX["image_sha256"], "size": CTX["image_size"]}}))
+    started = time.ticks_ms()
+    feeds_before = machine.state["wdt"].feeds
+    rebooted = False
+    try:
+        run(app, 60)
+    except machine.Reset:
+        rebooted = True
+    import esp32
+    written = bytes(esp32.state["slots"].get("ota_1", b""))[:CTX["image_size"]]
+    return {"rebooted": rebooted, "seconds": time.ticks_diff(time.ticks_ms(), started) / 1000.0,
+            "boot_slot": esp32.state["boot"], "slot_matches": written == open(CTX["image_path"], "rb").read(),
+            "feeds": machine.state["wdt"].feeds - feeds_before, "ota": app.ota.record}
+
+
 def scenario_reset_causes():
     """Each way the board can come back, as the next boot reports it."""
     seen = {}
