@@ -39,6 +39,7 @@ IP5306_SYS_CTL0 = 0x00
 IP5306_BOOST_KEEP_ON = 0x37  # boost on, keep it on at light load: else the battery output switches off
 _PARITY = {"N": None, "E": 0, "O": 1}
 AP_ESSID_PREFIX = "Acuvim-Setup-"
+AP_PASSWORD_KEY = "ap_password"  # noqa: S105 - the NVS key, not a password
 BLOCK = 4096
 WDT_TIMEOUT_MS = 30000
 CA_PATH = "/data/ca.der"
@@ -690,7 +691,7 @@ class Esp32Hal:
 
     def __init__(self, ticks_ms=None, ntp_host=NTP_HOST, ntp_port=123, ca_path=CA_PATH, data_root="/data",
                  modem_probe_ms=MODEM_PROBE_MS, wdt_timeout_ms=WDT_TIMEOUT_MS, ntp_retry_s=NTP_RETRY_S,
-                 portal_address=("0.0.0.0", 80)):
+                 portal_address=("0.0.0.0", 80), dns_port=53):
         self.data_root = data_root
         try:
             os.mkdir(self.data_root)
@@ -702,6 +703,7 @@ class Esp32Hal:
                            ntp_host, ntp_port, self.log_sink, ntp_retry_s)
         self.ca_path = ca_path
         self.portal_address = portal_address
+        self.dns_port = dns_port
         self._keep_battery_boost_on()
         self.sd_root = self._mount_sd()
         self.rs485 = Rs485()
@@ -827,8 +829,18 @@ class Esp32Hal:
         return self.gsm.info()
 
     def start_portal(self, app):
-        from firmware_src.hal.esp32_portal import CaptivePortal
+        """The setup AP: WPA2 with the password put into NVS (`ap_password`) at manufacturing and printed on
+        the label; open, with a warning, on a board that has none. DNS sends every name to the form."""
+        from firmware_src.hal.esp32_portal import CaptivePortal, DnsRedirect
         ap = network.WLAN(network.AP_IF)
         ap.active(True)
-        ap.config(essid=AP_ESSID_PREFIX + app.device_id[-6:])
-        self.portal = CaptivePortal(app, self.portal_address[0], self.portal_address[1])
+        essid = AP_ESSID_PREFIX + app.device_id[-6:]
+        password = self.nvs.get(AP_PASSWORD_KEY, "")
+        if len(password) >= 8:
+            ap.config(essid=essid, password=password, authmode=network.AUTH_WPA2_PSK)
+        else:
+            app.log("warning", "no %s in NVS: the setup AP %s is open" % (AP_PASSWORD_KEY, essid))
+            ap.config(essid=essid, authmode=network.AUTH_OPEN)
+        host, port = self.portal_address
+        dns = DnsRedirect(ap.ifconfig()[0], host, self.dns_port)
+        self.portal = CaptivePortal(app, host, port, dns)

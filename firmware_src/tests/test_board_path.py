@@ -155,8 +155,12 @@ def context(tmp_path, broker, sntp, umqtt_dir):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # for the portal's DNS redirect
+        sock.bind(("127.0.0.1", 0))
+        dns_port = sock.getsockname()[1]
     return {"data_root": str(data_root), "mqtt_port": broker.port, "tls_port": broker.tls_port,
             "ca_path": os.path.join(broker.workdir, "ca.der"), "ntp_port": sntp.port, "closed_port": closed,
+            "dns_port": dns_port,
             "umqtt_dir": umqtt_dir, "sd_dir": str(tmp_path / "sd")}
 
 
@@ -305,3 +309,12 @@ def test_each_reset_cause_is_reported(context):
     assert seen["brownout"] == "brownout" and "brownout" in seen["brownout_alert"]
     assert seen["power_cut"] == "poweron"
     assert seen["mode_before_crashes"] == "normal" and seen["crash_loop_mode"] == "ap"
+
+
+def test_setup_ap_uses_wpa2_when_the_board_has_a_password_and_redirects_dns(context):
+    """Item 14: the crash-looped board's setup AP is open only without `ap_password` in NVS, and its DNS
+    answers every name with the AP's address."""
+    seen = run_scenario("reset_causes", context)
+    assert seen["open_ap"]["authmode"] == 0 and "password" not in seen["open_ap"], seen["open_ap"]
+    assert seen["wpa2_ap"] == {"essid": "Acuvim-Setup-0A0B0C", "password": "label-secret-1", "authmode": 3}, seen
+    assert seen["dns_answer"] == "192.168.4.1"

@@ -117,7 +117,7 @@ def boot(options=None, **hal_args):
     """Build the board HAL and the app, as main.py does."""
     machine.state["uart_peers"].setdefault(2, MeterPeer())
     args = {"data_root": CTX["data_root"], "ntp_host": "127.0.0.1", "ntp_port": CTX["ntp_port"], "ntp_retry_s": 0.5,
-            "portal_address": ("127.0.0.1", 0),
+            "portal_address": ("127.0.0.1", 0), "dns_port": CTX["dns_port"],
             "ca_path": CTX.get("ca_path", "/nonexistent"), "modem_probe_ms": 300}
     args.update(hal_args)
     hal = board.Esp32Hal(**args)
@@ -323,7 +323,27 @@ def scenario_reset_causes():
         hal.record_panic(RuntimeError("again"))
         hal, app = next_boot(machine.SOFT_RESET)
     seen["crash_loop_mode"] = app.mode
+    seen["open_ap"] = dict(network.state["ap_settings"])
+    seen["dns_answer"] = ask_portal_dns(hal)
+    hal.portal.dns.sock.close()
+    hal.portal.server.close()
+    hal.nvs.set("ap_password", "label-secret-1")
+    hal, app = next_boot(machine.SOFT_RESET)  # still unprovisioned: AP mode again
+    seen["wpa2_ap"] = dict(network.state["ap_settings"])
     return seen
+
+
+def ask_portal_dns(hal):
+    """The question a phone's captive-portal check asks, sent to the redirect; its answer's address."""
+    import socket
+    question = b"\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    sock.sendto(question, socket.getaddrinfo("127.0.0.1", CTX["dns_port"])[0][-1])
+    hal.portal.poll()
+    answer = sock.recv(512)
+    sock.close()
+    return ".".join([str(b) for b in answer[-4:]])
 
 
 def main():

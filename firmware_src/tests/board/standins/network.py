@@ -9,7 +9,8 @@ STAT_GOT_IP = 1010
 AUTH_OPEN = 0
 AUTH_WPA2_PSK = 3
 
-state = {"wifi_up": True, "mac": b"\x24\x6f\x28\x0a\x0b\x0c", "ppp_up": True, "connects": [], "ppp": []}
+state = {"wifi_up": True, "mac": b"\x24\x6f\x28\x0a\x0b\x0c", "ppp_up": True, "connects": [], "ppp": [],
+         "ap_settings": {}}
 
 
 class WLAN:
@@ -38,12 +39,16 @@ class WLAN:
         return STAT_GOT_IP if state["wifi_up"] else STAT_IDLE
 
     def ifconfig(self):
+        if self.interface == AP_IF:
+            return ("192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")
         return ("192.0.2.10", "255.255.255.0", "192.0.2.1", "192.0.2.1")
 
     def config(self, name=None, **settings):
         if name == "mac":
             return state["mac"]
         self.settings.update(settings)
+        if self.interface == AP_IF:
+            state["ap_settings"] = dict(self.settings)
         return None
 
     def scan(self):
