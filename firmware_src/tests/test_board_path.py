@@ -297,6 +297,16 @@ def test_ota_downloads_verifies_and_writes_the_other_slot(context, board_observe
     assert stages[-3:] == ["verifying", "writing", "rebooting"], stages
 
 
+def test_a_command_arriving_during_a_blocking_publish_waits_for_the_next_poll(context, board_observer):
+    """Item 14: handled inside umqtt's PUBACK wait, the answer's own publish would swallow the outer PUBACK
+    and the outer publish would wait forever (the scenario's timeout)."""
+    result = run_scenario("command_during_publish", context, timeout=40)
+    assert result["mid"] is not None and not result["answered_inside_publish"], result
+    assert result["answered"] and result["connected"] and result["connects"] == 1, result
+    answers = board_observer.wait_for(f"acuvim/{DEVICE_ID}/resp", lambda p: p.get("req") == "p-1", count=2)
+    assert [a["status"] for a in answers[:2]] == ["ack", "success"]
+
+
 def test_each_reset_cause_is_reported(context):
     """Defect 11: restart, Python crash, IDF panic, watchdog, brownout and power cut each come back as what
     they were; five quick panics are a crash loop."""

@@ -285,6 +285,29 @@ def scenario_ota():
             "feeds": machine.state["wdt"].feeds - feeds_before, "ota": app.ota.record}
 
 
+def scenario_command_during_publish():
+    """A command already waiting in the socket when the app publishes at QoS 1: umqtt reads it while it
+    waits for the PUBACK. It must be answered afterwards, and the publish must still get its PUBACK."""
+    from umqtt.simple import MQTTClient
+    provision(CTX["data_root"], plain_mqtt())
+    _hal, app = boot()
+    run(app, 10, connected)
+    run(app, 1)
+    operator = MQTTClient("operator", "127.0.0.1", CTX["mqtt_port"])
+    operator.connect()
+    operator.publish(("acuvim/%s/cmd" % DEVICE_ID).encode(), json.dumps({"req": "p-1", "cmd": "ping"}).encode(),
+                     False, 1)
+    operator.disconnect()
+    time.sleep(0.5)  # the command is in the gateway's socket now, nobody has read it
+    started = time.ticks_ms()
+    mid = app.session.publish("heartbeat", app.status_snapshot())
+    took_ms = time.ticks_diff(time.ticks_ms(), started)
+    answered_inside = "p-1" in app.processor._answers
+    run(app, 3, lambda a: "p-1" in a.processor._answers and a.session.inflight() == 0)
+    return {"mid": mid, "took_ms": took_ms, "answered_inside_publish": answered_inside,
+            "answered": "p-1" in app.processor._answers, "connected": connected(app), "connects": app.session.connects}
+
+
 def scenario_reset_causes():
     """Each way the board can come back, as the next boot reports it."""
     seen = {}
