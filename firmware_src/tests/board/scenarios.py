@@ -4,7 +4,7 @@ Each scenario builds the real `hal/esp32.py` (with the stand-ins in standins/ as
 esp32), boots `GatewayApp` on it, drives it like main.py does and prints one JSON line with what it
 saw; test_board_path.py starts the broker and the SNTP server and checks both sides.
 """
-# ruff: noqa: SIM105 - MicroPython code: no contextlib
+# ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
 import sys
