@@ -1,7 +1,8 @@
-"""ESP32 entry point: build the hardware layer, boot the app, run its loop forever.
+"""ESP32 entry point (frozen as `firmware_src.main`): build the hardware layer, boot the app, loop forever.
 
-A panic is recorded in NVS before the reset so the next boot can report `panic` (MicroPython maps an
-uncaught exception to a soft reset, which it cannot tell apart from a deliberate one).
+The filesystem's `main.py` (firmware_src/board/main.py) only calls `run()`. An uncaught exception is
+recorded in NVS before the reset, so the next boot reports `panic` and counts it towards the crash loop
+(MicroPython itself reports that reset as a soft reset, like a deliberate one).
 """
 
 import time
@@ -14,7 +15,6 @@ def run():
     from firmware_src.hal.esp32 import Esp32Hal
 
     hal = Esp32Hal()
-    hal.nvs.delete("panic")
     app = GatewayApp(hal)
     try:
         while True:
@@ -23,7 +23,7 @@ def run():
                 hal.portal.poll()
             time.sleep(delay)
     except Exception as error:
-        hal.nvs.set("panic", repr(error))
+        hal.record_panic(error)
         machine.reset()
 
 

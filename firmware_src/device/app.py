@@ -36,9 +36,18 @@ DEFAULT_OPTIONS = {
     "max_inflight": 100,
     "drain_batches": 4,
     "modbus_timeout_ms": 300,
+    "keepalive_s": session.KEEPALIVE_S,
+    "low_heap_bytes": 32768,
+    "sd_reserve_bytes": 1024 * 1024,
+    "gsm_fail_threshold": 3,
 }
 MAX_PENDING_ALERTS = 50
 PENDING_ALERTS_KEY = "alerts"
+# A full card: ENOSPC from a write, EACCES (FatFs FR_DENIED) when a new file or directory cluster has no room.
+CARD_FULL_ERRNOS = (28, 13)
+# Internal fields of a record sampled before the clock was set; replaced by `ts` once it is known.
+UNDATED_UPTIME = "_up"
+UNDATED_BOOT = "_boot"
 
 
 class GatewayApp:
@@ -61,8 +70,7 @@ class GatewayApp:
         self.mode = DeviceMode.NORMAL if config.is_provisioned(self.config.current) else DeviceMode.AP
         self.sd = None
         if hal.sd_root is not None:
-            self.sd = sdbuffer.SdBuffer(hal.sd_root + "/buffer", self.opts["sd_segment_bytes"],
-                                        self.opts["sd_cap_bytes"])
+            self.sd = self._open_sd()
         self.modbus = modbus.ModbusMaster(hal.rs485, self.opts["modbus_timeout_ms"])
         self._apply_meter_settings()
         self.transport = transport.TransportManager(
@@ -70,16 +78,16 @@ class GatewayApp:
             self.opts["switchback_s"], self._on_transport_change)
         self.session = session.MqttSession(
             hal.mqtt_client(self.device_id), self.device_id, self.opts["topic_prefix"], hal.clock,
-            Backoff(self.opts["backoff_base_s"], self.opts["backoff_cap_s"], hal.random), self.log, self)
-        download_path = (hal.sd_root or hal.data_root) + "/ota_download.bin"
+            Backoff(self.opts["backoff_base_s"], self.opts["backoff_cap_s"], hal.random), self.log, self,
+            self.opts["keepalive_s"])
+        download_path = hal.sd_root + "/ota_download.bin" if hal.sd_root is not None else None
         self.ota = ota.OtaManager(hal.nvs, hal.partitions, hal.downloader, download_path, self.log,
-                                  self.opts["selftest_s"])
+                                  self.opts["selftest_s"], hal.wdt_feed)
         self.ota.boot(hal.clock.uptime())
         self.processor = commands.CommandProcessor(handlers.CommandHandlers(self), self._publish_resp, hal.clock,
-                                                   self.log)
+                                                   self.log, store=hal.nvs)
         self.alerts = alerts.AlertMonitor(self.config.current["thresholds"])
         self.seq = 0
-        self.registered = False
         self.last_record = None
         self.modbus_ok = False
         self.modbus_last_ok = None
@@ -97,6 +105,9 @@ class GatewayApp:
         self._factory_reset_at = None
         self.log("info", "boot %d (%s), fw %s, mode %s" % (
             self.guard.boot_count, self.reset_reason, self.fw_version(), self.mode))
+        if self.reset_reason == ResetReason.BROWNOUT:
+            self._queue_alerts([alerts.AlertMonitor.event(
+                self.now(), "brownout", AlertSeverity.WARNING, "the supply voltage dipped and reset the gateway")])
         if self.mode == DeviceMode.AP:
             hal.start_portal(self)
 
@@ -128,6 +139,23 @@ class GatewayApp:
     def _wipe_config(self):
         self.config.reset()
         self.hal.nvs.delete("ota_sha")
+
+    def _open_sd(self):
+        """The SD buffer, capped below the card's real free space (minus a reserve for the OTA file)."""
+        try:
+            buffer = sdbuffer.SdBuffer(self.hal.sd_root + "/buffer", self.opts["sd_segment_bytes"],
+                                       self.opts["sd_cap_bytes"], self.hal.wdt_feed)
+        except OSError as error:
+            self.log("error", "SD card unusable: %r" % (error,))
+            self._sd_failed(error)
+            return None
+        room = buffer.total_bytes() + self.hal.sd_free_kb() * 1024 - self.opts["sd_reserve_bytes"]
+        buffer.cap_bytes = max(self.opts["sd_segment_bytes"], min(self.opts["sd_cap_bytes"], room))
+        return buffer
+
+    def _sd_failed(self, error):
+        self._queue_alerts(self.alerts.condition(self.now(), "sd_fail", True, AlertSeverity.CRITICAL,
+                                                 "SD card failed: %r; buffering is off" % (error,)))
 
     def _queue_persistent_alert(self, alert):
         pending = self.hal.nvs.get(PENDING_ALERTS_KEY, [])
@@ -171,6 +199,7 @@ class GatewayApp:
             return 1.0
         if self.mode == DeviceMode.NORMAL:
             self.transport.tick(up)
+            hal.clock.maintain(up, self.transport.is_up())
             self.session.tick(up, self.transport.is_up(), self.config.current["mqtt"], self.conn(),
                               allowed=not hal.firmware_broken())
         if up >= self._next_poll:
@@ -184,7 +213,9 @@ class GatewayApp:
         if self.session.connected:
             if self._next_heartbeat is not None and up >= self._next_heartbeat:
                 self._next_heartbeat = up + self.config.current["intervals"]["heartbeat_s"]
-                self.session.publish(Leaf.HEARTBEAT, self.status_snapshot())
+                snapshot = self.status_snapshot()
+                self._check_health(snapshot)
+                self.session.publish(Leaf.HEARTBEAT, snapshot)
             self._flush_alerts()
             self._drain_sd()
         self.ota.tick(up, self.session.connected)
@@ -219,11 +250,17 @@ class GatewayApp:
 
     def _emit_telemetry(self):
         self.seq += 1
-        record = {"ts": self.now(), "seq": self.seq, "src": Src.LIVE}
+        now = self.now()
+        record = {"ts": now, "seq": self.seq, "src": Src.LIVE}
         if self.conn() is not None:
             record["conn"] = self.conn()
         record.update(self.last_record)
-        if not self.session.connected or self.session.inflight() >= self.opts["max_inflight"]:
+        if now is None:
+            # No wall time yet: keep the sample with its uptime; the drain dates it once the clock is set.
+            record[UNDATED_UPTIME] = self.hal.clock.uptime()
+            record[UNDATED_BOOT] = self.guard.boot_count
+            self._buffer([record])
+        elif not self.session.connected or self.session.inflight() >= self.opts["max_inflight"]:
             self._buffer([record])
         elif self.conn() == Conn.GSM:
             if not self._gsm_batch:
@@ -248,28 +285,72 @@ class GatewayApp:
             self._buffer(batch)
 
     def _buffer(self, records):
-        if self.sd is None:
-            self.lost_records += len(records)
-            return
-        for record in records:
+        for index, record in enumerate(records):
+            if self.sd is None:
+                self.lost_records += len(records) - index
+                return
             record["src"] = Src.SD
-            self.sd.append(record)
+            self._append_sd(record)
+
+    def _append_sd(self, record):
+        """A full card gives up its oldest segment (sd_full); any other SD error turns buffering off (sd_fail)."""
+        dropped = self.sd.dropped
+        try:
+            while True:
+                try:
+                    self.sd.append(record)
+                    break
+                except OSError as error:
+                    if error.args[0] not in CARD_FULL_ERRNOS or not self.sd.drop_oldest():
+                        raise
+                    self.sd.cap_bytes = max(self.opts["sd_segment_bytes"], self.sd.total_bytes())
+        except OSError as error:
+            self.log("error", "SD write failed: %r" % (error,))
+            self.lost_records += 1
+            self.sd = None
+            self._sd_failed(error)
+            return
+        if self.sd.dropped > dropped:
+            self._queue_alerts(self.alerts.condition(
+                self.now(), "sd_full", True, AlertSeverity.WARNING,
+                "SD buffer full: oldest records dropped (%d so far)" % self.sd.dropped))
+
+    def _date(self, record):
+        """Give a record sampled before the clock was set its `ts`; False if it cannot be dated any more."""
+        uptime = record.pop(UNDATED_UPTIME, None)
+        boot = record.pop(UNDATED_BOOT, None)
+        if uptime is None:
+            return True
+        if boot != self.guard.boot_count:
+            return False  # sampled in an earlier boot: its uptime says nothing about the wall time
+        record["ts"] = self.now() - (self.hal.clock.uptime() - uptime)
+        return True
 
     def _draining(self):
         return self.session.connected and self.sd is not None and self.sd.queued > 0
 
     def _drain_sd(self):
         """Replay buffered records oldest first, a few batches in flight, without holding up live data."""
-        if self.sd is None:
+        if self.sd is None or self.now() is None:
             return
         limit = self.opts["max_inflight"] // 2
         while len(self._drain_inflight) < self.opts["drain_batches"] and self.session.inflight() < limit:
             records, token = self.sd.peek(GSM_BATCH_MAX)
             if token is None:
+                self._queue_alerts(self.alerts.condition(self.now(), "sd_full", False, AlertSeverity.WARNING, ""))
                 return
+            dated = []
             for record in records:
                 record["src"] = Src.SD
-            mid = self.session.publish(Leaf.TELEMETRY, records)
+                if self._date(record):
+                    dated.append(record)
+                else:
+                    self.lost_records += 1
+            if not dated:
+                self._drain_inflight.append([None, token, True])
+                self._commit_acked_batches()
+                continue
+            mid = self.session.publish(Leaf.TELEMETRY, dated)
             if mid is None:
                 self.sd.rewind()
                 return
@@ -281,14 +362,18 @@ class GatewayApp:
         for entry in self._drain_inflight:
             if entry[0] == mid:
                 entry[2] = True
-        while self._drain_inflight and self._drain_inflight[0][2]:
+        self._commit_acked_batches()
+
+    def _commit_acked_batches(self):
+        """Move the SD cursor over the acknowledged batches at the head, so it never skips one in flight."""
+        while self.sd is not None and self._drain_inflight and self._drain_inflight[0][2]:
             self.sd.commit(self._drain_inflight.pop(0)[1])
 
     # -- MQTT session callbacks ---------------------------------------------------------------
     def on_connected(self):
-        if not self.registered:
-            self.registered = True
-            self.session.publish(None, self.registration(), topic=register_topic(self.device_id))
+        # On every connection: the console treats a repeat as an inventory update, and a registration
+        # lost with a connection that dropped before its PUBACK would otherwise never come back.
+        self.session.publish(None, self.registration(), topic=register_topic(self.device_id))
         self._next_heartbeat = self.hal.clock.uptime()
         failure = self.ota.on_mqtt_connected(self.processor)
         if failure:
@@ -328,6 +413,18 @@ class GatewayApp:
             if self.session.publish(Leaf.ALERTS, self._alerts_out[0]) is None:
                 return
             self._alerts_out.pop(0)
+
+    def _check_health(self, snapshot):
+        """Conditions seen in the heartbeat: a heap running low, a modem that keeps failing to dial."""
+        now = self.now()
+        self._queue_alerts(self.alerts.condition(
+            now, "low_heap", snapshot["heap"] < self.opts["low_heap_bytes"], AlertSeverity.WARNING,
+            "free heap %d bytes (lowest %d)" % (snapshot["heap"], snapshot["heap_min"])))
+        if self.has_modem():
+            failures = self.hal.gsm_failures()
+            self._queue_alerts(self.alerts.condition(
+                now, "gsm_fail", failures >= self.opts["gsm_fail_threshold"], AlertSeverity.WARNING,
+                "GSM dial failed %d times in a row" % failures))
 
     def _on_transport_change(self, old, new):
         self.log("info", "transport %s -> %s" % (old, new))

@@ -14,6 +14,7 @@ VERSION_OFFSET = 0x10
 NAME_OFFSET = 0x30
 FIELD_LEN = 32
 HEADER_LEN = DESC_OFFSET + NAME_OFFSET + FIELD_LEN
+PROJECT_NAME = "acuvim-gateway"  # the ESP-IDF project name of our firmware image (PROJECT_NAME in its build)
 
 
 class ImageError(ValueError):
@@ -42,7 +43,7 @@ def parse_header(head):
     return version, project
 
 
-def build_header(version, project="acuvim-gateway"):
+def build_header(version, project=PROJECT_NAME):
     """A minimal valid header (for tests and the simulator's factory image)."""
     head = bytearray(HEADER_LEN)
     head[0] = IMAGE_MAGIC

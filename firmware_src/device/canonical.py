@@ -30,18 +30,42 @@ def _string(text):
     return "".join(out)
 
 
+def _encode(value, sort_keys, number, string):
+    if isinstance(value, dict):
+        keys = sorted(value.keys()) if sort_keys else value.keys()
+        return "{" + ",".join([string(key) + ":" + _encode(value[key], sort_keys, number, string)
+                               for key in keys]) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join([_encode(item, sort_keys, number, string) for item in value]) + "]"
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, float):
+        return number(value)
+    return json.dumps(value)
+
+
 def canonical_json(value):
     """Sorted keys, no spaces, non-ASCII kept as UTF-8 (like Python's ensure_ascii=False)."""
-    if isinstance(value, dict):
-        parts = []
-        for key in sorted(value.keys()):
-            parts.append(_string(key) + ":" + canonical_json(value[key]))
-        return "{" + ",".join(parts) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join([canonical_json(item) for item in value]) + "]"
-    if isinstance(value, str):
-        return _string(value)
-    return json.dumps(value)
+    return _encode(value, True, json.dumps, _string)
+
+
+def _short_float(value):
+    """15 significant digits: MicroPython parses and prints floats a unit in the last place off
+    (`round(9.8, 2)` prints 9.800000000000001), and a double holds 15 for certain."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return "null"
+    text = "%.15g" % value
+    if "." not in text and "e" not in text and "n" not in text:
+        text += ".0"
+    return text
+
+
+def wire_json(value):
+    """What the device publishes: compact JSON whose floats are written with 15 significant digits.
+
+    Strings go through json.dumps (C on both interpreters): on the wire an escaped non-ASCII character
+    is as good as a raw one; only the config hash needs the hand-written form."""
+    return _encode(value, False, _short_float, json.dumps)
 
 
 def sha256_hex(data):

@@ -4,7 +4,9 @@ Handlers are looked up by name among the 20 protocol commands. A handler returns
 (or None), raises CommandError for a refusal, or returns DEFERRED when it finishes later (OTA, restart):
 it then reports through the `CommandContext` it was given. Every response sent for a `req` is remembered
 (for the last `memory` requests), so a repeated `req` is answered with the latest response instead of
-running the command twice.
+running the command twice. For the commands that must not run twice (they reboot, wipe or rewrite
+something) that memory is also kept in NVS, because the console may repeat a `req` after the reboot
+the command itself caused.
 """
 # ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
@@ -13,6 +15,9 @@ import json
 from .protocol import COMMANDS, ErrorCode, Status
 
 DEFERRED = object()
+NOT_REPEATABLE = ("restart", "factory_reset", "clear_energy", "sd_clear", "ota_update")
+ANSWERS_KEY = "answers"
+PERSISTED_ANSWERS = 16
 
 
 class CommandError(Exception):
@@ -41,15 +46,19 @@ class CommandContext:
 
 
 class CommandProcessor:
-    def __init__(self, handlers, publish, clock, log, memory=32):
+    def __init__(self, handlers, publish, clock, log, memory=32, store=None):
         self.handlers = handlers
         self.publish = publish
         self.clock = clock
         self.log = log
         self.memory = memory
+        self.store = store
         self._answers = {}
         self._order = []
         self.rejected = 0
+        self._persisted = store.get(ANSWERS_KEY, []) if store is not None else []
+        for req, message in self._persisted:
+            self._remember(req, message)
 
     def respond(self, req, cmd, status, fields=None):
         message = {"req": req, "cmd": cmd, "status": status, "ts": self.clock.now()}
@@ -64,6 +73,11 @@ class CommandProcessor:
             if len(self._order) > self.memory:
                 del self._answers[self._order.pop(0)]
         self._answers[req] = message
+        if self.store is not None and message.get("cmd") in NOT_REPEATABLE:
+            kept = [entry for entry in self._persisted if entry[0] != req]
+            kept.append([req, message])
+            self._persisted = kept[-PERSISTED_ANSWERS:]
+            self.store.set(ANSWERS_KEY, self._persisted)
 
     def handle(self, payload):
         try:

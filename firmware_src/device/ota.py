@@ -20,13 +20,17 @@ from .protocol import ErrorCode, OtaStage, OtaState, Status
 CHUNK = 4096
 MAX_ATTEMPTS = 8
 PROGRESS_STEP = 10
+HEX_DIGITS = "0123456789abcdef"
 
 
 class OtaManager:
     KEY = "ota"
 
-    def __init__(self, nvs, partitions, downloader, download_path, log, selftest_s=60.0):
+    def __init__(self, nvs, partitions, downloader, download_path, log, selftest_s=60.0, feed=None):
+        """`download_path` is None without an SD card: the flash filesystem has no room for an image.
+        `feed` (the watchdog) is called for every chunk hashed or copied."""
         self.nvs = nvs
+        self.feed = feed
         self.partitions = partitions
         self.downloader = downloader
         self.download_path = download_path
@@ -117,8 +121,10 @@ class OtaManager:
         size = params.get("size")
         if not isinstance(url, str) or not (url.startswith("http://") or url.startswith("https://")):
             raise CommandError(ErrorCode.INVALID_PARAM, "url must be an http(s) URL")
-        if not isinstance(sha, str) or len(sha) != 64:
+        if not isinstance(sha, str) or len(sha) != 64 or not all(ch in HEX_DIGITS for ch in sha.lower()):
             raise CommandError(ErrorCode.INVALID_PARAM, "sha256 must be 64 hex digits")
+        if self.download_path is None:
+            raise CommandError(ErrorCode.FAILED, "no SD card: the image has nowhere to go before it is verified")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
             raise CommandError(ErrorCode.INVALID_PARAM, "size must be a positive integer")
         version = params.get("version")
@@ -143,10 +149,21 @@ class OtaManager:
         except OSError:
             return 0
 
+    def _feed(self):
+        if self.feed is not None:
+            self.feed()
+
     def tick(self, uptime_s, link_up):
         job = self.job
         if job is None:
             return
+        try:
+            self._step(job, uptime_s, link_up)
+        except OSError as error:  # the SD card failed under the download or the slot would not take it
+            self._remove_download()
+            self._fail(ErrorCode.FAILED, "storage error: %r" % (error,))
+
+    def _step(self, job, uptime_s, link_up):
         download = job["download"]
         if download is None:
             if link_up and uptime_s >= job["retry_at"]:
@@ -205,17 +222,26 @@ class OtaManager:
                 if not chunk:
                     break
                 digest.update(chunk)
+                self._feed()
         if digest.hexdigest() != job["sha256"]:
             self._remove_download()
             self._fail(ErrorCode.CHECKSUM_MISMATCH, "SHA-256 of the download does not match")
             return
         try:
-            version, _project = appdesc.parse_header(head)
+            version, project = appdesc.parse_header(head)
         except appdesc.ImageError as error:
             if not job["version"]:
                 self._fail(ErrorCode.INVALID_IMAGE, str(error))
                 return
-            version = job["version"]
+            version, project = job["version"], appdesc.PROJECT_NAME
+        if project != appdesc.PROJECT_NAME:
+            self._remove_download()
+            self._fail(ErrorCode.INVALID_IMAGE, "image is for project %r, not %s" % (project, appdesc.PROJECT_NAME))
+            return
+        if version == self.partitions.running_version():
+            self._remove_download()
+            self._fail(ErrorCode.INVALID_IMAGE, "version %s is already running" % version)
+            return
         context.progress(stage=OtaStage.WRITING, progress=100)
         writer = self.partitions.open_next()
         with open(self.download_path, "rb") as handle:
@@ -224,6 +250,7 @@ class OtaManager:
                 if not chunk:
                     break
                 writer.write(chunk)
+                self._feed()
         writer.finish(version)
         self.partitions.set_boot_next()
         self._remove_download()

@@ -96,3 +96,33 @@ def parse_form(body, has_modem):
             changes[name] = value
     config_mod.validate(changes, partial=True)
     return changes
+
+
+DNS_HEADER_LEN = 12
+_DNS_MAX_LABELS = 64
+
+
+def dns_redirect_answer(query, address):
+    """The DNS answer that sends every name a phone asks for in AP mode to the portal at `address`
+    (4 bytes), so its captive-portal check opens the form; None for anything that is not one plain
+    question (malformed, a response, several questions), which is then not answered at all."""
+    if len(query) < DNS_HEADER_LEN + 5 or query[2] & 0x80 or query[4:6] != b"\x00\x01":
+        return None
+    position = DNS_HEADER_LEN
+    for _ in range(_DNS_MAX_LABELS):
+        if position >= len(query):
+            return None
+        length = query[position]
+        if length == 0:
+            break
+        if length & 0xC0:
+            return None  # a compression pointer has no place in a question
+        position += 1 + length
+    else:
+        return None
+    end = position + 5  # the root label, QTYPE, QCLASS
+    if end > len(query):
+        return None
+    header = bytes(query[0:2]) + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+    answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes(address)
+    return header + bytes(query[DNS_HEADER_LEN:end]) + answer

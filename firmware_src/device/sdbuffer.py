@@ -6,6 +6,10 @@ is dropped (counted in `dropped`), because the newest data matters most after a 
 Draining reads from a persisted cursor (segment + byte offset) oldest first; the cursor only moves when
 the broker acknowledged a batch, so a reboot in the middle re-sends at most the unacknowledged batches
 (the console stores each `(device_id, ts)` once, so that is harmless) and loses nothing.
+
+Opening the buffer must stay quick with a big backlog (the watchdog is armed at boot): the line count
+of every closed segment is kept in `lines.json`, so only segments missing there are read, and `feed`
+(the watchdog) is called after each one.
 """
 # ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
@@ -15,6 +19,7 @@ import os
 _PREFIX = "q"
 _SUFFIX = ".jsonl"
 _CURSOR = "cursor.json"
+_LINES = "lines.json"
 
 
 def _segment_name(number):
@@ -29,7 +34,7 @@ def _file_size(path):
 
 
 class SdBuffer:
-    def __init__(self, root, segment_bytes=65536, cap_bytes=64 * 1024 * 1024):
+    def __init__(self, root, segment_bytes=65536, cap_bytes=64 * 1024 * 1024, feed=None):
         self.root = root
         self.segment_bytes = segment_bytes
         self.cap_bytes = cap_bytes
@@ -38,9 +43,16 @@ class SdBuffer:
         self._ensure_dir()
         self._segments = self._scan()
         self._seal_torn_tail()
+        known = self._load_line_index()
+        last = self._segments[-1] if self._segments else None
         self._lines = {}
         for number in self._segments:
-            self._lines[number] = self._count_lines(number)
+            count = known.get(str(number))
+            if count is None or number == last:
+                count = self._count_lines(number)
+            self._lines[number] = count
+            if feed is not None:
+                feed()
         self._sizes = {number: _file_size(self._path(number)) for number in self._segments}
         self._cursor = self._load_cursor()
         self._read_pos = self._cursor
@@ -92,6 +104,24 @@ class SdBuffer:
                     count += 1
         return count
 
+    def _load_line_index(self):
+        try:
+            with open(self._path(_LINES)) as handle:
+                data = json.load(handle)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save_line_index(self):
+        """Line counts of the closed segments (the open one is counted at boot: it is at most one segment)."""
+        closed = {}
+        for number in self._segments[:-1]:
+            closed[str(number)] = self._lines[number]
+        tmp = self._path(_LINES + ".tmp")
+        with open(tmp, "w") as handle:
+            handle.write(json.dumps(closed))
+        os.rename(tmp, self._path(_LINES))
+
     def _load_cursor(self):
         try:
             with open(self._path(_CURSOR)) as handle:
@@ -129,8 +159,8 @@ class SdBuffer:
         line = (json.dumps(record) + "\n").encode()
         if not self._segments or self._sizes[self._segments[-1]] + len(line) > self.segment_bytes:
             self._start_segment()
-        while self.total_bytes() + len(line) > self.cap_bytes and len(self._segments) > 1:
-            self._drop_oldest()
+        while self.total_bytes() + len(line) > self.cap_bytes and self.drop_oldest():
+            pass
         number = self._segments[-1]
         with open(self._path(number), "ab") as handle:
             handle.write(line)
@@ -145,8 +175,12 @@ class SdBuffer:
         self._lines[number] = 0
         with open(self._path(number), "wb"):
             pass
+        self._save_line_index()
 
-    def _drop_oldest(self):
+    def drop_oldest(self):
+        """Give up the oldest segment to make room (never the one being written); False if there is none."""
+        if len(self._segments) < 2:
+            return False
         number = self._segments.pop(0)
         segment, _, line = self._cursor
         lost = self._lines[number] - (line if number == segment else 0)
@@ -158,6 +192,7 @@ class SdBuffer:
             self._cursor = (self._segments[0], 0, 0)
             self._read_pos = self._cursor
             self._save_cursor()
+        return True
 
     def _forget(self, number):
         try:

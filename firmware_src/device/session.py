@@ -8,6 +8,7 @@ whether it is connected and what it may publish.
 
 import json
 
+from .canonical import wire_json
 from .protocol import Leaf, device_topic
 
 KEEPALIVE_S = 30
@@ -15,9 +16,14 @@ CONNECT_TIMEOUT_S = 15.0
 
 
 class MqttSession:
-    def __init__(self, client, device_id, prefix, clock, backoff, log, handlers):
-        """`handlers` has on_connected(), on_disconnected(), on_command(payload), on_published(mid)."""
+    def __init__(self, client, device_id, prefix, clock, backoff, log, handlers, keepalive_s=KEEPALIVE_S):
+        """`handlers` has on_connected(), on_disconnected(), on_command(payload), on_published(mid).
+
+        The client must call back only from its `poll()` (or from `drop()`), never from inside
+        `connect()` or `publish()`: the app records a message id when `publish()` returns it.
+        """
         self.client = client
+        self.keepalive_s = keepalive_s
         self.device_id = device_id
         self.prefix = prefix
         self.clock = clock
@@ -51,7 +57,7 @@ class MqttSession:
         self.conn = conn
         will = json.dumps({"state": "offline", "reason": "lwt"})
         started = self.client.connect(mqtt_cfg["host"], mqtt_cfg["port"], mqtt_cfg.get("user") or self.device_id,
-                                      mqtt_cfg.get("password") or None, KEEPALIVE_S, self.topic(Leaf.STATUS), will,
+                                      mqtt_cfg.get("password") or None, self.keepalive_s, self.topic(Leaf.STATUS), will,
                                       mqtt_cfg.get("tls", False))
         if started:
             self.connecting_until = uptime + CONNECT_TIMEOUT_S
@@ -97,7 +103,7 @@ class MqttSession:
         """Returns the message id (QoS 1) or None when nothing was sent."""
         if not self.connected:
             return None
-        return self.client.publish(topic or self.topic(leaf), json.dumps(payload, separators=(",", ":")), qos, retain)
+        return self.client.publish(topic or self.topic(leaf), wire_json(payload), qos, retain)
 
     def inflight(self):
         return self.client.inflight()

@@ -1,4 +1,5 @@
-"""Captive portal on the ESP32 access point: a non-blocking HTTP form server polled from the main loop."""
+"""Captive portal on the ESP32 access point: a non-blocking HTTP form server and a DNS redirect, polled
+from the main loop (the AP interface only exists in AP mode, hence the 0.0.0.0 binds)."""
 # ruff: noqa: UP031 - MicroPython code: %-formatting is its lightest formatter
 
 import socket
@@ -7,16 +8,45 @@ from firmware_src.device import portal
 from firmware_src.device.config import ConfigError
 
 
+class DnsRedirect:
+    """Answers every DNS question on the AP with the portal's address, so phones open the form by themselves."""
+
+    def __init__(self, address, host="0.0.0.0", port=53):
+        self.address = bytes([int(part) for part in address.split(".")])
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(socket.getaddrinfo(host, port)[0][-1])
+        self.sock.setblocking(False)
+        self.ignored = 0
+
+    def poll(self):
+        for _ in range(4):  # a few queries per main-loop pass, never a flood
+            try:
+                query, sender = self.sock.recvfrom(512)
+            except OSError:
+                return
+            answer = portal.dns_redirect_answer(query, self.address)
+            if answer is None:
+                self.ignored += 1
+                continue
+            try:
+                self.sock.sendto(answer, sender)
+            except OSError:
+                return
+
+
 class CaptivePortal:
-    def __init__(self, app, port=80):
+    def __init__(self, app, host="0.0.0.0", port=80, dns=None):
         self.app = app
+        self.dns = dns
         self.server = socket.socket()
         self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("0.0.0.0", port))  # the AP interface only exists in AP mode
+        self.server.bind(socket.getaddrinfo(host, port)[0][-1])
         self.server.listen(2)
         self.server.setblocking(False)
 
     def poll(self):
+        if self.dns is not None:
+            self.dns.poll()
         try:
             client, _addr = self.server.accept()
         except OSError:

@@ -54,6 +54,9 @@ class HostClock:
         if ts is not None:
             self._offset = ts - time.time()
 
+    def maintain(self, uptime, online):
+        """The host clock is always set: nothing to synchronise."""
+
 
 class SimLink:
     """WiFi or GSM as the simulator sees it: up or down by decree, with plausible RSSI and address."""
@@ -478,6 +481,10 @@ class HostHal:
 
     def firmware_broken(self):
         return self.partitions.is_broken()
+
+    def gsm_failures(self):
+        """The simulated modem never fails a dial: `gsm_down` is a lost link, not a broken modem."""
+        return 0
 
     def sd_free_kb(self):
         stats = os.statvfs(self.sd_root)

@@ -22,6 +22,9 @@ class FakeClock:
         if ts is not None:
             self._now = ts
 
+    def maintain(self, uptime, online):
+        pass
+
     def advance(self, seconds):
         self._now += seconds
         self._uptime += seconds

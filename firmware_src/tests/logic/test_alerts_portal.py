@@ -59,3 +59,23 @@ def test_backoff_doubles_up_to_the_cap_and_resets():
     assert backoff.next_delay() == 1.0
     jittered = Backoff(1.0, 8.0, lambda: 0.0)
     assert jittered.next_delay() == 0.5
+
+
+def _dns_query(name, qid=b"\x12\x34"):
+    question = b"".join(bytes([len(part)]) + part.encode() for part in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    return qid + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + question
+
+
+def test_dns_redirect_answers_every_name_with_the_portal_address():
+    query = _dns_query("connectivitycheck.gstatic.com")
+    answer = portal.dns_redirect_answer(query, b"\xc0\xa8\x04\x01")
+    assert answer[:2] == b"\x12\x34" and answer[2:4] == b"\x81\x80" and answer[6:8] == b"\x00\x01"
+    assert answer[12:len(query)] == query[12:] and answer.endswith(b"\x00\x04\xc0\xa8\x04\x01")
+
+
+def test_dns_redirect_ignores_what_is_not_one_plain_question():
+    good = _dns_query("example.com")
+    for hostile in (b"", b"\x00" * 11, good[:14], good[:2] + b"\x81\x80" + good[4:],
+                    good[:4] + b"\x00\x02" + good[6:], good[:12] + b"\xc0\x0c\x00\x01\x00\x01",
+                    good[:12] + b"\x3f" * 40, good[:12] + b"\x01a" * 70 + b"\x00\x00\x01\x00\x01"):
+        assert portal.dns_redirect_answer(hostile, b"\x7f\x00\x00\x01") is None, hostile

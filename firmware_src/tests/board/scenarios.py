@@ -1,0 +1,377 @@
+"""Board-path scenarios, run by the MicroPython unix port: `micropython scenarios.py NAME CONTEXT_FILE`.
+
+Each scenario builds the real `hal/esp32.py` (with the stand-ins in standins/ as machine, network and
+esp32), boots `GatewayApp` on it, drives it like main.py does and prints one JSON line with what it
+saw; test_board_path.py starts the broker and the SNTP server and checks both sides.
+"""
+# ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
+
+import json
+import sys
+import time
+
+HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+sys.path.insert(0, HERE + "/standins")
+sys.path.insert(1, HERE + "/../../..")
+with open(sys.argv[2]) as _handle:
+    CTX = json.load(_handle)
+sys.path.insert(2, CTX["umqtt_dir"])
+
+import machine  # noqa: E402 - the stand-ins must come first on sys.path
+import network  # noqa: E402
+
+from firmware_src.device import modbus  # noqa: E402
+from firmware_src.device.app import GatewayApp  # noqa: E402
+from firmware_src.hal import esp32 as board  # noqa: E402
+
+DEVICE_ID = "ACV-246F280A0B0C"
+
+
+class UartPeer:
+    """The far end of a stand-in UART: what it says waits in `out` until the firmware reads it."""
+
+    def __init__(self):
+        self.out = b""
+
+    def pending(self):
+        return len(self.out)
+
+    def send(self, nbytes):
+        nbytes = nbytes or len(self.out)
+        data, self.out = self.out[:nbytes], self.out[nbytes:]
+        return data or None
+
+
+class MeterPeer(UartPeer):
+    """An Acuvim II on the RS485 bus that answers every register read with 230.0 (float32 pairs)."""
+
+    def receive(self, frame):
+        if len(frame) == 8 and modbus.crc_ok(frame) and frame[1] in (3, 4):
+            count = frame[4] << 8 | frame[5]
+            regs = []
+            while len(regs) < count:
+                regs.extend(modbus.float_to_regs(230.0))
+            body = bytes([frame[0], frame[1], 2 * count])
+            for reg in regs[:count]:
+                body += bytes([reg >> 8, reg & 0xFF])
+            self.out = modbus.with_crc(body)
+
+
+class ModemPeer(UartPeer):
+    """A SIM800L that needs `boot_ats` probes before autobauding locks, then answers a script.
+
+    After CONNECT the UART carries PPP: any AT command written then is recorded as a violation.
+    """
+
+    ANSWERS = {
+        "AT": "OK", "ATE0": "OK", "AT+CLTS=1": "OK", "AT+GSN": "861234567890123\r\n\r\nOK",
+        "AT+CCID": "89441000300000000011\r\n\r\nOK", "AT+CSQ": "+CSQ: 17,0\r\n\r\nOK",
+        "AT+COPS?": '+COPS: 0,0,"SimTel"\r\n\r\nOK', "AT+CCLK?": '+CCLK: "26/12/01,23:59:30+00"\r\n\r\nOK',
+        "ATD*99#": "CONNECT 115200", "ATH": "OK",
+    }
+
+    def __init__(self, boot_ats):
+        super().__init__()
+        self.boot_ats = boot_ats
+        self.log = []
+        self.in_ppp = False
+        self.violations = []
+
+    def receive(self, data):
+        text = data.decode().strip()
+        if self.in_ppp:
+            if text.startswith("AT"):
+                self.violations.append(text)
+            if text == "+++":
+                self.in_ppp = False
+            return
+        self.log.append(text)
+        if self.boot_ats > 0:
+            self.boot_ats -= 1
+            return
+        answer = self.ANSWERS.get(text)
+        if answer is None and text.startswith("AT+CGDCONT"):
+            answer = "OK"
+        if answer is not None:
+            self.out += ("\r\n" + answer + "\r\n").encode()
+        if text == "ATD*99#":
+            self.in_ppp = True
+
+
+def provision(data_root, mqtt, transport="wifi_preferred", wifi_ssid="Plant-A", **intervals):
+    cfg = {
+        "wifi": {"ssid": wifi_ssid, "password": "pw"}, "mqtt": mqtt, "transport": {"mode": transport},
+        "intervals": {"telemetry_s": intervals.get("telemetry_s", 1), "telemetry_gsm_s": 1,
+                      "heartbeat_s": intervals.get("heartbeat_s", 3600)},
+        "modbus": {"addr": 1, "baud": 19200, "parity": "8N1", "poll_s": 1},
+    }
+    with open(data_root + "/nvs.json", "w") as handle:
+        handle.write(json.dumps({"cfg": cfg}))
+
+
+def plain_mqtt():
+    return {"host": "127.0.0.1", "port": CTX["mqtt_port"], "tls": False, "user": DEVICE_ID, "password": ""}
+
+
+def boot(options=None, **hal_args):
+    """Build the board HAL and the app, as main.py does."""
+    machine.state["uart_peers"].setdefault(2, MeterPeer())
+    args = {"data_root": CTX["data_root"], "ntp_host": "127.0.0.1", "ntp_port": CTX["ntp_port"], "ntp_retry_s": 0.5,
+            "portal_address": ("127.0.0.1", 0), "dns_port": CTX["dns_port"],
+            "ca_path": CTX.get("ca_path", "/nonexistent"), "modem_probe_ms": 300}
+    args.update(hal_args)
+    hal = board.Esp32Hal(**args)
+    opts = {"link_check_s": 0.3, "backoff_base_s": 0.2, "backoff_cap_s": 1.0, "sd_segment_bytes": 4096,
+            "sd_reserve_bytes": 0}
+    opts.update(options or {})
+    return hal, GatewayApp(hal, opts)
+
+
+def run(app, seconds, until=None):
+    """The main loop of main.py, for `seconds` or until `until(app)` holds."""
+    deadline = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
+    while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+        delay = app.tick()
+        if until is not None and until(app):
+            return True
+        time.sleep(min(delay, 0.02))
+    return False
+
+
+def connected(app):
+    return app.session.connected
+
+
+def scenario_reconnect():
+    """Connect, lose WiFi (records go to SD), get it back: registration again, acks recorded, SD drained."""
+    provision(CTX["data_root"], plain_mqtt())
+    machine.state["sd"] = machine.RamBlockDevice(2048)
+    import vfs
+    vfs.VfsFat.mkfs(machine.state["sd"])
+    _hal, app = boot()
+    run(app, 10, lambda a: connected(a) and a.seq >= 3)
+    network.state["wifi_up"] = False
+    run(app, 10, lambda a: not connected(a))
+    run(app, 3)
+    buffered = app.sd.queued
+    network.state["wifi_up"] = True
+    run(app, 15, lambda a: connected(a) and a.sd.queued == 0 and a.seq >= 12)
+    run(app, 3, lambda a: not a._unacked_live and a.sd.queued == 0)
+    return {"connected": connected(app), "seq": app.seq, "buffered": buffered, "sd_queued": app.sd.queued,
+            "unacked_live": len(app._unacked_live), "drain_inflight": len(app._drain_inflight),
+            "connects": app.session.connects, "lost": app.lost_records}
+
+
+def scenario_tls():
+    mqtt = {"host": "localhost", "port": CTX["tls_port"], "tls": True, "user": DEVICE_ID, "password": ""}
+    provision(CTX["data_root"], mqtt)
+    _hal, app = boot()
+    ok = run(app, 15, lambda a: connected(a) and a.seq >= 2)
+    run(app, 1)
+    return {"connected": ok, "seq": app.seq}
+
+
+def scenario_keepalive():
+    """No meter, no heartbeat due: only PINGREQ keeps the connection inside the broker's 1.5 x keepalive."""
+    provision(CTX["data_root"], plain_mqtt())
+    machine.state["uart_peers"][2] = None
+    _hal, app = boot({"keepalive_s": 2})
+    run(app, 10, connected)
+    run(app, 7)
+    return {"connected": connected(app), "connects": app.session.connects, "seq": app.seq}
+
+
+def scenario_tick_wrap():
+    """ticks_ms starts 2 s before its 2**30 wrap: polling and telemetry must go on after it."""
+    provision(CTX["data_root"], plain_mqtt())
+    period = 1 << 30
+    start = time.ticks_ms()
+    offset = period - 2000
+
+    def ticks_ms():
+        return (time.ticks_diff(time.ticks_ms(), start) + offset) % period
+
+    _hal, app = boot(ticks_ms=ticks_ms)
+    run(app, 10, connected)
+    before = app.seq
+    run(app, 2.5)
+    wrapped = ticks_ms() < offset
+    seq_at_wrap = app.seq
+    run(app, 4)
+    return {"wrapped": wrapped, "seq_before": before, "seq_at_wrap": seq_at_wrap, "seq_after": app.seq,
+            "uptime": app.hal.clock.uptime()}
+
+
+def scenario_sd_full():
+    """No broker; after boot something else fills the card: the app drops old segments, raises sd_full."""
+    mqtt = {"host": "127.0.0.1", "port": CTX["closed_port"], "tls": False, "user": DEVICE_ID, "password": ""}
+    provision(CTX["data_root"], mqtt)
+    import vfs
+    machine.state["sd"] = machine.RamBlockDevice(256)
+    vfs.VfsFat.mkfs(machine.state["sd"])
+    _hal, app = boot({"sd_segment_bytes": 1024})
+    run(app, 5, lambda a: a.sd is not None and a.sd.file_count() >= 3)
+    filler = 0
+    try:
+        with open("/sd/other.bin", "wb") as handle:
+            while True:
+                handle.write(b"\0" * 512)
+                filler += 512
+    except OSError:
+        pass
+    error = None
+    try:
+        run(app, 4)
+    except OSError as exc:
+        error = repr(exc)
+    kinds = [alert["type"] for alert in app._alerts_out]
+    return {"error": error, "filler": filler, "alerts": kinds, "dropped": app.sd.dropped if app.sd else None,
+            "sd_ok": app.sd is not None, "seq": app.seq}
+
+
+def scenario_backlog_boot():
+    """An 8 MiB backlog on the card at boot: the watchdog must be fed while the buffer opens."""
+    provision(CTX["data_root"], plain_mqtt())
+    machine.state["sd"] = vfs_posix(CTX["sd_dir"])
+    started = time.ticks_ms()
+    _hal, app = boot()
+    app.tick()
+    wdt = machine.state["wdt"]
+    return {"queued": app.sd.queued, "boot_ms": time.ticks_diff(time.ticks_ms(), started),
+            "longest_gap_ms": wdt.longest_gap_ms, "feeds": wdt.feeds}
+
+
+def vfs_posix(path):
+    import vfs
+    return vfs.VfsPosix(path)
+
+
+def scenario_gsm():
+    """GSM only, a modem that needs 3 s of AT probes: present, dialled on CONNECT, no AT inside PPP."""
+    provision(CTX["data_root"], plain_mqtt(), transport="gsm_only", wifi_ssid="")
+    network.state["wifi_up"] = False
+    modem = ModemPeer(boot_ats=6)
+    machine.state["uart_peers"][1] = modem
+    _hal, app = boot(modem_probe_ms=10000)
+    ok = run(app, 20, lambda a: connected(a) and a.seq >= 1)
+    app.on_command(json.dumps({"req": "g1", "cmd": "gsm_status"}))
+    app.tick()
+    run(app, 1)
+    registration = app.registration()
+    return {"connected": ok, "present": app.has_modem(), "conn": app.conn(), "imei": registration.get("imei"),
+            "violations": modem.violations, "at_log": modem.log, "clock": getattr(app.hal.clock, "source", None),
+            "pins": {str(k): v for k, v in machine.state["pins"].items()}}
+
+
+def scenario_ota():
+    """ota_update over real HTTP onto the SD card, verified, written into the other slot and read back."""
+    provision(CTX["data_root"], plain_mqtt())
+    machine.state["sd"] = vfs_posix(CTX["sd_dir"])
+    _hal, app = boot({"token": CTX["token"]})
+    run(app, 10, connected)
+    app.on_command(json.dumps({"req": "ota-1", "cmd": "ota_update", "params": {
+        "url": CTX["image_url"], "sha256": CTX["image_sha256"], "size": CTX["image_size"]}}))
+    started = time.ticks_ms()
+    feeds_before = machine.state["wdt"].feeds
+    rebooted = False
+    try:
+        run(app, 60)
+    except machine.Reset:
+        rebooted = True
+    import esp32
+    written = bytes(esp32.state["slots"].get("ota_1", b""))[:CTX["image_size"]]
+    return {"rebooted": rebooted, "seconds": time.ticks_diff(time.ticks_ms(), started) / 1000.0,
+            "boot_slot": esp32.state["boot"], "slot_matches": written == open(CTX["image_path"], "rb").read(),
+            "feeds": machine.state["wdt"].feeds - feeds_before, "ota": app.ota.record}
+
+
+def scenario_command_during_publish():
+    """A command already waiting in the socket when the app publishes at QoS 1: umqtt reads it while it
+    waits for the PUBACK. It must be answered afterwards, and the publish must still get its PUBACK."""
+    from umqtt.simple import MQTTClient
+    provision(CTX["data_root"], plain_mqtt())
+    _hal, app = boot()
+    run(app, 10, connected)
+    run(app, 1)
+    operator = MQTTClient("operator", "127.0.0.1", CTX["mqtt_port"])
+    operator.connect()
+    operator.publish(("acuvim/%s/cmd" % DEVICE_ID).encode(), json.dumps({"req": "p-1", "cmd": "ping"}).encode(),
+                     False, 1)
+    operator.disconnect()
+    time.sleep(0.5)  # the command is in the gateway's socket now, nobody has read it
+    started = time.ticks_ms()
+    mid = app.session.publish("heartbeat", app.status_snapshot())
+    took_ms = time.ticks_diff(time.ticks_ms(), started)
+    answered_inside = "p-1" in app.processor._answers
+    run(app, 3, lambda a: "p-1" in a.processor._answers and a.session.inflight() == 0)
+    return {"mid": mid, "took_ms": took_ms, "answered_inside_publish": answered_inside,
+            "answered": "p-1" in app.processor._answers, "connected": connected(app), "connects": app.session.connects}
+
+
+def scenario_reset_causes():
+    """Each way the board can come back, as the next boot reports it."""
+    seen = {}
+    provision(CTX["data_root"], {"host": "127.0.0.1", "port": CTX["closed_port"], "tls": False, "user": DEVICE_ID,
+                                 "password": ""})
+
+    def next_boot(cause):
+        machine.state["reset_cause"] = cause
+        hal, app = boot()
+        return hal, app
+
+    machine.state["rtc_memory"] = b""
+    hal, app = next_boot(machine.PWRON_RESET)
+    seen["power_on"] = hal.reset_cause()
+    try:
+        app.reboot("sw")
+    except machine.Reset:
+        pass
+    hal, app = next_boot(machine.SOFT_RESET)
+    seen["restart"] = hal.reset_cause()
+    hal.record_panic(ValueError("boom"))
+    hal, app = next_boot(machine.SOFT_RESET)
+    seen["python_crash"] = hal.reset_cause()
+    hal, app = next_boot(machine.SOFT_RESET)
+    seen["idf_panic"] = hal.reset_cause()
+    hal, app = next_boot(machine.WDT_RESET)
+    seen["watchdog"] = hal.reset_cause()
+    hal, app = next_boot(machine.PWRON_RESET)
+    seen["brownout"] = hal.reset_cause()
+    seen["brownout_alert"] = [a["type"] for a in app._alerts_out]
+    machine.state["rtc_memory"] = b""
+    hal, app = next_boot(machine.PWRON_RESET)
+    seen["power_cut"] = hal.reset_cause()
+    seen["mode_before_crashes"] = app.mode
+    for _ in range(5):
+        hal.record_panic(RuntimeError("again"))
+        hal, app = next_boot(machine.SOFT_RESET)
+    seen["crash_loop_mode"] = app.mode
+    seen["open_ap"] = dict(network.state["ap_settings"])
+    seen["dns_answer"] = ask_portal_dns(hal)
+    hal.portal.dns.sock.close()
+    hal.portal.server.close()
+    hal.nvs.set("ap_password", "label-secret-1")
+    hal, app = next_boot(machine.SOFT_RESET)  # still unprovisioned: AP mode again
+    seen["wpa2_ap"] = dict(network.state["ap_settings"])
+    return seen
+
+
+def ask_portal_dns(hal):
+    """The question a phone's captive-portal check asks, sent to the redirect; its answer's address."""
+    import socket
+    question = b"\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    sock.sendto(question, socket.getaddrinfo("127.0.0.1", CTX["dns_port"])[0][-1])
+    hal.portal.poll()
+    answer = sock.recv(512)
+    sock.close()
+    return ".".join([str(b) for b in answer[-4:]])
+
+
+def main():
+    result = globals()["scenario_" + sys.argv[1]]()
+    print("RESULT " + json.dumps(result))
+
+
+main()
