@@ -6,6 +6,7 @@ DATABASE_URL, REDIS_URL and MQTT_URL (see README.md and .env.example).
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,8 +84,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# Parallel test runs (CI, several developers on one machine) each get their own test database.
-DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{os.environ.get('TEST_DB_SUFFIX', 'main')}"}
+# Parallel test runs (CI, several developers or checkouts on one machine) each get their own test database:
+# TEST_DB_SUFFIX, or else the checkout's folder name.
+_TEST_DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX") or re.sub(r"\W", "_", BASE_DIR.name)
+DATABASES["default"]["TEST"] = {"NAME": f"test_acuvim_{_TEST_DB_SUFFIX}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     DATABASES["default"]["TEST"]["NAME"] = None  # in-memory
@@ -197,6 +200,26 @@ PERIODIC_TASKS = {
     "devices: health sweep": ("devices.tasks.health_sweep", HEALTH_SWEEP_SECONDS),
     "devices: command timeouts": ("devices.tasks.command_timeouts", HEALTH_SWEEP_SECONDS),
 }
+
+# --- Telemetry storage (telemetry/) ---
+# Retention per table, in days: raw readings, 5-minute and hourly rollups. On PostgreSQL a whole
+# partition goes once all of it is older (readings: a day at a time; rollups: a week, 30 days).
+TELEMETRY_RAW_RETENTION_DAYS = env_int("TELEMETRY_RAW_RETENTION_DAYS", 7)
+TELEMETRY_5MIN_RETENTION_DAYS = env_int("TELEMETRY_5MIN_RETENTION_DAYS", 30)
+TELEMETRY_HOURLY_RETENTION_DAYS = env_int("TELEMETRY_HOURLY_RETENTION_DAYS", 365)
+# Partitions are created this many days ahead (plain PostgreSQL).
+TELEMETRY_PARTITIONS_AHEAD_DAYS = env_int("TELEMETRY_PARTITIONS_AHEAD_DAYS", 3)
+# TimescaleDB only: chunks of readings older than this are compressed.
+TELEMETRY_COMPRESS_AFTER_DAYS = env_int("TELEMETRY_COMPRESS_AFTER_DAYS", 2)
+# Rollups take readings received up to this long ago (a batch still in the bridge is not skipped),
+# in receive-time windows of this length, one transaction each.
+TELEMETRY_ROLLUP_SETTLE_SECONDS = env_int("TELEMETRY_ROLLUP_SETTLE_SECONDS", 60)
+TELEMETRY_ROLLUP_WINDOW_SECONDS = env_int("TELEMETRY_ROLLUP_WINDOW_SECONDS", 3600)
+# How often the maintenance pass (partitions, rollups, compression, retention) runs.
+TELEMETRY_MAINTENANCE_SECONDS = env_int("TELEMETRY_MAINTENANCE_SECONDS", 300)
+# SQLite (embedded) deletes expired rows in batches of this many, one transaction each.
+TELEMETRY_DELETE_BATCH = env_int("TELEMETRY_DELETE_BATCH", 5000)
+PERIODIC_TASKS["telemetry: maintenance"] = ("telemetry.tasks.maintenance", TELEMETRY_MAINTENANCE_SECONDS)
 
 # --- Firmware rollouts (firmware/) ---
 # A device that has not confirmed the new version (heartbeat: new fw, ota valid) this long after its

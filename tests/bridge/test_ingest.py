@@ -40,7 +40,7 @@ def test_batch_counts_new_rows_and_skips_duplicates_within_and_across_batches():
     assert store_readings(batch) == 0
     assert TelemetryRecord.objects.count() == 3
     stored = TelemetryRecord.objects.get(device=two)
-    assert stored.frequency == 50.01 and stored.data["vavg"] == 230.3
+    assert stored.frequency == 50.01 and stored.vavg == 230.3 and stored.extra is None
 
 
 def test_unmeasured_quantities_whole_numbers_and_flags_keep_their_values_in_the_columns():

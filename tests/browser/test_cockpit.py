@@ -49,12 +49,11 @@ def add_telemetry(device, minutes: int = 60, step_s: int = 30):
                 device=device,
                 ts=ts,
                 received_at=ts,
-                frequency=50.0 + 0.05 * wave,
-                voltage_avg=229.0 + 3 * wave,
-                current_avg=9.5 + wave,
-                power_total=6500 + 400 * wave,
-                power_factor=0.97 + 0.02 * wave,
-                data={},
+                f=50.0 + 0.05 * wave,
+                vavg=229.0 + 3 * wave,
+                iavg=9.5 + wave,
+                pt=6500 + 400 * wave,
+                pft=0.97 + 0.02 * wave,
             )
         )
     TelemetryRecord.objects.bulk_create(rows)

@@ -205,8 +205,7 @@ def test_telemetry_history_view_buckets_by_range_and_refuses_unknown_ranges(oper
             device=device,
             ts=now - timedelta(minutes=minutes_ago),
             received_at=now,
-            voltage_avg=volts,
-            data={"vavg": volts},
+            vavg=volts,
         )
     url = reverse("admin:devices_device_telemetry", args=[device.pk])
     hour = operator_client.get(url + "?range=1h").json()
