@@ -5,7 +5,7 @@ of hours-old readings) and recomputes, in full, every 5-minute bucket they fall 
 buckets those lie in, from the 5-minute rows. The watermark stops TELEMETRY_ROLLUP_SETTLE_SECONDS
 short of now, so a batch still in flight in the bridge (received, not yet committed) is not skipped.
 Work goes in receive-time windows, one transaction each, so a first pass over a large database makes
-steady progress.
+steady progress; a window that found nothing doubles the next one.
 
 Each bucket keeps `samples` and avg/min/max/last of every quantity, where `last` is the bucket's newest
 reading. The energy of a bucket is the increase of each counter: the increase between its own readings
@@ -58,7 +58,7 @@ def roll_up(now: datetime | None = None) -> RollupReport:
     """Bring both rollups up to date with every reading received until now - settle time."""
     now = now or datetime.now(UTC)
     until = now - timedelta(seconds=settings.TELEMETRY_ROLLUP_SETTLE_SECONDS)
-    window = timedelta(seconds=settings.TELEMETRY_ROLLUP_WINDOW_SECONDS)
+    base_window = window = timedelta(seconds=settings.TELEMETRY_ROLLUP_WINDOW_SECONDS)
     report = RollupReport()
     while True:
         with transaction.atomic():
@@ -73,6 +73,8 @@ def roll_up(now: datetime | None = None) -> RollupReport:
         report.windows += 1
         report.five_minute_buckets += five
         report.hourly_buckets += hourly
+        # Quiet stretches (a first pass over old data with gaps) are crossed in ever longer windows.
+        window = base_window if five else window * 2
 
 
 def _locked_watermark(until: datetime) -> RollupWatermark:
