@@ -136,4 +136,3 @@ def _portable_row(row, envelope: int) -> tuple:
             extra[quantity.field], value = value, None
         values.append(value)
     return (*row[:envelope], *values, json.dumps(extra) if extra else None)
-

@@ -55,8 +55,7 @@ def create_partitioned_table(schema_editor, model, scheme: PartitionScheme) -> N
     key = ", ".join(quote(model._meta.get_field(name).column) for name in model._meta.pk.field_names)
     body = ", ".join(f"{name} {definition}" for _, name, definition in sorted(columns, key=lambda c: c[0]))
     schema_editor.execute(
-        f"CREATE TABLE {quote(scheme.table)} ({body}, PRIMARY KEY ({key})) "
-        f"PARTITION BY RANGE ({quote(scheme.column)})"
+        f"CREATE TABLE {quote(scheme.table)} ({body}, PRIMARY KEY ({key})) PARTITION BY RANGE ({quote(scheme.column)})"
     )
     schema_editor.execute(f"CREATE TABLE {quote(scheme.default_partition)} PARTITION OF {quote(scheme.table)} DEFAULT")
     schema_editor.deferred_sql.extend(schema_editor._model_indexes_sql(model))

@@ -1,4 +1,4 @@
-"""telemetry.rollups on PostgreSQL: buckets equal a direct aggregation of readings; energy survives resets, back-fills."""
+"""telemetry.rollups on PostgreSQL: buckets equal a direct aggregation of readings; energy survives resets and gaps."""
 
 import math
 import random
