@@ -182,11 +182,13 @@ def _energy_update() -> str:
     energies, assignments = [], []
     for counter in COUNTERS:
         first, last = _q(first_column(counter)), _q(rollup_column(counter, Aggregate.LAST))
+        measured = _q(rollup_column(counter, Aggregate.MAX))
         increase, energy = _q(increase_column(counter)), _q(energy_column(counter))
         previous = f"lag(f.{last}) OVER w"
+        # NULL for a bucket without any value of the counter (a meter that does not report it).
         energies.append(
-            f"COALESCE(f.{increase}, 0) + CASE WHEN f.{first} >= {previous} "
-            f"THEN f.{first} - {previous} ELSE 0 END AS {energy}"
+            f"CASE WHEN f.{measured} IS NOT NULL THEN COALESCE(f.{increase}, 0) + CASE WHEN f.{first} >= {previous} "
+            f"THEN f.{first} - {previous} ELSE 0 END END AS {energy}"
         )
         assignments.append(f"{energy} = e.{energy}")
     # The window starts at the bucket before the earliest rewritten one, whose own energy stays as it is.

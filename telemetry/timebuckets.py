@@ -12,7 +12,7 @@ from django.db.models import DateTimeField, Func
 
 from telemetry.partitions import BUCKET_ORIGIN
 
-__all__ = ["BUCKET_ORIGIN", "TimeBucket", "add_seconds_sql", "bucket_sql"]
+__all__ = ["BUCKET_ORIGIN", "TimeBucket", "add_seconds_sql", "bucket_sql", "month_sql"]
 
 _SQLITE_FORMAT = "'%%Y-%%m-%%d %%H:%%M:%%S'"  # doubled: the statements run with parameters
 
@@ -25,6 +25,13 @@ def bucket_sql(vendor: str, column: str, seconds: int) -> str:
     origin = int(BUCKET_ORIGIN.timestamp())
     epoch = f"CAST(strftime('%%s', {column}) AS INTEGER)"
     return f"strftime({_SQLITE_FORMAT}, (({epoch} - {origin}) / {seconds}) * {seconds} + {origin}, 'unixepoch')"
+
+
+def month_sql(vendor: str, column: str) -> str:
+    """SQL for the first instant (UTC) of the calendar month holding the timestamp expression `column`."""
+    if vendor == "postgresql":
+        return f"(date_trunc('month', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    return f"strftime('%%Y-%%m-01 00:00:00', {column})"
 
 
 def add_seconds_sql(vendor: str, column: str, seconds: int) -> str:
