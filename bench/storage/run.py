@@ -1,0 +1,193 @@
+"""Storage benchmark: disk bytes per reading after a day of a small fleet, the maintenance pass's cost, a year's projection.
+
+    .venv/bin/python bench/storage/run.py [--devices 20] [--interval 5] [--hours 24]
+
+One run, one machine:
+1. a fresh PostgreSQL database (acuvim_bench_storage, migrated from scratch) with DEVICES accepted
+   devices, and one maintenance pass, so the day's partition exists as it would in production;
+2. a private Mosquitto; `--hours` of full protocol records (every quantity, like bench/ingest) per
+   device at `--interval` seconds, for the day before today, are published and drained by
+   `manage.py mqtt_bridge`, the real ingest path;
+3. one maintenance pass in this process (rollups of the whole day, retention), timed: process CPU
+   and the PostgreSQL backend's CPU, scaled to an hour of a 1,000-device fleet;
+4. every telemetry table and index (all partitions, both rollups, TOAST) summed and divided by the
+   readings stored; then a year of 1,000 devices at 5 s under the default retention (raw 7 days,
+   5-minute 30 days, hourly 365 days, plus one partition of slack each) projected from the
+   measured bytes per row.
+
+Target: <= 300 bytes per reading on plain PostgreSQL (the layout before keeping the whole record as
+JSON measured ~1,060), and a year of 1,000 devices within the seed's 50 GB server.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.ingest.run import (  # noqa: E402
+    BRIDGE_CLIENT_ID,
+    PUBLISH_WINDOW,
+    create_devices,
+    create_session,
+    device_ids,
+    fresh_database,
+    record,
+    run_bridge,
+)
+from bench.support import point_django_at  # noqa: E402
+from tests.support.mosquitto import Mosquitto  # noqa: E402
+
+DATABASE = "acuvim_bench_storage"
+TABLES = ("telemetry_telemetryrecord", "telemetry_fiveminuterollup", "telemetry_hourlyrollup")
+FLEET, YEAR_DEVICES_INTERVAL = 1000, 5
+SERVER_DISK_GB = 50
+
+
+def publish_day(port: int, ids: list[str], day: datetime, interval: int, hours: int) -> int:
+    """Every device's records for `hours` from `day`, `interval` seconds apart, in time order."""
+    window = threading.BoundedSemaphore(PUBLISH_WINDOW)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-storage-publisher", protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(PUBLISH_WINDOW)
+    client.on_publish = lambda *args: window.release()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    steps = hours * 3600 // interval
+    for step in range(steps):
+        ts = day.timestamp() + step * interval
+        for device_id in ids:
+            if not window.acquire(timeout=60):
+                raise RuntimeError("broker stopped acknowledging publishes")
+            client.publish(f"acuvim/{device_id}/telemetry", json.dumps(record(ts, step)), qos=1)
+    for _ in range(PUBLISH_WINDOW):
+        window.acquire(timeout=60)
+    client.disconnect()
+    client.loop_stop()
+    return steps * len(ids)
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_maintenance() -> tuple[list[str], float, float]:
+    """One pass in this process: its lines, the process's CPU seconds and its PostgreSQL backend's."""
+    from django.db import connection
+
+    from telemetry.maintenance import run_pass
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    own, backend = process_cpu(), backend_cpu(pid)
+    report = run_pass()
+    return report.lines, process_cpu() - own, backend_cpu(pid) - backend
+
+
+def sizes() -> dict[str, dict]:
+    """Per table: rows, and heap / index / TOAST bytes summed over all its partitions."""
+    from django.db import connection
+
+    result = {}
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(
+                "SELECT coalesce(sum(pg_relation_size(c.oid)), 0), coalesce(sum(pg_indexes_size(c.oid)), 0), "
+                "coalesce(sum(pg_total_relation_size(c.oid) - pg_relation_size(c.oid) - pg_indexes_size(c.oid)), 0) "
+                "FROM pg_inherits JOIN pg_class c ON c.oid = pg_inherits.inhrelid "
+                "WHERE pg_inherits.inhparent = %s::regclass",
+                [table],
+            )
+            heap, indexes, toast = (int(value) for value in cursor.fetchone())
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+            (rows,) = cursor.fetchone()
+            result[table] = {"rows": rows, "heap": heap, "indexes": indexes, "toast": toast}
+    return result
+
+
+def projection(measured: dict[str, dict]) -> dict[str, float]:
+    """GB for a year of FLEET devices at 5 s under the default retention, one partition of slack each."""
+    per_row = {table: sum(v for k, v in m.items() if k != "rows") / max(1, m["rows"]) for table, m in measured.items()}
+    per_device_day = 86400 / YEAR_DEVICES_INTERVAL
+    kept_rows = {
+        "telemetry_telemetryrecord": FLEET * per_device_day * (7 + 1),
+        "telemetry_fiveminuterollup": FLEET * 288 * (30 + 7),
+        "telemetry_hourlyrollup": FLEET * 24 * (365 + 30),
+    }
+    return {table: per_row[table] * rows / 1e9 for table, rows in kept_rows.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--interval", type=int, default=5)
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--database", default=DATABASE)
+    args = parser.parse_args()
+
+    ids = device_ids(args.devices)
+    database_url = fresh_database(args.database)
+    create_devices(database_url, args.devices)
+    point_django_at(args.database)
+    os.environ["TELEMETRY_ROLLUP_SETTLE_SECONDS"] = "0"  # the day is over; nothing is in flight
+    import django
+
+    django.setup()
+    timed_maintenance()  # the partitions a running console has
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    with tempfile.TemporaryDirectory() as workdir:
+        broker = Mosquitto(workdir=Path(workdir)).start()
+        try:
+            create_session(broker.port, BRIDGE_CLIENT_ID, ["acuvim/+/telemetry"])
+            started = time.time()
+            published = publish_day(broker.port, ids, day, args.interval, args.hours)
+            print(f"published {published:,} records ({args.devices} devices, {args.hours} h at {args.interval} s) "
+                  f"in {time.time() - started:.0f} s")  # fmt: skip
+            bridge = run_bridge(broker.port, args.database, database_url, published)
+            print(f"bridge stored {bridge['rows']:,} readings at {bridge['rate']:,.0f} rows/s")
+        finally:
+            broker.stop()
+
+    lines, own_cpu, db_cpu = timed_maintenance()
+    for line in lines:
+        print(f"  maintenance: {line}")
+    device_hours = args.devices * args.hours
+    per_fleet_hour = (own_cpu + db_cpu) * FLEET / device_hours
+    print(f"maintenance pass: {own_cpu:.2f} s CPU in Python + {db_cpu:.2f} s PostgreSQL for {device_hours} "
+          f"device-hours = {per_fleet_hour:.1f} CPU s per hour of a {FLEET:,}-device fleet")  # fmt: skip
+
+    measured = sizes()
+    readings = measured["telemetry_telemetryrecord"]["rows"]
+    total = sum(sum(v for k, v in m.items() if k != "rows") for m in measured.values())
+    for table, m in measured.items():
+        print(f"  {table}: {m['rows']:,} rows, heap {m['heap']:,} B, indexes {m['indexes']:,} B, toast {m['toast']:,} B")
+    print(f"disk bytes per reading (all telemetry tables, indexes, TOAST / readings): {total / max(1, readings):.0f} B")
+    year = projection(measured)
+    print(f"a year of {FLEET:,} devices at 5 s, default retention: "
+          + ", ".join(f"{table} {gb:.1f} GB" for table, gb in year.items())
+          + f" = {sum(year.values()):.1f} GB of a {SERVER_DISK_GB} GB server")  # fmt: skip
+    summary = {"readings": readings, "bytes_per_reading": total / max(1, readings), "tables": measured,
+               "maintenance_cpu_s": own_cpu + db_cpu, "per_fleet_hour_cpu_s": per_fleet_hour,
+               "year_gb": year}  # fmt: skip
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
