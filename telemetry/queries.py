@@ -50,7 +50,7 @@ def latest(device) -> TelemetryRecord | None:
 
 
 def source_for(bucket_seconds: int) -> type[Rollup] | None:
-    """The rollup a history at this bucket reads, or None for the raw readings."""
+    """The coarsest rollup a history at this bucket reads, or None for the raw readings only."""
     return next((model for model in ROLLUPS if bucket_seconds % model.BUCKET_SECONDS == 0), None)
 
 
@@ -73,67 +73,80 @@ def quantity_history(
 ) -> list[dict]:
     """Per bucket in [start, end), oldest first, empty buckets omitted: `{"t", "samples", field: {agg: value}}`."""
     quantities = [BY_FIELD[field] for field in fields]
-    source = source_for(bucket_seconds)
-    rows = []
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A month of readings looks expensive to the planner, which then spends ~100 ms compiling it
             # with JIT for a query that runs in less.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-        boundary = start
-        if source is not None:
-            boundary = min(end, max(start, _rolled_up_until(bucket_seconds)))
-            if boundary > start:
-                rows += _aggregate(source, device, start, boundary, bucket_seconds, quantities, aggregates)
-        if boundary < end:
-            rows += _aggregate(None, device, boundary, end, bucket_seconds, quantities, aggregates)
+        tiers = _tiers(start, end, bucket_seconds)
+        rows = _aggregate(device, tiers, bucket_seconds, quantities, aggregates)
     return [_point(row, quantities, aggregates) for row in rows]
 
 
-def _rolled_up_until(bucket_seconds: int) -> datetime:
-    """The start of the requested bucket holding the rollup watermark: buckets before it are complete."""
+def _tiers(start: datetime, end: datetime, bucket_seconds: int) -> list[tuple[type[Rollup] | None, datetime, datetime]]:
+    """Consecutive time ranges and the table each is read from, coarsest first, the raw readings last.
+
+    A rollup serves the buckets completed before the watermark (whole rollup buckets, so the first may
+    reach back before `start`); the finer rollup the part of the last coarse bucket it has; the readings
+    the rest, which is at most a few minutes.
+    """
     mark = RollupWatermark.objects.filter(name=WATERMARK).values_list("received_until", flat=True).first()
-    if mark is None:
-        return BUCKET_ORIGIN
-    step = timedelta(seconds=bucket_seconds)
-    return BUCKET_ORIGIN + ((mark - BUCKET_ORIGIN) // step) * step
+    tiers, cursor = [], start
+    for model in ROLLUPS if mark is not None else ():
+        if bucket_seconds % model.BUCKET_SECONDS:
+            continue
+        size = timedelta(seconds=model.BUCKET_SECONDS)
+        low = BUCKET_ORIGIN + ((cursor - BUCKET_ORIGIN) // size) * size if not tiers else cursor
+        high = min(end, BUCKET_ORIGIN + ((mark - BUCKET_ORIGIN) // size) * size)
+        if high > cursor:
+            tiers.append((model, low, high))
+            cursor = high
+    if cursor < end:
+        tiers.append((None, cursor, end))
+    return tiers
 
 
-def _aggregate(source, device, start, end, bucket_seconds, quantities, aggregates) -> list[tuple]:
+def _aggregate(device, tiers, bucket_seconds, quantities, aggregates) -> list[tuple]:
+    """One statement: every tier's rows in rollup form (a reading is a rollup of one), bucketed and combined."""
     vendor, quote = connection.vendor, connection.ops.quote_name
-    time_column = "ts" if source is None else "bucket"
-    table = quote((source or TelemetryRecord)._meta.db_table)
-    bucket = bucket_sql(vendor, time_column, bucket_seconds)
-    wants_last = Aggregate.LAST in aggregates
-    inner, outer = [f"{bucket} AS t"], ["t", "count(*)" if source is None else "sum(samples)"]
-    if source is not None:
-        inner.append("samples")
-    for quantity in quantities:
-        for aggregate in aggregates:
-            column = quote(quantity.column if source is None else rollup_column(quantity, aggregate))
-            if column not in inner:
-                inner.append(column)
-            outer.append(_combine(source, aggregate, column))
-    if wants_last:
-        window = f"PARTITION BY {bucket} ORDER BY {time_column}"
-        inner += [f"row_number() OVER ({window}) AS n", f"count(*) OVER (PARTITION BY {bucket}) AS total"]
-    statement = (
-        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} "  # noqa: S608
-        f"WHERE device_id = %s AND {time_column} >= %s AND {time_column} < %s) AS readings "
-        "GROUP BY t ORDER BY t"
-    )
     device_key = TelemetryRecord._meta.get_field("device").get_db_prep_value(device.pk, connection)
+    names = [(quantity, aggregate, quote(rollup_column(quantity, aggregate))) for quantity in quantities
+             for aggregate in aggregates]  # fmt: skip
+    parts, params = [], []
+    for source, low, high in tiers:
+        if source is None:
+            values = ", ".join(f"{quote(quantity.column)} AS {name}" for quantity, _, name in names)
+            table, time_column, samples = TelemetryRecord._meta.db_table, "ts", "1"
+        else:
+            values = ", ".join(name for _, _, name in names)
+            table, time_column, samples = source._meta.db_table, "bucket", "samples"
+        parts.append(
+            f"SELECT {time_column} AS at, {samples} AS samples, {values} FROM {quote(table)} "  # noqa: S608
+            f"WHERE device_id = %s AND {time_column} >= %s AND {time_column} < %s"
+        )
+        params += [device_key, low, high]
+    if not parts:
+        return []
+    bucket = bucket_sql(vendor, "at", bucket_seconds)
+    inner = f"SELECT {bucket} AS t, combined.* FROM ({' UNION ALL '.join(parts)}) AS combined"  # noqa: S608
+    if Aggregate.LAST in aggregates:
+        inner = (
+            f"SELECT bucketed.*, row_number() OVER (PARTITION BY t ORDER BY at) AS n, "
+            f"count(*) OVER (PARTITION BY t) AS total FROM ({inner}) AS bucketed"  # noqa: S608
+        )
+    outer = ", ".join(_combine(aggregate, name) for _, aggregate, name in names)
+    statement = f"SELECT t, sum(samples), {outer} FROM ({inner}) AS rows GROUP BY t ORDER BY t"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(statement, [device_key, start, end])
+        cursor.execute(statement, params)
         return cursor.fetchall()
 
 
-def _combine(source, aggregate: str, column: str) -> str:
-    """SQL for one aggregate over a bucket's readings (source None) or rollup rows."""
+def _combine(aggregate: str, column: str) -> str:
+    """SQL combining one aggregate over a bucket's rows (rollup rows, or readings as rollups of one)."""
     if aggregate == Aggregate.LAST:
         return f"max(CASE WHEN n = total THEN {column} END)"
-    if aggregate == Aggregate.AVG and source is not None:  # weighted by the readings each row stands for
+    if aggregate == Aggregate.AVG:  # weighted by the readings each row stands for
         return (
             f"sum(CAST({column} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {column} IS NOT NULL THEN samples END)"
         )
