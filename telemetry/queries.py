@@ -132,8 +132,8 @@ def _aggregate(device, tiers, bucket_seconds, quantities, aggregates) -> list[tu
     inner = f"SELECT {bucket} AS t, combined.* FROM ({' UNION ALL '.join(parts)}) AS combined"  # noqa: S608
     if Aggregate.LAST in aggregates:
         inner = (
-            f"SELECT bucketed.*, row_number() OVER (PARTITION BY t ORDER BY at) AS n, "
-            f"count(*) OVER (PARTITION BY t) AS total FROM ({inner}) AS bucketed"  # noqa: S608
+            f"SELECT bucketed.*, row_number() OVER (PARTITION BY t ORDER BY at) AS n, "  # noqa: S608
+            f"count(*) OVER (PARTITION BY t) AS total FROM ({inner}) AS bucketed"
         )
     outer = ", ".join(_combine(aggregate, name) for _, aggregate, name in names)
     statement = f"SELECT t, sum(samples), {outer} FROM ({inner}) AS rows GROUP BY t ORDER BY t"  # noqa: S608
