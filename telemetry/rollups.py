@@ -11,8 +11,9 @@ Each bucket keeps `samples` and avg/min/max/last of every quantity, where `last`
 reading. The energy of a bucket is the increase of each counter: the increase between its own readings
 plus the step from the previous bucket's last value to its first, both counting a decrease as a reset
 (`clear_energy`, a replaced meter) that adds nothing, never as negative energy. After a gap the energy
-of the whole gap lands in the bucket where readings resume. When a back-fill fills a bucket, the
-buckets after it are recomputed too, since their step now starts from the filled one.
+of the whole gap lands in the bucket where readings resume. A rewritten bucket gets its energy as it
+is inserted; when an SD back-fill fills a bucket, the stored bucket after it gets its energy updated,
+since its step now starts from the filled one (in live operation there is none: nothing is updated).
 
 The SQL is the same on PostgreSQL and SQLite except for bucketing (telemetry.timebuckets).
 """
@@ -38,7 +39,7 @@ from telemetry.timebuckets import add_seconds_sql, bucket_sql
 
 WATERMARK = "rollups"
 RAW, FIVE, HOURLY = TelemetryRecord._meta.db_table, FiveMinuteRollup._meta.db_table, HourlyRollup._meta.db_table
-DIRTY, DIRTY_HOURS = "telemetry_rollup_dirty", "telemetry_rollup_dirty_hours"
+DIRTY, SUCCESSORS, DIRTY_HOURS = "telemetry_rollup_dirty", "telemetry_rollup_next", "telemetry_rollup_dirty_hours"
 
 
 @dataclass
@@ -96,42 +97,43 @@ def _locked_watermark(until: datetime) -> RollupWatermark:
 
 def _roll_up_window(received_after: datetime, received_until: datetime) -> tuple[int, int]:
     vendor = connection.vendor
+    device_type = "uuid" if vendor == "postgresql" else "char(32)"
+    time_type = "timestamptz" if vendor == "postgresql" else "datetime"
+    five_end = add_seconds_sql(vendor, "bucket", FiveMinuteRollup.BUCKET_SECONDS)
     with connection.cursor() as cursor:
-        for table in (DIRTY, DIRTY_HOURS):
+        for table in (DIRTY, SUCCESSORS, DIRTY_HOURS):
             cursor.execute(f"DROP TABLE IF EXISTS {_q(table)}", [])
-        device_type = "uuid" if vendor == "postgresql" else "char(32)"
-        time_type = "timestamptz" if vendor == "postgresql" else "datetime"
-        for table in (DIRTY, DIRTY_HOURS):
             cursor.execute(
                 f"CREATE TEMP TABLE {_q(table)} (device_id {device_type}, bucket {time_type}, bucket_end {time_type})",
                 [],
             )
         bucket = bucket_sql(vendor, "ts", FiveMinuteRollup.BUCKET_SECONDS)
         cursor.execute(
-            f"INSERT INTO {_q(DIRTY)} (device_id, bucket, bucket_end) "  # noqa: S608
-            f"SELECT DISTINCT device_id, {bucket}, {add_seconds_sql(vendor, bucket, FiveMinuteRollup.BUCKET_SECONDS)} "
+            f"INSERT INTO {_q(DIRTY)} (device_id, bucket) SELECT DISTINCT device_id, {bucket} "  # noqa: S608
             f"FROM {_q(RAW)} WHERE received_at > %s AND received_at <= %s",
             [received_after, received_until],
         )
         five = cursor.rowcount
+        hourly = 0
         if five:
+            cursor.execute(f"UPDATE {_q(DIRTY)} SET bucket_end = {five_end}", [])  # noqa: S608
             cursor.execute(_delete_dirty(FIVE, DIRTY), [])
             cursor.execute(_five_minute_insert(), [])
-            cursor.execute(_energy_update(), [])
-            hour = bucket_sql(vendor, "f.bucket", HourlyRollup.BUCKET_SECONDS)
+            cursor.execute(_successors_insert(), [])
+            cursor.execute(_successors_update(), [])
+            hour = bucket_sql(vendor, "bucket", HourlyRollup.BUCKET_SECONDS)
             cursor.execute(
-                f"INSERT INTO {_q(DIRTY_HOURS)} (device_id, bucket, bucket_end) "  # noqa: S608
-                f"SELECT DISTINCT f.device_id, {hour}, {add_seconds_sql(vendor, hour, HourlyRollup.BUCKET_SECONDS)} "
-                f"FROM {_q(FIVE)} AS f JOIN ({_dirty_since()}) AS m ON f.device_id = m.device_id "
-                "WHERE f.bucket >= m.since",
+                f"INSERT INTO {_q(DIRTY_HOURS)} (device_id, bucket) SELECT DISTINCT device_id, {hour} "  # noqa: S608
+                f"FROM (SELECT device_id, bucket FROM {_q(DIRTY)} UNION SELECT device_id, bucket FROM {_q(SUCCESSORS)})"
+                " AS changed",
                 [],
             )
             hourly = cursor.rowcount
+            hour_end = add_seconds_sql(vendor, "bucket", HourlyRollup.BUCKET_SECONDS)
+            cursor.execute(f"UPDATE {_q(DIRTY_HOURS)} SET bucket_end = {hour_end}", [])  # noqa: S608
             cursor.execute(_delete_dirty(HOURLY, DIRTY_HOURS), [])
             cursor.execute(_hourly_insert(), [])
-        else:
-            hourly = 0
-        for table in (DIRTY, DIRTY_HOURS):
+        for table in (DIRTY, SUCCESSORS, DIRTY_HOURS):
             cursor.execute(f"DROP TABLE {_q(table)}", [])
     return five, hourly
 
@@ -143,31 +145,56 @@ def _delete_dirty(table: str, dirty: str) -> str:
     )
 
 
-def _dirty_since() -> str:
-    """Per device, the earliest bucket a pass rewrites: energy is recomputed from there on."""
-    return f"SELECT device_id, min(bucket) AS since FROM {_q(DIRTY)} GROUP BY device_id"  # noqa: S608
+def _energy(row: str, counter, previous_last: str) -> str:
+    """energy = increase within the bucket + the step from the previous bucket's last value (a drop adds 0).
+
+    NULL for a bucket without any value of the counter (a meter that does not report it).
+    """
+    first, measured = f"{row}.{_q(first_column(counter))}", f"{row}.{_q(rollup_column(counter, Aggregate.MAX))}"
+    increase = f"{row}.{_q(increase_column(counter))}"
+    return (
+        f"CASE WHEN {measured} IS NOT NULL THEN COALESCE({increase}, 0) + CASE WHEN {first} >= {previous_last} "
+        f"THEN {first} - {previous_last} ELSE 0 END END"
+    )
 
 
 def _five_minute_insert() -> str:
-    """Every dirty 5-minute bucket, in full, from its readings (energy is filled in by _energy_update)."""
-    inner, outer, targets = [], [], ["device_id", "bucket", "samples"]
+    """Every dirty 5-minute bucket, in full, from its readings, with its energy.
+
+    The energy needs each bucket's predecessor: the bucket before it among the new ones and the stored
+    ones between them (the stored bucket before the first new one included).
+    """
+    inner, aggregates, targets = [], [], ["device_id", "bucket", "samples"]
     for quantity in QUANTITIES:
         column = _q(quantity.column)
         inner.append(f"r.{column} AS {column}")
-        outer += [f"avg({column})", f"min({column})", f"max({column})", f"max(CASE WHEN n = total THEN {column} END)"]
-        targets += [rollup_column(quantity, aggregate) for aggregate in Aggregate.values]
+        for aggregate, expression in zip(
+            Aggregate.values,
+            (f"avg({column})", f"min({column})", f"max({column})", f"max(CASE WHEN n = total THEN {column} END)"),
+            strict=True,
+        ):
+            aggregates.append(f"{expression} AS {_q(rollup_column(quantity, aggregate))}")
+            targets.append(rollup_column(quantity, aggregate))
+    carried = []  # the columns the energy of the next bucket depends on
     for counter in COUNTERS:
         column, step = _q(counter.column), _q(f"{counter.column}_step")
         inner.append(f"r.{column} - lag(r.{column}) OVER w AS {step}")
-        outer += [
-            f"max(CASE WHEN n = 1 THEN {column} END)",
+        aggregates += [
+            f"max(CASE WHEN n = 1 THEN {column} END) AS {_q(first_column(counter))}",
             f"CASE WHEN min({step}) < 0 THEN sum(CASE WHEN {step} > 0 THEN {step} ELSE 0 END) "
-            f"ELSE max({column}) - min({column}) END",
+            f"ELSE max({column}) - min({column}) END AS {_q(increase_column(counter))}",
         ]
         targets += [first_column(counter), increase_column(counter)]
-    return (
-        f"INSERT INTO {_q(FIVE)} ({', '.join(map(_q, targets))}) "  # noqa: S608
-        f"SELECT device_id, bucket, count(*), {', '.join(outer)} FROM ("
+        carried += [first_column(counter), increase_column(counter), rollup_column(counter, Aggregate.MAX),
+                    rollup_column(counter, Aggregate.LAST)]  # fmt: skip
+    carried_sql = ", ".join(map(_q, carried))
+    energies = ", ".join(
+        f"{_energy('c', counter, f'lag(c.{_q(rollup_column(counter, Aggregate.LAST))}) OVER w')} "
+        f"AS {_q(energy_column(counter))}"
+        for counter in COUNTERS
+    )
+    fresh = (
+        f"SELECT device_id, bucket, count(*) AS samples, {', '.join(aggregates)} FROM ("  # noqa: S608
         f"SELECT r.device_id AS device_id, d.bucket AS bucket, {', '.join(inner)}, "
         "row_number() OVER w AS n, count(*) OVER (PARTITION BY r.device_id, d.bucket) AS total "
         f"FROM {_q(RAW)} AS r JOIN {_q(DIRTY)} AS d "
@@ -175,31 +202,54 @@ def _five_minute_insert() -> str:
         "WINDOW w AS (PARTITION BY r.device_id, d.bucket ORDER BY r.ts)"
         ") AS readings GROUP BY device_id, bucket"
     )
-
-
-def _energy_update() -> str:
-    """energy = increase within the bucket + the step from the previous bucket's last value (resets add 0)."""
-    energies, assignments = [], []
-    for counter in COUNTERS:
-        first, last = _q(first_column(counter)), _q(rollup_column(counter, Aggregate.LAST))
-        measured = _q(rollup_column(counter, Aggregate.MAX))
-        increase, energy = _q(increase_column(counter)), _q(energy_column(counter))
-        previous = f"lag(f.{last}) OVER w"
-        # NULL for a bucket without any value of the counter (a meter that does not report it).
-        energies.append(
-            f"CASE WHEN f.{measured} IS NOT NULL THEN COALESCE(f.{increase}, 0) + CASE WHEN f.{first} >= {previous} "
-            f"THEN f.{first} - {previous} ELSE 0 END END AS {energy}"
-        )
-        assignments.append(f"{energy} = e.{energy}")
-    # The window starts at the bucket before the earliest rewritten one, whose own energy stays as it is.
+    stored_between = (
+        f"SELECT f.device_id, f.bucket, {', '.join('f.' + _q(c) for c in carried)}, 0 AS is_fresh "  # noqa: S608
+        f"FROM {_q(FIVE)} AS f JOIN (SELECT device_id, min(bucket) AS since, max(bucket) AS until "
+        f"FROM {_q(DIRTY)} GROUP BY device_id) AS m ON f.device_id = m.device_id "
+        f"WHERE f.bucket < m.until AND f.bucket >= COALESCE((SELECT max(p.bucket) FROM {_q(FIVE)} AS p "
+        "WHERE p.device_id = m.device_id AND p.bucket < m.since), m.since)"
+    )
+    columns = ", ".join(_q(c) for c in (*targets, *(energy_column(counter) for counter in COUNTERS)))
     return (
-        f"UPDATE {_q(FIVE)} AS t SET {', '.join(assignments)} FROM ("  # noqa: S608
-        f"SELECT f.device_id AS device_id, f.bucket AS bucket, m.since AS since, {', '.join(energies)} "
-        f"FROM {_q(FIVE)} AS f JOIN ({_dirty_since()}) AS m ON f.device_id = m.device_id "
-        f"WHERE f.bucket >= COALESCE((SELECT max(p.bucket) FROM {_q(FIVE)} AS p "
-        "WHERE p.device_id = m.device_id AND p.bucket < m.since), m.since) "
-        "WINDOW w AS (PARTITION BY f.device_id ORDER BY f.bucket)"
-        ") AS e WHERE t.device_id = e.device_id AND t.bucket = e.bucket AND e.bucket >= e.since"
+        f"WITH fresh AS ({fresh}), "  # noqa: S608
+        f"context AS (SELECT device_id, bucket, {carried_sql}, 1 AS is_fresh FROM fresh UNION ALL {stored_between}), "
+        f"energies AS (SELECT c.device_id AS device_id, c.bucket AS bucket, c.is_fresh AS is_fresh, {energies} "
+        "FROM context AS c WINDOW w AS (PARTITION BY c.device_id ORDER BY c.bucket)) "
+        f"INSERT INTO {_q(FIVE)} ({columns}) "
+        f"SELECT {', '.join('fresh.' + _q(c) for c in targets)}, "
+        f"{', '.join('e.' + _q(energy_column(counter)) for counter in COUNTERS)} "
+        "FROM fresh JOIN energies AS e ON e.device_id = fresh.device_id AND e.bucket = fresh.bucket "
+        "AND e.is_fresh = 1"
+    )
+
+
+def _successors_insert() -> str:
+    """The stored bucket after each rewritten one (not rewritten itself): its step now starts elsewhere.
+
+    None in live operation, where the rewritten buckets are the newest; an SD back-fill has some.
+    """
+    return (
+        f"INSERT INTO {_q(SUCCESSORS)} (device_id, bucket) SELECT DISTINCT d.device_id, "  # noqa: S608
+        f"(SELECT min(f.bucket) FROM {_q(FIVE)} AS f WHERE f.device_id = d.device_id AND f.bucket > d.bucket) AS next "
+        f"FROM {_q(DIRTY)} AS d WHERE EXISTS (SELECT 1 FROM {_q(FIVE)} AS f "
+        "WHERE f.device_id = d.device_id AND f.bucket > d.bucket) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_q(DIRTY)} AS o WHERE o.device_id = d.device_id AND o.bucket = "
+        f"(SELECT min(f.bucket) FROM {_q(FIVE)} AS f WHERE f.device_id = d.device_id AND f.bucket > d.bucket))"
+    )
+
+
+def _successors_update() -> str:
+    assignments = []
+    for counter in COUNTERS:
+        last = _q(rollup_column(counter, Aggregate.LAST))
+        previous = (
+            f"(SELECT p.{last} FROM {_q(FIVE)} AS p WHERE p.device_id = t.device_id AND p.bucket < t.bucket "  # noqa: S608
+            "ORDER BY p.bucket DESC LIMIT 1)"
+        )
+        assignments.append(f"{_q(energy_column(counter))} = {_energy('t', counter, previous)}")
+    return (
+        f"UPDATE {_q(FIVE)} AS t SET {', '.join(assignments)} FROM {_q(SUCCESSORS)} AS s "  # noqa: S608
+        "WHERE t.device_id = s.device_id AND t.bucket = s.bucket"
     )
 
 
