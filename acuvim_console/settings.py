@@ -209,6 +209,8 @@ TELEMETRY_5MIN_RETENTION_DAYS = env_int("TELEMETRY_5MIN_RETENTION_DAYS", 30)
 TELEMETRY_HOURLY_RETENTION_DAYS = env_int("TELEMETRY_HOURLY_RETENTION_DAYS", 365)
 # Partitions are created this many days ahead (plain PostgreSQL).
 TELEMETRY_PARTITIONS_AHEAD_DAYS = env_int("TELEMETRY_PARTITIONS_AHEAD_DAYS", 3)
+# Plain PostgreSQL: a day's partition has its key index rebuilt (compacted) this long after the day ends.
+TELEMETRY_COMPACT_AFTER_HOURS = env_int("TELEMETRY_COMPACT_AFTER_HOURS", 2)
 # TimescaleDB only: chunks of readings older than this are compressed.
 TELEMETRY_COMPRESS_AFTER_DAYS = env_int("TELEMETRY_COMPRESS_AFTER_DAYS", 2)
 # Rollups take readings received up to this long ago (a batch still in the bridge is not skipped),

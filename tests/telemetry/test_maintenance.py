@@ -96,3 +96,17 @@ def test_the_management_command_runs_one_pass_and_says_what_it_did():
     for expected in ("partitions of telemetry_telemetryrecord:", "rollups:", "compression: not available",
                      "retention of telemetry_hourlyrollup (365 d)"):  # fmt: skip
         assert expected in text
+
+
+def test_a_closed_days_key_index_is_rebuilt_once_and_the_open_day_is_left_alone():
+    device = make_device()
+    partitions.ensure_partitions(RAW, day(-1), day(1))
+    store_many(device, [(day(-1) + timedelta(seconds=5 * n), {}) for n in range(2000)])
+
+    first = run_pass(NOW)
+    second = run_pass(NOW + timedelta(minutes=5))
+
+    line = next(line for line in first.lines if line.startswith("key index rebuilt"))
+    assert "telemetry_telemetryrecord_p20261130" in line and "p20261201" not in line
+    assert "none due" in next(line for line in second.lines if line.startswith("key index rebuilt"))
+    assert TelemetryRecord.objects.filter(device=device).count() == 2000
