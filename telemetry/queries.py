@@ -76,9 +76,11 @@ def quantity_history(
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # A month of readings looks expensive to the planner, which then spends ~100 ms compiling it
-            # with JIT for a query that runs in less.
+            # with JIT for a query that runs in less; and with a little more memory than the default it
+            # hashes the buckets instead of sorting every reading on disk.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL work_mem = '32MB'")
         tiers = _tiers(start, end, bucket_seconds)
         rows = _aggregate(device, tiers, bucket_seconds, quantities, aggregates)
     return [_point(row, quantities, aggregates) for row in rows]
