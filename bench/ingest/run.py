@@ -106,27 +106,29 @@ def create_session(port: int, client_id: str, filters: list[str]) -> None:
 
 def publish(port: int, ids: list[str], messages: int) -> float:
     """Publish at full speed with at most PUBLISH_WINDOW messages unacknowledged by the broker."""
+    started = time.time()
+    per_device = messages // len(ids) + 1
+    base = started - per_device - 60  # every device's records one second apart, all in the past
+    publish_records(port, ((ids[n % len(ids)], record(base + n // len(ids), n // len(ids))) for n in range(messages)))
+    return messages / (time.time() - started)
+
+
+def publish_records(port: int, records, client_id: str = "bench-ingest-publisher") -> None:
+    """(device_id, record) pairs as QoS 1 telemetry, at most PUBLISH_WINDOW unacknowledged, all acknowledged."""
     window = threading.BoundedSemaphore(PUBLISH_WINDOW)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-ingest-publisher", protocol=mqtt.MQTTv311)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
     client.max_inflight_messages_set(PUBLISH_WINDOW)
     client.on_publish = lambda *args: window.release()
     client.connect("127.0.0.1", port)
     client.loop_start()
-    started = time.time()
-    per_device = messages // len(ids) + 1
-    base = started - per_device - 60  # every device's records one second apart, all in the past
-    for n in range(messages):
-        device_id = ids[n % len(ids)]
-        body = json.dumps(record(base + n // len(ids), n // len(ids)))
+    for device_id, body in records:
         if not window.acquire(timeout=60):
             raise RuntimeError("broker stopped acknowledging publishes")
-        client.publish(f"acuvim/{device_id}/telemetry", body, qos=1)
+        client.publish(f"acuvim/{device_id}/telemetry", json.dumps(body), qos=1)
     for _ in range(PUBLISH_WINDOW):  # wait for the last acknowledgements
         window.acquire(timeout=60)
-    elapsed = time.time() - started
     client.disconnect()
     client.loop_stop()
-    return messages / elapsed
 
 
 def cpu_seconds(pid: int) -> float:

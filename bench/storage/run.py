@@ -25,24 +25,20 @@ import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.ingest.run import (  # noqa: E402
     BRIDGE_CLIENT_ID,
-    PUBLISH_WINDOW,
     create_devices,
     create_session,
     device_ids,
     fresh_database,
+    publish_records,
     record,
     run_bridge,
 )
@@ -57,23 +53,10 @@ SERVER_DISK_GB = 50
 
 def publish_day(port: int, ids: list[str], day: datetime, interval: int, hours: int) -> int:
     """Every device's records for `hours` from `day`, `interval` seconds apart, in time order."""
-    window = threading.BoundedSemaphore(PUBLISH_WINDOW)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-storage-publisher", protocol=mqtt.MQTTv311)
-    client.max_inflight_messages_set(PUBLISH_WINDOW)
-    client.on_publish = lambda *args: window.release()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
     steps = hours * 3600 // interval
-    for step in range(steps):
-        ts = day.timestamp() + step * interval
-        for device_id in ids:
-            if not window.acquire(timeout=60):
-                raise RuntimeError("broker stopped acknowledging publishes")
-            client.publish(f"acuvim/{device_id}/telemetry", json.dumps(record(ts, step)), qos=1)
-    for _ in range(PUBLISH_WINDOW):
-        window.acquire(timeout=60)
-    client.disconnect()
-    client.loop_stop()
+    start = day.timestamp()
+    records = ((device_id, record(start + step * interval, step)) for step in range(steps) for device_id in ids)
+    publish_records(port, records, client_id="bench-storage-publisher")
     return steps * len(ids)
 
 
