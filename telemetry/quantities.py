@@ -81,3 +81,27 @@ class Aggregate(models.TextChoices):
     MIN = "min"
     MAX = "max"
     LAST = "last"
+
+
+# The device page's chart picker: a set of quantities drawn together, each with its min/max band.
+CHART_SETS = {
+    "voltages": ("Phase voltages", ("v1", "v2", "v3")),
+    "line_voltages": ("Line voltages", ("v12", "v23", "v31")),
+    "currents": ("Currents", ("i1", "i2", "i3", "in")),
+    "power": ("Active power per phase", ("p1", "p2", "p3")),
+    "power_factor": ("Power factor per phase", ("pf1", "pf2", "pf3")),
+    "thd_voltage": ("Voltage THD", ("thd_v1", "thd_v2", "thd_v3")),
+    "thd_current": ("Current THD", ("thd_i1", "thd_i2", "thd_i3")),
+    "unbalance": ("Unbalance", ("ub_v", "ub_i")),
+}
+
+
+def chart_sets() -> dict:
+    """CHART_SETS as the page's script reads them: label and, per quantity, field, label and unit."""
+    def described(field: str) -> dict:
+        return {"field": field, "label": BY_FIELD[field].label, "unit": BY_FIELD[field].unit}
+
+    return {
+        key: {"label": label, "fields": [described(field) for field in fields]}
+        for key, (label, fields) in CHART_SETS.items()
+    }

@@ -50,6 +50,9 @@ def add_telemetry(device, minutes: int = 60, step_s: int = 30):
                 ts=ts,
                 received_at=ts,
                 f=50.0 + 0.05 * wave,
+                v1=228.0 + 3 * wave,
+                v2=229.0 + 3 * wave,
+                v3=230.0 + 3 * wave,
                 vavg=229.0 + 3 * wave,
                 iavg=9.5 + wave,
                 pt=6500 + 400 * wave,
@@ -108,6 +111,23 @@ def test_device_page_charts_history_and_streams_telemetry(console_server, page):
     page.click("[data-range='1h']")
     wait_until(lambda: chart_points(page) > 100, what="the 1 h history again")
     screenshot(page, "device-page")
+
+
+def test_device_page_charts_a_chosen_set_of_quantities_with_min_max_bands(console_server, page):
+    device = seed_fleet(1)[0]
+    add_telemetry(device)
+    log_in(page, console_server, make_user(OPERATOR))
+    page.goto(f"{console_server.url}/admin/devices/device/{device.pk}/change/")
+    wait_live(page)
+    wait_until(lambda: chart_points(page) > 100, what="the overview charts")
+    page.select_option("[data-chart-set]", "voltages")
+    page.wait_for_selector("#acv-set-chart canvas")
+    assert page.locator("#acv-charts").is_hidden()
+    wait_until(lambda: chart_points(page) > 100, what="the phase voltages with their bands")
+    assert "Phase voltages" in page.inner_text("#acv-set-chart")
+    page.select_option("[data-chart-set]", "")
+    page.wait_for_selector("#acv-charts .acv-chart canvas")
+    assert page.locator("#acv-set-chart").is_hidden()
 
 
 def test_acknowledging_an_alert_updates_other_open_pages(console_server, browser, page):
