@@ -74,26 +74,37 @@ def quantity_history(
     """Per bucket in [start, end), oldest first, empty buckets omitted: `{"t", "samples", field: {agg: value}}`."""
     quantities = [BY_FIELD[field] for field in fields]
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # A month of readings looks expensive to the planner, which then spends ~100 ms compiling it
-            # with JIT for a query that runs in less; and with a little more memory than the default it
-            # hashes the buckets instead of sorting every reading on disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute("SET LOCAL work_mem = '32MB'")
-        tiers = _tiers(start, end, bucket_seconds)
+        tiers = _tiers(start, end, bucket_seconds, _rollup_watermark())
         rows = _aggregate(device, tiers, bucket_seconds, quantities, aggregates)
     return [_point(row, quantities, aggregates) for row in rows]
 
 
-def _tiers(start: datetime, end: datetime, bucket_seconds: int) -> list[tuple[type[Rollup] | None, datetime, datetime]]:
+def _rollup_watermark() -> datetime | None:
+    """The rollups' watermark, read in the statement that tunes this transaction on PostgreSQL.
+
+    A month of readings looks expensive to the planner, which then spends ~100 ms compiling it with JIT
+    for a query that runs in less; and with a little more memory than the default it hashes buckets
+    instead of sorting every reading on disk. One round trip for both: under load each costs.
+    """
+    if connection.vendor != "postgresql":
+        return RollupWatermark.objects.filter(name=WATERMARK).values_list("received_until", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true), "  # noqa: S608
+            f"(SELECT received_until FROM {connection.ops.quote_name(RollupWatermark._meta.db_table)} "
+            "WHERE name = %s)",
+            [WATERMARK],
+        )
+        return cursor.fetchone()[2]
+
+
+def _tiers(start: datetime, end: datetime, bucket_seconds: int, mark: datetime | None) -> list[tuple]:
     """Consecutive time ranges and the table each is read from, coarsest first, the raw readings last.
 
     A rollup serves the buckets completed before the watermark (whole rollup buckets, so the first may
     reach back before `start`); the finer rollup the part of the last coarse bucket it has; the readings
-    the rest, which is at most a few minutes.
+    the rest, which is at most a few minutes. Each tier is (rollup model or None for readings, low, high).
     """
-    mark = RollupWatermark.objects.filter(name=WATERMARK).values_list("received_until", flat=True).first()
     tiers, cursor = [], start
     for model in ROLLUPS if mark is not None else ():
         if bucket_seconds % model.BUCKET_SECONDS:
