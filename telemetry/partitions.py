@@ -161,8 +161,12 @@ def compact_closed_partitions(scheme: PartitionScheme, closed_before: datetime) 
         if start + scheme.span > closed_before:
             continue
         with connection.cursor() as cursor:
-            cursor.execute("SELECT obj_description(%s::regclass, 'pg_class')", [name])
-            if cursor.fetchone()[0] == COMPACTED:
+            cursor.execute(
+                f"SELECT obj_description(%s::regclass, 'pg_class'), EXISTS (SELECT 1 FROM {_quote(name)})",  # noqa: S608
+                [name],
+            )
+            comment, holds_rows = cursor.fetchone()
+            if comment == COMPACTED or not holds_rows:  # an empty day (created for late replays) waits for rows
                 continue
             cursor.execute(
                 "SELECT index.relname FROM pg_index JOIN pg_class AS index ON index.oid = pg_index.indexrelid "

@@ -105,16 +105,33 @@ def sizes() -> dict[str, dict]:
     return result
 
 
-def projection(measured: dict[str, dict]) -> dict[str, float]:
-    """GB for a year of FLEET devices at 5 s under the default retention, one partition of slack each."""
-    per_row = {table: sum(v for k, v in m.items() if k != "rows") / max(1, m["rows"]) for table, m in measured.items()}
-    per_device_day = 86400 / YEAR_DEVICES_INTERVAL
-    kept_rows = {
-        "telemetry_telemetryrecord": FLEET * per_device_day * (7 + 1),
-        "telemetry_fiveminuterollup": FLEET * 288 * (30 + 7),
-        "telemetry_hourlyrollup": FLEET * 24 * (365 + 30),
+# Bytes a rollup row adds to its primary key index: (uuid, timestamptz) entries in half-full pages.
+ROLLUP_KEY_BYTES = 70
+
+
+def projection(measured: dict[str, dict]) -> tuple[dict[str, float], float]:
+    """GB for a year of FLEET devices at 5 s under the default retention (one partition of slack each),
+    and the most days of raw readings that fit the server next to the rollups.
+
+    Readings: their measured bytes per row, everything included. Rollups: their heap bytes per row plus
+    their key entry; the few hundred rows of a one-day run are dwarfed by the fixed size of empty
+    partitions' indexes, which a year does not multiply.
+    """
+    raw = measured["telemetry_telemetryrecord"]
+    per_reading = (raw["heap"] + raw["indexes"] + raw["toast"]) / max(1, raw["rows"])
+    per_row = {
+        table: measured[table]["heap"] / max(1, measured[table]["rows"]) + ROLLUP_KEY_BYTES
+        for table in ("telemetry_fiveminuterollup", "telemetry_hourlyrollup")
     }
-    return {table: per_row[table] * rows / 1e9 for table, rows in kept_rows.items()}
+    readings_per_day = FLEET * 86400 / YEAR_DEVICES_INTERVAL
+    year = {
+        "telemetry_telemetryrecord": per_reading * readings_per_day * (7 + 1) / 1e9,
+        "telemetry_fiveminuterollup": per_row["telemetry_fiveminuterollup"] * FLEET * 288 * (30 + 7) / 1e9,
+        "telemetry_hourlyrollup": per_row["telemetry_hourlyrollup"] * FLEET * 24 * (365 + 30) / 1e9,
+    }
+    rollups = year["telemetry_fiveminuterollup"] + year["telemetry_hourlyrollup"]
+    raw_days = (SERVER_DISK_GB - rollups) / (per_reading * readings_per_day / 1e9) - 1
+    return year, raw_days
 
 
 def main() -> None:
@@ -163,13 +180,14 @@ def main() -> None:
         print(f"  {table}: {m['rows']:,} rows, heap {m['heap']:,} B, indexes {m['indexes']:,} B, "
               f"toast {m['toast']:,} B")  # fmt: skip
     print(f"disk bytes per reading (all telemetry tables, indexes, TOAST / readings): {total / max(1, readings):.0f} B")
-    year = projection(measured)
+    year, raw_days = projection(measured)
     print(f"a year of {FLEET:,} devices at 5 s, default retention: "
           + ", ".join(f"{table} {gb:.1f} GB" for table, gb in year.items())
-          + f" = {sum(year.values()):.1f} GB of a {SERVER_DISK_GB} GB server")  # fmt: skip
+          + f" = {sum(year.values()):.1f} GB of a {SERVER_DISK_GB} GB server; "
+          f"raw readings that fit beside the rollups: {raw_days:.1f} days")  # fmt: skip
     summary = {"readings": readings, "bytes_per_reading": total / max(1, readings), "tables": measured,
                "maintenance_cpu_s": own_cpu + db_cpu, "per_fleet_hour_cpu_s": per_fleet_hour,
-               "year_gb": year}  # fmt: skip
+               "year_gb": year, "raw_days_that_fit": raw_days}  # fmt: skip
     print(json.dumps(summary))
 
 
