@@ -6,7 +6,7 @@ One run, one machine:
 1. a fresh PostgreSQL database (acuvim_bench_storage, migrated from scratch) with DEVICES accepted
    devices, and one maintenance pass, so the day's partition exists as it would in production;
 2. a private Mosquitto; `--hours` of full protocol records (every quantity, like bench/ingest) per
-   device at `--interval` seconds, for the day before today, are published and drained by
+   device at `--interval` seconds, for the day before yesterday, are published and drained by
    `manage.py mqtt_bridge`, the real ingest path;
 3. one maintenance pass in this process (rollups of the whole day, retention), timed: process CPU
    and the PostgreSQL backend's CPU, scaled to an hour of a 1,000-device fleet;
@@ -151,7 +151,9 @@ def main() -> None:
 
     django.setup()
     timed_maintenance()  # the partitions a running console has
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    # Two days back: the day is over for longer than TELEMETRY_COMPACT_AFTER_HOURS whatever the hour of
+    # the run, so the pass treats its partition as the console would the morning after.
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
     with tempfile.TemporaryDirectory() as workdir:
         broker = Mosquitto(workdir=Path(workdir)).start()
         try:
