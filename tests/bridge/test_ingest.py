@@ -51,6 +51,8 @@ def test_unmeasured_quantities_whole_numbers_and_flags_keep_their_values_in_the_
     sparse.ts_estimated, sparse.seq = True, None
     large = reading(device, T0 + timedelta(seconds=5))
     large.record["pt"], large.seq = 10**20, 2**63 - 1
+    for changed in (sparse, large):  # PostgreSQL reads the quantities from the record's text, as the bridge sends it
+        changed.data_json = json.dumps(changed.record)
     assert store_readings([sparse, large]) == 2
     first, second = TelemetryRecord.objects.order_by("ts")
     assert (first.frequency, first.power_total, first.power_factor) == (None, 6770.0, None)
@@ -112,3 +114,18 @@ def test_device_pages_keep_room_for_in_place_updates():
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [Device._meta.db_table])
         assert cursor.fetchone()[0] == ["fillfactor=70"]
+
+
+def test_a_value_beyond_single_precision_fails_its_batch_so_the_writer_retries_record_by_record():
+    """The meter reports float32; a larger value is no reading. PostgreSQL's `real` column refuses it, the
+    whole batch rolls back, and TelemetryWriter._write_one_by_one then stores every other record."""
+    from django.db import DataError
+
+    device = make_device()
+    bad, good = reading(device, T0), reading(device, T0 + timedelta(seconds=5))
+    bad.record["v1"] = 1e39
+    bad.data_json = json.dumps(bad.record)
+    with pytest.raises(DataError):
+        store_readings([bad, good])
+    assert TelemetryRecord.objects.count() == 0
+    assert store_readings([good]) == 1
