@@ -8,7 +8,8 @@ that starts while one runs skip instead of racing it over the same partitions.
 Per database:
 - plain PostgreSQL: partitions created ahead (and back to the retention horizon, for late SD
   replays); retention drops whole partitions; there is no compression, but a day's partition gets its
-  key index rebuilt once the day is over (~30 bytes per reading less);
+  key index rebuilt once the day is over (~30 bytes per reading less), and a closed rollup partition is
+  rewritten in (device, bucket) order once (CLUSTER), so long histories read few pages;
 - TimescaleDB (telemetry.timescale): chunks appear by themselves; old chunks are compressed and
   dropped;
 - SQLite (embedded): no partitions; expired rows are deleted in batches of TELEMETRY_DELETE_BATCH,
@@ -105,10 +106,11 @@ def _drop_partitions(report: MaintenanceReport, now: datetime) -> None:
 
 
 def _compact(report: MaintenanceReport, now: datetime) -> None:
-    scheme = partitions.schemes()["TelemetryRecord"]
+    """Closed partitions: the readings' key rebuilt, the rollups rewritten in (device, bucket) order."""
     closed_before = now - timedelta(hours=settings.TELEMETRY_COMPACT_AFTER_HOURS)
-    done = partitions.compact_closed_partitions(scheme, closed_before)
-    report.say(f"key index rebuilt for closed partitions: {', '.join(done) if done else 'none due'}")
+    for name, scheme in partitions.schemes().items():
+        done = partitions.compact_closed_partitions(scheme, closed_before, cluster=name != "TelemetryRecord")
+        report.say(f"compacted closed partitions of {scheme.table}: {', '.join(done) if done else 'none due'}")
 
 
 def _compress(report: MaintenanceReport) -> None:
