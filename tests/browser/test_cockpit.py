@@ -92,13 +92,18 @@ def test_device_list_badge_and_last_seen_change_live(console_server, page):
     screenshot(page, "device-list")
 
 
-def test_device_page_charts_history_and_streams_telemetry(console_server, page):
+def open_device_page_with_an_hour_of_telemetry(console_server, page):
     device = seed_fleet(1)[0]
     add_telemetry(device)
     log_in(page, console_server, make_user(OPERATOR))
     page.goto(f"{console_server.url}/admin/devices/device/{device.pk}/change/")
     wait_live(page)
     wait_until(lambda: chart_points(page) > 100, what="the 1 h history in the charts")
+    return device
+
+
+def test_device_page_charts_history_and_streams_telemetry(console_server, page):
+    device = open_device_page_with_an_hour_of_telemetry(console_server, page)
     assert page.locator(".acv-chart canvas").count() == 5
     events.publish_event(
         events.TELEMETRY_RECEIVED,
@@ -114,12 +119,7 @@ def test_device_page_charts_history_and_streams_telemetry(console_server, page):
 
 
 def test_device_page_charts_a_chosen_set_of_quantities_with_min_max_bands(console_server, page):
-    device = seed_fleet(1)[0]
-    add_telemetry(device)
-    log_in(page, console_server, make_user(OPERATOR))
-    page.goto(f"{console_server.url}/admin/devices/device/{device.pk}/change/")
-    wait_live(page)
-    wait_until(lambda: chart_points(page) > 100, what="the overview charts")
+    open_device_page_with_an_hour_of_telemetry(console_server, page)
     page.select_option("[data-chart-set]", "voltages")
     page.wait_for_selector("#acv-set-chart canvas")
     assert page.locator("#acv-charts").is_hidden()
