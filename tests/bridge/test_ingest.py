@@ -117,8 +117,8 @@ def test_device_pages_keep_room_for_in_place_updates():
 
 
 def test_a_value_beyond_single_precision_fails_its_batch_so_the_writer_retries_record_by_record():
-    """The meter reports float32; a larger value is no reading. PostgreSQL's `real` column refuses it, the
-    whole batch rolls back, and TelemetryWriter._write_one_by_one then stores every other record."""
+    """The meter reports float32; a larger value is no reading. PostgreSQL's `real` column refuses it and the
+    whole batch rolls back; the bridge's writer then stores the batch's other messages without it."""
     from django.db import DataError
 
     device = make_device()
