@@ -56,11 +56,33 @@ def _quote(name: str) -> str:
 # (json_to_record): the bridge parsed the record already and need not turn ~45 numbers per reading
 # into array text again, which measured as the dearest part of the old per-column arrays.
 _UNNEST = ", ".join(f"{'%s' if literal else '%b'}::{pg_type}[]" for _, pg_type, literal in _ARRAYS)
-_RECORD_TYPES = ", ".join(f"{_quote(q.field)} {q.sql_type}" for q in QUANTITIES)
+# Every quantity is read as double precision. An instantaneous value beyond single precision (no meter
+# sends one: it measures in float32, but validation accepts any finite number) would make the `real`
+# column refuse the whole batch; instead it stays NULL there and is kept, as sent, in `extra`.
+REAL_MAX = 3.4028234663852886e38
+_RECORD_TYPES = ", ".join(f"{_quote(q.field)} double precision" for q in QUANTITIES)
+_INSTANTS = [q for q in QUANTITIES if not q.counter]
+
+
+def _in_range(quantity) -> str:
+    value = f"q.{_quote(quantity.field)}"
+    return value if quantity.counter else f"CASE WHEN abs({value}) <= {REAL_MAX!r} THEN {value} END"
+
+
+def _names(fields) -> str:
+    return "ARRAY[" + ", ".join(f"'{name}'" for name in sorted(fields)) + "]::text[]"
+
+
+_EXTRA = (
+    f"CASE WHEN greatest({', '.join(f'abs(q.{_quote(q.field)})' for q in _INSTANTS)}) > {REAL_MAX!r} "  # noqa: S608
+    "THEN (SELECT json_object_agg(e.key, e.value) FROM json_each(v.record) AS e "
+    f"WHERE e.key <> ALL({_names(KNOWN_FIELDS)}) OR (e.key = ANY({_names(q.field for q in _INSTANTS)}) "
+    f"AND CASE WHEN json_typeof(e.value) = 'number' THEN abs(e.value::text::double precision) > {REAL_MAX!r} "
+    "ELSE false END)) ELSE v.extra END"
+)
 INSERT_POSTGRESQL = (
     f"INSERT INTO {TABLE} ({', '.join(map(_quote, COLUMNS))}) "  # noqa: S608
-    f"SELECT {', '.join('v.' + c for c in ENVELOPE_COLUMNS)}, "
-    f"{', '.join('q.' + _quote(q.field) for q in QUANTITIES)}, v.extra "
+    f"SELECT {', '.join('v.' + c for c in ENVELOPE_COLUMNS)}, {', '.join(map(_in_range, QUANTITIES))}, {_EXTRA} "
     f"FROM unnest({_UNNEST}) AS v({', '.join(name for name, _, _ in _ARRAYS)}) "
     f"CROSS JOIN LATERAL json_to_record(v.record) AS q({_RECORD_TYPES}) "
     "ON CONFLICT (device_id, ts) DO NOTHING"

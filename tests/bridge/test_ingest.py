@@ -116,16 +116,15 @@ def test_device_pages_keep_room_for_in_place_updates():
         assert cursor.fetchone()[0] == ["fillfactor=70"]
 
 
-def test_a_value_beyond_single_precision_fails_its_batch_so_the_writer_retries_record_by_record():
-    """The meter reports float32; a larger value is no reading. PostgreSQL's `real` column refuses it and the
-    whole batch rolls back; the bridge's writer then stores the batch's other messages without it."""
-    from django.db import DataError
-
+def test_a_value_beyond_single_precision_is_kept_in_extra_and_the_batch_goes_in():
+    """The meter measures in float32, so a larger value is no reading; the `real` column cannot hold it and
+    would refuse the whole batch. It stays NULL there and is kept as sent in `extra`; the rest is stored."""
     device = make_device()
-    bad, good = reading(device, T0), reading(device, T0 + timedelta(seconds=5))
-    bad.record["v1"] = 1e39
-    bad.data_json = json.dumps(bad.record)
-    with pytest.raises(DataError):
-        store_readings([bad, good])
-    assert TelemetryRecord.objects.count() == 0
-    assert store_readings([good]) == 1
+    odd, good = reading(device, T0), reading(device, T0 + timedelta(seconds=5))
+    odd.record.update(v1=1e39, pt=-3.5e38, note="kept")
+    odd.data_json = json.dumps(odd.record)
+    assert store_readings([odd, good]) == 2
+    stored = TelemetryRecord.objects.get(device=device, ts=T0)
+    assert (stored.v1, stored.pt, stored.f) == (None, None, 50.01)
+    assert stored.extra == {"v1": 1e39, "pt": -3.5e38, "note": "kept"}
+    assert TelemetryRecord.objects.get(device=device, ts=T0 + timedelta(seconds=5)).extra is None
