@@ -236,6 +236,28 @@ PERIODIC_TASKS = {
     "devices: command timeouts": ("devices.tasks.command_timeouts", HEALTH_SWEEP_SECONDS),
 }
 
+# --- Telemetry storage (telemetry/) ---
+# Retention per table, in days: raw readings, 5-minute and hourly rollups. On PostgreSQL a whole
+# partition goes once all of it is older (readings: a day at a time; rollups: a week, 30 days).
+TELEMETRY_RAW_RETENTION_DAYS = env_int("TELEMETRY_RAW_RETENTION_DAYS", 7)
+TELEMETRY_5MIN_RETENTION_DAYS = env_int("TELEMETRY_5MIN_RETENTION_DAYS", 30)
+TELEMETRY_HOURLY_RETENTION_DAYS = env_int("TELEMETRY_HOURLY_RETENTION_DAYS", 365)
+# Partitions are created this many days ahead (plain PostgreSQL).
+TELEMETRY_PARTITIONS_AHEAD_DAYS = env_int("TELEMETRY_PARTITIONS_AHEAD_DAYS", 3)
+# Plain PostgreSQL: a day's partition has its key index rebuilt (compacted) this long after the day ends.
+TELEMETRY_COMPACT_AFTER_HOURS = env_int("TELEMETRY_COMPACT_AFTER_HOURS", 2)
+# TimescaleDB only: chunks of readings older than this are compressed.
+TELEMETRY_COMPRESS_AFTER_DAYS = env_int("TELEMETRY_COMPRESS_AFTER_DAYS", 2)
+# Rollups take readings received up to this long ago (a batch still in the bridge is not skipped),
+# in receive-time windows of this length, one transaction each.
+TELEMETRY_ROLLUP_SETTLE_SECONDS = env_int("TELEMETRY_ROLLUP_SETTLE_SECONDS", 60)
+TELEMETRY_ROLLUP_WINDOW_SECONDS = env_int("TELEMETRY_ROLLUP_WINDOW_SECONDS", 3600)
+# How often the maintenance pass (partitions, rollups, compression, retention) runs.
+TELEMETRY_MAINTENANCE_SECONDS = env_int("TELEMETRY_MAINTENANCE_SECONDS", 300)
+# SQLite (embedded) deletes expired rows in batches of this many, one transaction each.
+TELEMETRY_DELETE_BATCH = env_int("TELEMETRY_DELETE_BATCH", 5000)
+PERIODIC_TASKS["telemetry: maintenance"] = ("telemetry.tasks.maintenance", TELEMETRY_MAINTENANCE_SECONDS)
+
 # --- Firmware rollouts (firmware/) ---
 # A device that has not confirmed the new version (heartbeat: new fw, ota valid) this long after its
 # ota_update was sent is marked timed out; its command also expires then if it was never delivered.

@@ -21,6 +21,7 @@ from devices.command_specs import OPERATOR_COMMANDS, CommandValidationError
 from devices.configs import DEFAULT_CONFIG, InvalidConfig, redact_secrets
 from devices.live import command_payload, device_state, latest_telemetry
 from devices.models import Device
+from telemetry.quantities import CHART_SETS, chart_sets
 
 # Range -> (span, bucket): about 300-360 points per chart whatever the range.
 HISTORY_RANGES = {
@@ -52,20 +53,29 @@ def _require(request, permission: str) -> None:
 
 @require_GET
 def telemetry_history(request, pk):
-    """Bucketed averages for the chart; the bucket grows with the range so every range costs the same."""
+    """Bucketed history for the charts; the bucket grows with the range so every range costs the same.
+
+    Without `set`: averages of the five chart quantities. With `set` (telemetry.quantities.CHART_SETS):
+    avg, min and max of that set's quantities, for a chart with min/max bands.
+    """
     _require(request, "telemetry.view_telemetryrecord")
-    from telemetry.queries import history
+    from telemetry.queries import history, quantity_history
 
     device = get_object_or_404(Device, pk=pk)
     range_name = request.GET.get("range", DEFAULT_RANGE)
     if range_name not in HISTORY_RANGES:
         return json_response({"errors": {"range": f"must be one of {', '.join(HISTORY_RANGES)}"}}, 400)
+    chart_set = request.GET.get("set")
+    if chart_set is not None and chart_set not in CHART_SETS:
+        return json_response({"errors": {"set": f"must be one of {', '.join(CHART_SETS)}"}}, 400)
     span, bucket_seconds = HISTORY_RANGES[range_name]
     end = timezone.now()
-    points = history(device, end - span, end, bucket_seconds)
-    return json_response(
-        {"device_id": device.device_id, "range": range_name, "bucket_seconds": bucket_seconds, "points": points}
-    )
+    body = {"device_id": device.device_id, "range": range_name, "bucket_seconds": bucket_seconds}
+    if chart_set is None:
+        return json_response({**body, "points": history(device, end - span, end, bucket_seconds)})
+    fields = CHART_SETS[chart_set][1]
+    points = quantity_history(device, end - span, end, bucket_seconds, fields, ["avg", "min", "max"])
+    return json_response({**body, "set": chart_set, "fields": list(fields), "points": points})
 
 
 @require_POST
@@ -157,6 +167,7 @@ def cockpit_context(request, device: Device) -> dict:
         "command_examples": COMMAND_EXAMPLES,
         "command_names": list(OPERATOR_COMMANDS),
         "history_ranges": list(HISTORY_RANGES),
+        "chart_sets": chart_sets(),
         "can_send_command": user.has_perm("devices.send_command"),
         "can_push_config": user.has_perm("devices.push_config"),
     }

@@ -7,10 +7,11 @@ from acuvim_console import json_limits
 
 
 class DeviceRecordField(models.JSONField):
-    """A reading exactly as the device sent it: PostgreSQL `json` (validated text) rather than `jsonb`.
+    """Device-sent JSON kept as PostgreSQL `json` (validated text) rather than `jsonb`.
 
-    Converting a record's ~45 numbers to jsonb on insert made up most of the database's cost per reading
-    (measured here: 60 ms vs 26 ms per 500-row batch), and the console only ever reads a record whole.
+    Today it holds the fields of a reading the protocol does not define (TelemetryRecord.extra). When
+    whole records were kept here, converting their ~45 numbers to jsonb on insert made up most of the
+    database's cost per reading (60 ms vs 26 ms per 500-row batch), and the console reads it whole.
     Reading a key works on `json` too (`values("data__thd_v1")`, `data->'f'`); filtering on keys and the
     jsonb-only operators (`has_key`, `contains`, equality) do not, and nothing here needs them. Other
     databases keep JSONField's type.

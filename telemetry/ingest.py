@@ -3,10 +3,13 @@
 The bridge hands over readings that already passed validation and belong to accepted devices. A batch
 is one transaction: the rows go in with `ON CONFLICT (device_id, ts) DO NOTHING`, so redelivered
 messages and SD replays of stored records are no-ops, and the number returned is the rows that were
-new. On PostgreSQL the rows travel as one array per column through `unnest`, a single statement per
-batch whatever its size; SQLite (embedded mode) gets the same SQL row by row through executemany.
+new. On PostgreSQL the readings' envelopes (device, times, flags) travel as one array per column through
+`unnest`, with each record's JSON text from which the database takes every quantity into its typed
+column: a single statement per batch whatever its size. SQLite (embedded mode) gets the values row by
+row through executemany.
 """
 
+import json
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,46 +22,73 @@ from django.db.models.functions import Coalesce, Greatest
 
 from acuvim_console.events import TELEMETRY_RECEIVED, has_audience, publish_events
 from devices.models import Device
-from telemetry.fields import DeviceRecordField
 from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
+from telemetry.quantities import KNOWN_FIELDS, QUANTITIES
 
 TABLE = TelemetryRecord._meta.db_table
 DEVICE_TABLE = Device._meta.db_table
-COLUMNS = (
-    "device_id",
-    "ts",
-    "ts_estimated",
-    "received_at",
-    "source",
-    "connection",
-    "seq",
-    *COLUMN_FIELDS.values(),
-    "data",
-)
-_PG_TYPES = (
-    *("uuid", "timestamptz", "bool", "timestamptz", "text", "text", "int8"),
-    *["float8"] * len(COLUMN_FIELDS),
-    DeviceRecordField.POSTGRESQL_TYPE,
+ENVELOPE_COLUMNS = ("device_id", "ts", "received_at", "seq", "ts_estimated", "source", "connection")
+QUANTITY_COLUMNS = tuple(quantity.column for quantity in QUANTITIES)
+COLUMNS = (*ENVELOPE_COLUMNS, *QUANTITY_COLUMNS, "extra")
+# The batch's arrays in unnest order: (name, type, travels as an array literal rather than binary).
+_ARRAYS = (
+    ("device_id", "uuid", False),
+    ("ts", "timestamptz", False),
+    ("received_at", "timestamptz", False),
+    ("seq", "int8", True),
+    ("ts_estimated", "bool", True),
+    ("source", "text", False),
+    ("connection", "text", False),
+    ("record", "json", False),
+    ("extra", "json", False),
 )
 
 # pg_advisory_xact_lock key serialising the per-batch device update ("ACVTELEM" as an integer).
 DEVICE_TOUCH_LOCK = int.from_bytes(b"ACVTELEM", "big") - 2**63
 
-# Columns sent as array literals (see _array_literal); the others travel as binary arrays (%b).
-_LITERAL_COLUMNS = frozenset({"ts_estimated", "seq", *COLUMN_FIELDS.values()})
 
-# Built once from the model's own table and column names; values always travel as parameters.
-_COLUMN_LIST = ", ".join(COLUMNS)
-_ARRAYS = ", ".join(
-    f"{'%s' if column in _LITERAL_COLUMNS else '%b'}::{pg_type}[]"
-    for column, pg_type in zip(COLUMNS, _PG_TYPES, strict=True)
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# Built once from the model's own table and column names and the protocol's field names; values always
+# travel as parameters. PostgreSQL takes each quantity out of the record's JSON text itself
+# (json_to_record): the bridge parsed the record already and need not turn ~45 numbers per reading
+# into array text again, which measured as the dearest part of the old per-column arrays.
+_UNNEST = ", ".join(f"{'%s' if literal else '%b'}::{pg_type}[]" for _, pg_type, literal in _ARRAYS)
+# Every quantity is read as double precision. An instantaneous value beyond single precision (no meter
+# sends one: it measures in float32, but validation accepts any finite number) would make the `real`
+# column refuse the whole batch; instead it stays NULL there and is kept, as sent, in `extra`.
+REAL_MAX = 3.4028234663852886e38
+_RECORD_TYPES = ", ".join(f"{_quote(q.field)} double precision" for q in QUANTITIES)
+_INSTANTS = [q for q in QUANTITIES if not q.counter]
+
+
+def _in_range(quantity) -> str:
+    value = f"q.{_quote(quantity.field)}"
+    return value if quantity.counter else f"CASE WHEN abs({value}) <= {REAL_MAX!r} THEN {value} END"
+
+
+def _names(fields) -> str:
+    return "ARRAY[" + ", ".join(f"'{name}'" for name in sorted(fields)) + "]::text[]"
+
+
+_EXTRA = (
+    f"CASE WHEN greatest({', '.join(f'abs(q.{_quote(q.field)})' for q in _INSTANTS)}) > {REAL_MAX!r} "  # noqa: S608
+    "THEN (SELECT json_object_agg(e.key, e.value) FROM json_each(v.record) AS e "
+    f"WHERE e.key <> ALL({_names(KNOWN_FIELDS)}) OR (e.key = ANY({_names(q.field for q in _INSTANTS)}) "
+    f"AND CASE WHEN json_typeof(e.value) = 'number' THEN abs(e.value::text::double precision) > {REAL_MAX!r} "
+    "ELSE false END)) ELSE v.extra END"
 )
 INSERT_POSTGRESQL = (
-    f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT * FROM unnest({_ARRAYS}) "  # noqa: S608
+    f"INSERT INTO {TABLE} ({', '.join(map(_quote, COLUMNS))}) "  # noqa: S608
+    f"SELECT {', '.join('v.' + c for c in ENVELOPE_COLUMNS)}, {', '.join(map(_in_range, QUANTITIES))}, {_EXTRA} "
+    f"FROM unnest({_UNNEST}) AS v({', '.join(name for name, _, _ in _ARRAYS)}) "
+    f"CROSS JOIN LATERAL json_to_record(v.record) AS q({_RECORD_TYPES}) "
     "ON CONFLICT (device_id, ts) DO NOTHING"
 )
 INSERT_PORTABLE = (
-    f"INSERT INTO {TABLE} ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "  # noqa: S608
+    f"INSERT INTO {TABLE} ({', '.join(map(_quote, COLUMNS))}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "  # noqa: S608
     "ON CONFLICT (device_id, ts) DO NOTHING"
 )
 # Binary arrays (%b) here too: dumping hundreds of timestamps and UUIDs as array text cost more CPU than the update.
@@ -87,6 +117,13 @@ class Reading:
     seq: int | None
     record: dict
     data_json: str  # the record as the device sent it
+
+    def extra_json(self) -> str | None:
+        """The record's fields the protocol does not define, as JSON; None (the usual case) when there are none."""
+        record = self.record
+        if KNOWN_FIELDS.issuperset(record):
+            return None
+        return json.dumps({key: value for key, value in record.items() if key not in KNOWN_FIELDS})
 
 
 def store_readings(readings: list[Reading]) -> int:
@@ -123,20 +160,19 @@ def _latest_per_device(readings: list[Reading]) -> list[Reading]:
 
 
 def _insert_postgresql(readings: list[Reading]) -> int:
-    records = [reading.record for reading in readings]
-    columns = {
+    arrays = {
         "device_id": [reading.device_pk for reading in readings],
         "ts": [reading.ts for reading in readings],
-        "ts_estimated": [reading.ts_estimated for reading in readings],
         "received_at": [reading.received_at for reading in readings],
+        "seq": [reading.seq for reading in readings],
+        "ts_estimated": [reading.ts_estimated for reading in readings],
         "source": [reading.source for reading in readings],
         "connection": [reading.connection for reading in readings],
-        "seq": [reading.seq for reading in readings],
-        **{column: [record.get(field) for record in records] for field, column in COLUMN_FIELDS.items()},
-        "data": [reading.data_json for reading in readings],
+        "record": [reading.data_json for reading in readings],
+        "extra": [reading.extra_json() for reading in readings],
     }
-    # Parameters in INSERT_POSTGRESQL's order, each in the form its placeholder (%s or %b) expects.
-    parameters = [_array_literal(columns[name]) if name in _LITERAL_COLUMNS else columns[name] for name in COLUMNS]
+    # Parameters in _ARRAYS' order, each in the form its placeholder (%s or %b) expects.
+    parameters = [_array_literal(arrays[name]) if literal else arrays[name] for name, _, literal in _ARRAYS]
     with _server_side_cursor() as cursor:
         cursor.execute(INSERT_POSTGRESQL, parameters)
         return cursor.rowcount
@@ -189,13 +225,13 @@ def _insert_portable(readings: list[Reading]) -> int:
         (
             device_field.get_db_prep_value(reading.device_pk, connection),
             ops.adapt_datetimefield_value(reading.ts),
-            reading.ts_estimated,
             ops.adapt_datetimefield_value(reading.received_at),
+            reading.seq,
+            reading.ts_estimated,
             reading.source,
             reading.connection,
-            reading.seq,
-            *(reading.record.get(field) for field in COLUMN_FIELDS),
-            reading.data_json,
+            *(reading.record.get(quantity.field) for quantity in QUANTITIES),
+            reading.extra_json(),
         )
         for reading in readings
     ]

@@ -1,14 +1,20 @@
-"""Meter readings as the gateways report them.
+"""Meter readings as the gateways report them, and their 5-minute and hourly rollups.
 
-A record is identified by `(device, ts)`: redelivered MQTT messages and SD-card replays hit the
-unique key and are dropped by `ON CONFLICT DO NOTHING`. The five quantities the charts and the
-history endpoint aggregate are copied into real columns; the whole record stays in `data`.
+A reading is identified by `(device, ts)`, its primary key: redelivered MQTT messages and SD-card
+replays hit it and are dropped by `ON CONFLICT DO NOTHING`. Every quantity of the protocol's record
+has a typed column (telemetry.quantities); keys the protocol does not know stay in `extra`, NULL when
+there are none, so a reading costs ~280 bytes instead of the ~1,000 of a record kept whole as JSON.
+
+On PostgreSQL the three tables are partitioned by time (telemetry.partitions): retention drops whole
+partitions. Django's admin cannot show a model with a composite key, so readings are reached through
+the device page's charts and the CSV exports, not an admin list.
 """
 
 from django.db import models
 
-from telemetry.constraints import CoveringUniqueConstraint
 from telemetry.fields import DeviceRecordField
+from telemetry.indexes import BlockRangeIndex
+from telemetry.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Aggregate, Quantity
 
 
 class TelemetrySource(models.TextChoices):
@@ -16,8 +22,21 @@ class TelemetrySource(models.TextChoices):
     SD = "sd", "SD replay"
 
 
+def _number_field(quantity: Quantity, help_text: str = "") -> models.Field:
+    """float4 for instantaneous values (what the meter measures), float8 for the energy counters."""
+    field_class = models.FloatField if quantity.counter else RealField
+    return field_class(null=True, blank=True, help_text=help_text or f"{quantity.label} ({quantity.unit})".strip())
+
+
+class RealField(models.FloatField):
+    """A single-precision float (`real`) on PostgreSQL; other databases store every float alike."""
+
+    def db_type(self, connection):
+        return "real" if connection.vendor == "postgresql" else super().db_type(connection)
+
+
 class TelemetryRecord(models.Model):
-    id = models.BigAutoField(primary_key=True)
+    pk = models.CompositePrimaryKey("device", "ts")
     # No database-level foreign key: its per-row check was ~40% of a batch insert (measured on the ingest
     # path), and the bridge only writes rows for devices it has just looked up. Deleting a device still
     # deletes its readings, through Django's cascade.
@@ -25,43 +44,125 @@ class TelemetryRecord(models.Model):
         "devices.Device", on_delete=models.CASCADE, related_name="telemetry", db_index=False, db_constraint=False
     )
     ts = models.DateTimeField(help_text="Device time of the reading (UTC).")
+    received_at = models.DateTimeField(help_text="When the console received it; rollups follow this.")
+    seq = models.BigIntegerField(null=True, blank=True)
     ts_estimated = models.BooleanField(
         default=False, help_text="The device had no valid clock; ts is the console's receive time."
     )
-    received_at = models.DateTimeField()
     source = models.CharField(max_length=8, choices=TelemetrySource.choices, default=TelemetrySource.LIVE)
     connection = models.CharField(max_length=8, blank=True)
-    seq = models.BigIntegerField(null=True, blank=True)
-    frequency = models.FloatField(null=True, blank=True)
-    voltage_avg = models.FloatField(null=True, blank=True)
-    current_avg = models.FloatField(null=True, blank=True)
-    power_total = models.FloatField(null=True, blank=True)
-    power_factor = models.FloatField(null=True, blank=True)
-    data = DeviceRecordField(help_text="The full record as the device sent it.")
+    extra = DeviceRecordField(null=True, blank=True, help_text="Fields the protocol does not define, as sent.")
 
     class Meta:
         ordering = ["-ts"]
-        constraints = [
-            # The key also carries the chart quantities (INCLUDE, PostgreSQL only; other databases get the
-            # plain key): a 30-day history is then read from the index alone instead of from the heap
-            # pages one device's readings are scattered over (bench/api: history p95 < 300 ms only so).
-            CoveringUniqueConstraint(
-                fields=["device", "ts"],
-                include=["frequency", "voltage_avg", "current_avg", "power_total", "power_factor"],
-                name="telemetry_device_ts_unique",
-            )
+        indexes = [
+            # Both grow with insertion order, so a block-range index (a few pages for millions of rows on
+            # PostgreSQL) finds the newest readings for retention and the rollups' receive-time watermark.
+            BlockRangeIndex(fields=["ts"], name="telemetry_ts_brin", autosummarize=True),
+            BlockRangeIndex(fields=["received_at"], name="telemetry_received_brin", autosummarize=True),
         ]
-        indexes = [models.Index(fields=["-ts"], name="telemetry_ts_idx")]
 
     def __str__(self):
         return f"{self.device_id} @ {self.ts.isoformat()}"
 
+    def as_record(self) -> dict:
+        """The reading in the protocol's shape: its quantities by field name, then any extra fields."""
+        record = {"ts": self.ts.timestamp(), "seq": self.seq, "src": self.source, "conn": self.connection}
+        for quantity in QUANTITIES:
+            value = getattr(self, quantity.column)
+            if value is not None:
+                record[quantity.field] = value
+        return {**record, **(self.extra or {})}
 
-# Wire field -> column, for the quantities kept as real columns.
-COLUMN_FIELDS = {
-    "f": "frequency",
-    "vavg": "voltage_avg",
-    "iavg": "current_avg",
-    "pt": "power_total",
-    "pft": "power_factor",
-}
+
+for _quantity in QUANTITIES:
+    TelemetryRecord.add_to_class(_quantity.column, _number_field(_quantity))
+    if _quantity.field in LEGACY_CHART_NAMES:  # the first API's names for the chart columns, read-only
+        _legacy = property(lambda self, column=_quantity.column: getattr(self, column))
+        setattr(TelemetryRecord, LEGACY_CHART_NAMES[_quantity.field], _legacy)
+
+
+def rollup_column(quantity: Quantity, aggregate: str) -> str:
+    return f"{quantity.column}_{aggregate}"
+
+
+def energy_column(counter: Quantity) -> str:
+    """The increase of an energy counter over a bucket (resets count as no energy, see telemetry.rollups)."""
+    return f"{counter.column}_energy"
+
+
+def first_column(counter: Quantity) -> str:
+    return f"{counter.column}_first"
+
+
+def increase_column(counter: Quantity) -> str:
+    return f"{counter.column}_increase"
+
+
+class Rollup(models.Model):
+    """One device's readings over one bucket: the count, and avg/min/max/last of every quantity.
+
+    `last` is the value of the bucket's newest reading. Maintained by telemetry.rollups.
+    """
+
+    BUCKET_SECONDS: int
+
+    pk = models.CompositePrimaryKey("device", "bucket")
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, db_index=False, db_constraint=False)
+    bucket = models.DateTimeField(help_text="Start of the bucket (UTC).")
+    samples = models.IntegerField(help_text="Readings in the bucket.")
+
+    class Meta:
+        abstract = True
+        ordering = ["-bucket"]
+
+    def __str__(self):
+        return f"{self.device_id} @ {self.bucket.isoformat()}"
+
+
+def _add_rollup_fields(model: type[Rollup], *, with_energy_parts: bool) -> None:
+    for quantity in QUANTITIES:
+        for aggregate in Aggregate.values:
+            help_text = f"{aggregate} of {quantity.field}"
+            model.add_to_class(rollup_column(quantity, aggregate), _number_field(quantity, help_text))
+    for counter in COUNTERS:
+        model.add_to_class(energy_column(counter), _number_field(counter, f"{counter.field} increase in the bucket"))
+        if with_energy_parts:
+            model.add_to_class(first_column(counter), _number_field(counter, f"first {counter.field} in the bucket"))
+            model.add_to_class(
+                increase_column(counter), _number_field(counter, f"{counter.field} increase between its readings")
+            )
+
+
+class FiveMinuteRollup(Rollup):
+    BUCKET_SECONDS = 300
+
+    class Meta(Rollup.Meta):
+        indexes = [BlockRangeIndex(fields=["bucket"], name="telemetry_5m_bucket_brin")]
+
+
+class HourlyRollup(Rollup):
+    BUCKET_SECONDS = 3600
+
+    class Meta(Rollup.Meta):
+        indexes = [BlockRangeIndex(fields=["bucket"], name="telemetry_1h_bucket_brin")]
+
+
+# The 5-minute rollup also keeps each counter's first value and the increase between its own readings,
+# so a bucket's energy can be recomputed when an SD back-fill lands in the bucket before it.
+_add_rollup_fields(FiveMinuteRollup, with_energy_parts=True)
+_add_rollup_fields(HourlyRollup, with_energy_parts=False)
+
+
+class RollupWatermark(models.Model):
+    """Up to which receive time the readings are rolled up, per rollup table (see telemetry.rollups)."""
+
+    name = models.CharField(max_length=32, unique=True)
+    received_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name}: {self.received_until.isoformat()}"
+
+
+# Wire field -> name of the chart quantities in the first API and the TelemetryReceived event.
+COLUMN_FIELDS = LEGACY_CHART_NAMES

@@ -1,121 +1,286 @@
-"""Reading telemetry back: the latest record and bucketed history for charts.
+"""Reading telemetry back: the latest reading, history of any quantity, energy per period, CSV.
 
-History is averaged per time bucket inside the database so a month of 5-second readings comes back
-as a few thousand points. PostgreSQL buckets with `date_bin` (14+, also on TimescaleDB); SQLite, used
-by the embedded mode, buckets on the Unix epoch, which gives the same bucket edges for the same origin.
+History is aggregated per time bucket inside the database, from whichever table covers the request
+most cheaply: the hourly rollup when the bucket is a whole number of hours, the 5-minute rollup when
+it is a whole number of 5 minutes, the raw readings otherwise, so a year at 12-hour buckets costs
+about what a day at 5-minute buckets does. Rollups lag the readings by up to one maintenance pass, so
+buckets from the rollup watermark on are computed from the raw readings, as TimescaleDB's real-time
+aggregates do. With a rollup as the source, bucket edges are those of the rollup's buckets.
 """
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from django.db import connection, transaction
-from django.db.models import Avg, Count, DateTimeField, Func, Q
+from django.db import connection, models, transaction
 from psycopg import sql
 
-from telemetry.models import TelemetryRecord
+from telemetry.models import (
+    FiveMinuteRollup,
+    HourlyRollup,
+    Rollup,
+    RollupWatermark,
+    TelemetryRecord,
+    energy_column,
+    rollup_column,
+)
+from telemetry.quantities import (
+    BY_FIELD,
+    COUNTERS,
+    ENERGY_KEYS,
+    LEGACY_CHART_NAMES,
+    QUANTITIES,
+    Aggregate,
+    Quantity,
+)
+from telemetry.rollups import WATERMARK
+from telemetry.timebuckets import BUCKET_ORIGIN, TimeBucket, bucket_sql, month_sql
 
-QUANTITIES = ("frequency", "voltage_avg", "current_avg", "power_total", "power_factor")
-# Readings beyond this magnitude are left out of averages: the database sums in float8, and two readings near
-# the float maximum (finite, so the validator stores them) overflowed the sum, which made the history a 500.
-# A million readings below it cannot overflow; no meter measures anything near it.
-AVERAGE_LIMIT = 1e300
-# Buckets are aligned to this instant, so the same range always gives the same bucket edges.
-BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+__all__ = ["BUCKET_ORIGIN", "TimeBucket"]
 
-
-class TimeBucket(Func):
-    """The start of the `bucket_seconds`-long bucket holding an expression's timestamp."""
-
-    output_field = DateTimeField()
-
-    def __init__(self, expression, bucket_seconds: int):
-        self.bucket_seconds = int(bucket_seconds)
-        super().__init__(expression)
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        column, params = compiler.compile(self.source_expressions[0])
-        sql = f"date_bin(%s::interval, {column}, %s::timestamptz)"
-        return sql, (f"{self.bucket_seconds} seconds", *params, BUCKET_ORIGIN)
-
-    def as_sql(self, compiler, connection, **extra_context):
-        # Portable path (SQLite): whole seconds since the origin, floored to the bucket, back to a datetime.
-        column, params = compiler.compile(self.source_expressions[0])
-        origin = int(BUCKET_ORIGIN.timestamp())
-        sql = (
-            f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', "
-            f"((CAST(strftime('%%s', {column}) AS INTEGER) - {origin}) / {self.bucket_seconds}) * {self.bucket_seconds}"
-            f" + {origin}, 'unixepoch')"
-        )
-        return sql, params
+# Coarsest first: the first whose bucket divides the requested one serves the request.
+ROLLUPS: tuple[type[Rollup], ...] = (HourlyRollup, FiveMinuteRollup)
+RAW = "raw"
 
 
 def latest(device) -> TelemetryRecord | None:
     return TelemetryRecord.objects.filter(device=device).order_by("-ts").first()
 
 
+def source_for(bucket_seconds: int) -> type[Rollup] | None:
+    """The coarsest rollup a history at this bucket reads, or None for the raw readings only."""
+    return next((model for model in ROLLUPS if bucket_seconds % model.BUCKET_SECONDS == 0), None)
+
+
 def history(device, start: datetime, end: datetime, bucket_seconds: int) -> list[dict]:
-    """Averages of the five chart quantities per bucket in [start, end), oldest first, empty buckets omitted.
+    """The first API's history: averages of the five chart quantities, under their old names."""
+    fields = list(LEGACY_CHART_NAMES)
+    points = quantity_history(device, start, end, bucket_seconds, fields, [Aggregate.AVG])
+    return [
+        {
+            "t": point["t"],
+            "samples": point["samples"],
+            **{LEGACY_CHART_NAMES[field]: point[field][Aggregate.AVG] for field in fields},
+        }
+        for point in points
+    ]
 
-    Each point also says how many readings it averages (`samples`), so a chart can show sparse buckets.
-    """
-    rows = (
-        TelemetryRecord.objects.filter(device=device, ts__gte=start, ts__lt=end)
-        .order_by()
-        .annotate(t=TimeBucket("ts", bucket_seconds))
-        .values("t")
-        # COUNT(*), not COUNT(id): an index holding (device, ts) and the quantities can answer it alone.
-        .annotate(samples=Count("*"), **{name: _bounded_average(name) for name in QUANTITIES})
-        .order_by("t")
-    )
+
+def quantity_history(
+    device, start: datetime, end: datetime, bucket_seconds: int, fields: Sequence[str], aggregates: Sequence[str]
+) -> list[dict]:
+    """Per bucket in [start, end), oldest first, empty buckets omitted: `{"t", "samples", field: {agg: value}}`."""
+    quantities = [BY_FIELD[field] for field in fields]
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # A month of readings looks expensive to the planner, which then spends ~100 ms compiling
-            # it with JIT for a query that runs in less; and with a little more memory than the default
-            # it hashes the buckets instead of sorting every reading on disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute("SET LOCAL work_mem = '32MB'")
-        return [
-            {"t": _aware(row["t"]), "samples": row["samples"], **{name: row[name] for name in QUANTITIES}}
-            for row in rows
-        ]
+        tiers = _tiers(start, end, bucket_seconds, _rollup_watermark())
+        rows = _aggregate(device, tiers, bucket_seconds, quantities, aggregates)
+    return [_point(row, quantities, aggregates) for row in rows]
 
 
-def _bounded_average(name: str) -> Avg:
-    return Avg(name, filter=Q(**{f"{name}__range": (-AVERAGE_LIMIT, AVERAGE_LIMIT)}))
+def _rollup_watermark() -> datetime | None:
+    """The rollups' watermark, read in the statement that tunes this transaction on PostgreSQL.
+
+    A month of readings looks expensive to the planner, which then spends ~100 ms compiling it with JIT
+    for a query that runs in less; and with a little more memory than the default it hashes buckets
+    instead of sorting every reading on disk. One round trip for both: under load each costs.
+    """
+    if connection.vendor != "postgresql":
+        return RollupWatermark.objects.filter(name=WATERMARK).values_list("received_until", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true), "  # noqa: S608
+            f"(SELECT received_until FROM {connection.ops.quote_name(RollupWatermark._meta.db_table)} "
+            "WHERE name = %s)",
+            [WATERMARK],
+        )
+        return cursor.fetchone()[2]
+
+
+def _tiers(start: datetime, end: datetime, bucket_seconds: int, mark: datetime | None) -> list[tuple]:
+    """Consecutive time ranges and the table each is read from, coarsest first, the raw readings last.
+
+    A rollup serves the buckets completed before the watermark (whole rollup buckets, so the first may
+    reach back before `start`); the finer rollup the part of the last coarse bucket it has; the readings
+    the rest, which is at most a few minutes. Each tier is (rollup model or None for readings, low, high).
+    """
+    tiers, cursor = [], start
+    for model in ROLLUPS if mark is not None else ():
+        if bucket_seconds % model.BUCKET_SECONDS:
+            continue
+        size = timedelta(seconds=model.BUCKET_SECONDS)
+        low = BUCKET_ORIGIN + ((cursor - BUCKET_ORIGIN) // size) * size if not tiers else cursor
+        high = min(end, BUCKET_ORIGIN + ((mark - BUCKET_ORIGIN) // size) * size)
+        if high > cursor:
+            tiers.append((model, low, high))
+            cursor = high
+    if cursor < end:
+        tiers.append((None, cursor, end))
+    return tiers
+
+
+def _aggregate(device, tiers, bucket_seconds, quantities, aggregates) -> list[tuple]:
+    """One statement: every tier's rows in rollup form (a reading is a rollup of one), bucketed and combined."""
+    vendor, quote = connection.vendor, connection.ops.quote_name
+    device_key = TelemetryRecord._meta.get_field("device").get_db_prep_value(device.pk, connection)
+    names = [(quantity, aggregate, quote(rollup_column(quantity, aggregate))) for quantity in quantities
+             for aggregate in aggregates]  # fmt: skip
+    parts, params = [], []
+    for source, low, high in tiers:
+        if source is None:
+            values = ", ".join(f"{quote(quantity.column)} AS {name}" for quantity, _, name in names)
+            table, time_column, samples = TelemetryRecord._meta.db_table, "ts", "1"
+        else:
+            values = ", ".join(name for _, _, name in names)
+            table, time_column, samples = source._meta.db_table, "bucket", "samples"
+        parts.append(
+            f"SELECT {time_column} AS at, {samples} AS samples, {values} FROM {quote(table)} "  # noqa: S608
+            f"WHERE device_id = %s AND {time_column} >= %s AND {time_column} < %s"
+        )
+        params += [device_key, low, high]
+    if not parts:
+        return []
+    bucket = bucket_sql(vendor, "at", bucket_seconds)
+    inner = f"SELECT {bucket} AS t, combined.* FROM ({' UNION ALL '.join(parts)}) AS combined"  # noqa: S608
+    if Aggregate.LAST in aggregates:
+        inner = (
+            f"SELECT bucketed.*, row_number() OVER (PARTITION BY t ORDER BY at) AS n, "  # noqa: S608
+            f"count(*) OVER (PARTITION BY t) AS total FROM ({inner}) AS bucketed"
+        )
+    outer = ", ".join(_combine(aggregate, name) for _, aggregate, name in names)
+    statement = f"SELECT t, sum(samples), {outer} FROM ({inner}) AS rows GROUP BY t ORDER BY t"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+
+
+def _combine(aggregate: str, column: str) -> str:
+    """SQL combining one aggregate over a bucket's rows (rollup rows, or readings as rollups of one)."""
+    if aggregate == Aggregate.LAST:
+        return f"max(CASE WHEN n = total THEN {column} END)"
+    if aggregate == Aggregate.AVG:  # weighted by the readings each row stands for
+        return (
+            f"sum(CAST({column} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {column} IS NOT NULL THEN samples END)"
+        )
+    return f"{aggregate}({column})"
+
+
+def _point(row: tuple, quantities: list[Quantity], aggregates: Sequence[str]) -> dict:
+    t, samples, *values = row
+    point = {"t": _aware(t), "samples": samples}
+    values = iter(values)
+    for quantity in quantities:
+        point[quantity.field] = {
+            aggregate: _measured(next(values), quantity, aggregate == Aggregate.AVG) for aggregate in aggregates
+        }
+    return point
+
+
+def _measured(value, quantity: Quantity, averaged: bool):
+    """An average of single-precision readings, given with the 7 significant digits they have."""
+    if value is None or quantity.counter or not averaged:
+        return value
+    return float(f"{value:.7g}")
 
 
 def _aware(value):
-    if isinstance(value, str):  # SQLite returns the bucket as text
+    if isinstance(value, str):  # SQLite returns buckets as text
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# --- Energy ----------------------------------------------------------------------------------------
+class EnergyPeriod(models.TextChoices):
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
+
+
+def energy(device_pks: Sequence, start: datetime, end: datetime, period: str) -> list[dict]:
+    """Energy per period in [start, end) summed over the devices, from the hourly rollup, oldest first.
+
+    Each period says how much each counter rose (`ep_imp_kwh`, ...; resets count as nothing, see
+    telemetry.rollups). Days and months are UTC. The current hour is included as far as the last
+    maintenance pass has rolled it up (a few minutes behind live data).
+    """
+    vendor, quote = connection.vendor, connection.ops.quote_name
+    if period == EnergyPeriod.MONTH:
+        period_start = month_sql(vendor, "bucket")
+    else:
+        period_start = bucket_sql(vendor, "bucket", 86400 if period == EnergyPeriod.DAY else 3600)
+    sums = ", ".join(f"sum({quote(energy_column(counter))})" for counter in COUNTERS)
+    device_field = TelemetryRecord._meta.get_field("device")
+    keys = [device_field.get_db_prep_value(pk, connection) for pk in device_pks]
+    if not keys:
+        return []
+    statement = (
+        f"SELECT {period_start} AS t, {sums} FROM {quote(HourlyRollup._meta.db_table)} "  # noqa: S608
+        f"WHERE device_id IN ({', '.join(['%s'] * len(keys))}) AND bucket >= %s AND bucket < %s "
+        "GROUP BY t ORDER BY t"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*keys, start, end])
+        rows = cursor.fetchall()
+    return [
+        {"t": _aware(t), **{ENERGY_KEYS[counter.field]: value for counter, value in zip(COUNTERS, values, strict=True)}}
+        for t, *values in rows
+    ]
+
+
 # --- CSV export ------------------------------------------------------------------------------------
-EXPORT_COLUMNS = ("ts", "ts_estimated", "received_at", "source", "connection", "seq", *QUANTITIES, "data")
 EXPORT_BLOCK_BYTES = 64 * 1024
 EXPORT_CHUNK_ROWS = 2000
 
 
-def export_csv(device, start: datetime, end: datetime) -> Iterator[str | bytes]:
-    """The device's readings in [start, end) as CSV text, header first, produced lazily block by block.
+class CsvKind(models.TextChoices):
+    RAW = "raw"
+    FIVE_MINUTE = "5m"
+    HOURLY = "1h"
 
-    On PostgreSQL the database writes the CSV itself (`COPY ... TO STDOUT`), which is an order of
-    magnitude faster than formatting rows in Python; elsewhere rows come from a chunked iterator.
-    Either way only one block is held in memory, whatever the number of rows.
+
+def export_header(kind: str) -> list[str]:
+    """Column names of a CSV download, named by protocol field (`v1`, `v1_avg`, `ep_imp_energy`, ...)."""
+    return [header for header, _ in _export_columns(kind)]
+
+
+def _export_columns(kind: str) -> list[tuple[str, str]]:
+    """(header, model field) pairs of a CSV download."""
+    if kind == CsvKind.RAW:
+        envelope = ["ts", "ts_estimated", "received_at", "source", "connection", "seq"]
+        return [
+            *((name, name) for name in envelope),
+            *((q.field, q.column) for q in QUANTITIES),
+            ("extra", "extra"),
+        ]
+    columns = [("bucket", "bucket"), ("samples", "samples")]
+    for quantity in QUANTITIES:
+        columns += [(f"{quantity.field}_{a}", rollup_column(quantity, a)) for a in Aggregate.values]
+    return columns + [(f"{c.field}_energy", energy_column(c)) for c in COUNTERS]
+
+
+def _export_model(kind: str):
+    return {CsvKind.RAW: TelemetryRecord, CsvKind.FIVE_MINUTE: FiveMinuteRollup, CsvKind.HOURLY: HourlyRollup}[kind]
+
+
+def export_csv(device, start: datetime, end: datetime, kind: str = CsvKind.RAW) -> Iterator[str | bytes]:
+    """The device's readings (or rollup rows) in [start, end) as CSV, header first, produced block by block.
+
+    On PostgreSQL the database writes the CSV itself (`COPY ... TO STDOUT`), an order of magnitude
+    faster than formatting rows in Python; elsewhere rows come from a chunked iterator. Either way only
+    one block is held in memory, whatever the number of rows.
     """
     if connection.vendor == "postgresql":
-        return _export_with_copy(device, start, end)
+        return _export_with_copy(device, start, end, kind)
+    model, columns = _export_model(kind), _export_columns(kind)
+    time_field = "ts" if kind == CsvKind.RAW else "bucket"
     rows = (
-        TelemetryRecord.objects.filter(device=device, ts__gte=start, ts__lt=end)
-        .order_by("ts")
-        .values_list(*EXPORT_COLUMNS)
+        model.objects.filter(device=device, **{f"{time_field}__gte": start, f"{time_field}__lt": end})
+        .order_by(time_field)
+        .values_list(*(field for _, field in columns))
         .iterator(chunk_size=EXPORT_CHUNK_ROWS)
     )
-    return csv_chunks(list(EXPORT_COLUMNS), (_portable_row(row) for row in rows))
+    return csv_chunks(export_header(kind), (map(_csv_value, row) for row in rows))
 
 
 class _LineBuffer:
@@ -134,43 +299,43 @@ def csv_chunks(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
         yield "".join(writer.writerow(row) for row in chunk)
 
 
-def _portable_row(row: tuple) -> tuple:
-    ts, estimated, received_at, *rest, data = row
-    return (
-        _iso(ts),
-        "true" if estimated else "false",
-        _iso(received_at),
-        *rest,
-        json.dumps(data, separators=(",", ":")),
-    )
+def _csv_value(value):
+    """The text PostgreSQL's COPY would write for the same value."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return value
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _export_with_copy(device, start: datetime, end: datetime) -> Iterator[bytes]:
+def _export_with_copy(device, start: datetime, end: datetime, kind: str) -> Iterator[bytes]:
     iso = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-    columns = sql.SQL(", ").join(
-        [
-            sql.SQL(iso.format("ts")),
-            sql.SQL("CASE WHEN ts_estimated THEN 'true' ELSE 'false' END"),
-            sql.SQL(iso.format("received_at")),
-            *(sql.Identifier(name) for name in ("source", "connection", "seq", *QUANTITIES)),
-            sql.SQL("data::text"),
-        ]
-    )
+    model = _export_model(kind)
+    expressions = []
+    for _, name in _export_columns(kind):
+        field = model._meta.get_field(name)
+        if isinstance(field, models.DateTimeField):
+            expressions.append(sql.SQL(iso).format(sql.Identifier(field.column)))
+        elif isinstance(field, models.BooleanField):
+            flag = sql.SQL("CASE WHEN {} THEN 'true' ELSE 'false' END")
+            expressions.append(flag.format(sql.Identifier(field.column)))
+        else:
+            expressions.append(sql.Identifier(field.column))
+    time_column = sql.Identifier("ts" if kind == CsvKind.RAW else "bucket")
     statement = sql.SQL(
-        "COPY (SELECT {columns} FROM {table} WHERE device_id = {device} AND ts >= {start} AND ts < {end} "
-        "ORDER BY ts) TO STDOUT WITH (FORMAT csv, HEADER false)"
+        "COPY (SELECT {columns} FROM {table} WHERE device_id = {device} AND {time} >= {start} AND {time} < {end} "
+        "ORDER BY {time}) TO STDOUT WITH (FORMAT csv, HEADER false)"
     ).format(
-        columns=columns,
-        table=sql.Identifier(TelemetryRecord._meta.db_table),
+        columns=sql.SQL(", ").join(expressions),
+        table=sql.Identifier(model._meta.db_table),
         device=sql.Literal(device.pk),
+        time=time_column,
         start=sql.Literal(start),
         end=sql.Literal(end),
     )
-    yield (",".join(EXPORT_COLUMNS) + "\n").encode()
+    yield (",".join(export_header(kind)) + "\n").encode()
     connection.ensure_connection()
     with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
         pending, size = [], 0

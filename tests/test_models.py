@@ -17,17 +17,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _record(device, ts, **fields):
-    return TelemetryRecord(device=device, ts=ts, received_at=timezone.now(), data={"ts": ts.timestamp()}, **fields)
+    return TelemetryRecord(device=device, ts=ts, received_at=timezone.now(), **fields)
 
 
 def test_telemetry_is_unique_per_device_and_timestamp():
     device = make_device()
     ts = timezone.now().replace(microsecond=0)
-    _record(device, ts).save()
+    # (device, ts) is the primary key: an insert of the same pair fails (a plain save() would update it).
+    _record(device, ts).save(force_insert=True)
     with pytest.raises(IntegrityError), transaction.atomic():
-        _record(device, ts, source="sd").save()
-    _record(make_device(), ts).save()  # same instant, other device: fine
-    _record(device, ts + timedelta(seconds=1)).save()
+        _record(device, ts, source="sd").save(force_insert=True)
+    _record(make_device(), ts).save(force_insert=True)  # same instant, other device: fine
+    _record(device, ts + timedelta(seconds=1)).save(force_insert=True)
     assert TelemetryRecord.objects.filter(device=device).count() == 2
 
 

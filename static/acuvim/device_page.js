@@ -1,4 +1,5 @@
-/* Device cockpit: live telemetry charts (uPlot) with history ranges, the command panel and the config editor.
+/* Device cockpit: live telemetry charts (uPlot) with history ranges and a picker of quantity sets drawn with
+ * min/max bands, the command panel and the config editor.
  * Fed by /ws/devices/<device_id>/ (snapshot, TelemetryReceived, HeartbeatReceived, CommandUpdated,
  * CommandCompleted) and by the admin JSON views under /admin/devices/device/<pk>/live/.
  */
@@ -20,8 +21,15 @@
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const jsonData = (id) => { const el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; };
 
+  const CHART_SETS = jsonData("acv-chart-sets") || {};
+  const SET_COLORS = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a"];
+  const AGGREGATES = ["avg", "min", "max"];
+
   // --- Telemetry ----------------------------------------------------------------------------
   let range = "1h";
+  let chartSet = ""; // "" is the overview: one chart per chart quantity, averages only
+  let setChart = null;
+  let setSeries = null;
   let series = emptySeries();
   const charts = [];
 
@@ -80,10 +88,14 @@
   async function loadHistory(name) {
     range = name;
     root.querySelectorAll("[data-range]").forEach((b) => b.classList.toggle("acv-range--active", b.dataset.range === name));
-    const response = await fetch(root.dataset.historyUrl + "?range=" + encodeURIComponent(name), { credentials: "same-origin" });
+    let url = root.dataset.historyUrl + "?range=" + encodeURIComponent(name);
+    if (chartSet) url += "&set=" + encodeURIComponent(chartSet);
+    const wanted = chartSet;
+    const response = await fetch(url, { credentials: "same-origin" });
     if (!response.ok) return;
     const body = await response.json();
-    if (name !== range) return; // the operator picked another range while this one loaded
+    if (name !== range || wanted !== chartSet) return; // the operator picked something else meanwhile
+    if (chartSet) { drawSet(body); return; }
     series = emptySeries();
     for (const point of body.points) {
       series.t.push(epochSeconds(point.t));
@@ -92,7 +104,58 @@
     redraw();
   }
 
+  // One chart for a set of quantities: each one's average as a line, its min..max as a shaded band.
+  function drawSet(body) {
+    const host = document.getElementById("acv-set-chart");
+    const fields = CHART_SETS[chartSet].fields;
+    setSeries = [[]].concat(fields.flatMap(() => [[], [], []]));
+    for (const point of body.points) {
+      setSeries[0].push(epochSeconds(point.t));
+      fields.forEach((f, i) => AGGREGATES.forEach((agg, j) => setSeries[1 + 3 * i + j].push(point[f.field][agg])));
+    }
+    if (setChart) setChart.destroy();
+    host.replaceChildren();
+    const uplotSeries = [{}];
+    const bands = [];
+    fields.forEach((f, i) => {
+      const color = SET_COLORS[i % SET_COLORS.length];
+      const label = f.label + (f.unit ? " (" + f.unit + ")" : "");
+      uplotSeries.push({ label, stroke: color, width: 1.5, spanGaps: false });
+      uplotSeries.push({ label: label + " min", stroke: color + "55", width: 0.5 });
+      uplotSeries.push({ label: label + " max", stroke: color + "55", width: 0.5 });
+      bands.push({ series: [3 + 3 * i, 2 + 3 * i], fill: color + "22" });
+    });
+    setChart = new uPlot({
+      width: Math.max(280, host.clientWidth - 24), height: 2 * CHART_HEIGHT,
+      title: CHART_SETS[chartSet].label + " (average, min-max band)",
+      scales: { x: { time: true } }, series: uplotSeries, bands,
+      axes: [{ stroke: "#777" }, { stroke: "#777", size: 60 }],
+    }, setSeries, host);
+    root.dataset.points = String(setSeries[0].length);
+  }
+
+  function chooseSet(key) {
+    chartSet = key;
+    // style.display, not `hidden`: the charts' grid layout would override the attribute.
+    document.getElementById("acv-charts").style.display = key ? "none" : "";
+    document.getElementById("acv-set-chart").style.display = key ? "" : "none";
+    loadHistory(range);
+  }
+
+  function appendToSet(reading) {
+    const record = reading.record || {};
+    const t = epochSeconds(reading.ts);
+    if (!setSeries.length || (setSeries[0].length && t <= setSeries[0][setSeries[0].length - 1])) return;
+    setSeries[0].push(t);
+    CHART_SETS[chartSet].fields.forEach((f, i) => {
+      const value = record[f.field] === undefined ? null : record[f.field];
+      AGGREGATES.forEach((_, j) => setSeries[1 + 3 * i + j].push(value));
+    });
+    setChart.setData(setSeries);
+  }
+
   function appendReading(reading) {
+    if (chartSet) { if (setChart) appendToSet(reading); return; }
     const t = epochSeconds(reading.ts);
     if (series.t.length && t <= series.t[series.t.length - 1]) return; // replayed (SD) data is history, not live
     series.t.push(t);
@@ -246,6 +309,8 @@
   function start() {
     buildCharts();
     root.querySelectorAll("[data-range]").forEach((button) => button.addEventListener("click", () => loadHistory(button.dataset.range)));
+    const picker = root.querySelector("[data-chart-set]");
+    if (picker) picker.addEventListener("change", () => chooseSet(picker.value));
     (jsonData("acv-commands-data") || []).slice().reverse().forEach(upsertCommand);
     showLatest(jsonData("acv-latest-telemetry"));
     loadHistory(range);

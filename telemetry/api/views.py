@@ -1,7 +1,16 @@
-"""Telemetry endpoints of one device: the latest reading, bucketed history and a CSV export."""
+"""Telemetry endpoints: a device's latest reading, history of any quantity, CSV; energy of a device or group."""
 
+from datetime import UTC
+
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,10 +19,14 @@ from acuvim_console.api.permissions import PROTECTED, VIEW_TELEMETRY
 from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
 from acuvim_console.api.streaming import streaming_download
 from devices.api.views import get_device
+from groups.models import DeviceGroup
 from telemetry import queries
 from telemetry.api import serializers as s
+from telemetry.models import FiveMinuteRollup, HourlyRollup
+from telemetry.quantities import LEGACY_CHART_NAMES, Aggregate
 
 TAG = "telemetry"
+SOURCE_LABELS = {FiveMinuteRollup: "5m", HourlyRollup: "1h"}
 
 
 class TelemetryViewBase(APIView):
@@ -38,9 +51,23 @@ class LatestTelemetryView(TelemetryViewBase):
 class TelemetryHistoryView(TelemetryViewBase):
     @extend_schema(
         tags=[TAG],
-        summary="Averages per time bucket over a time range",
+        summary="Any quantity per time bucket over a time range (averages of the chart quantities by default)",
+        description=(
+            "Without `fields` and `agg`: averages of the five chart quantities (HistorySerializer). With either: "
+            "each point holds one object per requested protocol field with the requested aggregates, e.g. "
+            '`{"t": ..., "samples": 60, "v1": {"avg": 230.4, "max": 236.0}}` (QuantityHistorySerializer). '
+            "Buckets come from the hourly rollup when the bucket is whole hours, the 5-minute rollup when it "
+            "is whole 5 minutes, the readings otherwise; the newest buckets always from the readings."
+        ),
         parameters=[s.HistoryQuerySerializer],
-        responses={200: s.HistorySerializer, **BAD_REQUEST, **ERROR_RESPONSES, **NOT_FOUND},
+        responses={
+            200: PolymorphicProxySerializer(
+                "TelemetryHistory", [s.HistorySerializer, s.QuantityHistorySerializer], resource_type_field_name=None
+            ),
+            **BAD_REQUEST,
+            **ERROR_RESPONSES,
+            **NOT_FOUND,
+        },
         examples=[
             OpenApiExample(
                 "Two 5-minute buckets",
@@ -70,20 +97,27 @@ class TelemetryHistoryView(TelemetryViewBase):
         query = s.HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end, bucket = (query.validated_data[key] for key in ("start", "end", "bucket"))
-        points = queries.history(device, start, end, bucket)
-        # Points are plain dicts of floats and UTC datetimes, already in HistorySerializer's shape; running
-        # thousands of them through the serializer would cost more than the query itself.
-        body = {"device_id": device.device_id, "start": start, "end": end, "bucket_seconds": bucket, "points": points}
-        return Response(body)
+        body = {"device_id": device.device_id, "start": start, "end": end, "bucket_seconds": bucket}
+        fields, aggregates = query.validated_data.get("fields"), query.validated_data.get("agg")
+        # Points are plain dicts of floats and UTC datetimes, already in the serializers' shape; running
+        # thousands of them through a serializer would cost more than the query itself.
+        if fields is None and aggregates is None:  # the first API's shape, unchanged
+            return Response({**body, "points": queries.history(device, start, end, bucket)})
+        fields = fields or list(LEGACY_CHART_NAMES)
+        aggregates = aggregates or [Aggregate.AVG]
+        source = queries.source_for(bucket)
+        points = queries.quantity_history(device, start, end, bucket, fields, aggregates)
+        label = SOURCE_LABELS.get(source, "raw")
+        return Response({**body, "source": label, "fields": fields, "agg": aggregates, "points": points})
 
 
 class TelemetryExportView(TelemetryViewBase):
     @extend_schema(
         tags=[TAG],
-        summary="Every reading in a time range as CSV (streamed)",
-        parameters=[s.TimeRangeSerializer],
+        summary="Readings or rollup rows in a time range as CSV (streamed), columns named by protocol field",
+        parameters=[s.ExportQuerySerializer],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=", ".join(queries.EXPORT_COLUMNS)),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=", ".join(queries.export_header("raw"))),
             **BAD_REQUEST,
             **ERROR_RESPONSES,
             **NOT_FOUND,
@@ -91,9 +125,83 @@ class TelemetryExportView(TelemetryViewBase):
     )
     def get(self, request, device_id):
         device = get_device(device_id)
-        query = s.TimeRangeSerializer(data=request.query_params)
+        query = s.ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        start, end = query.validated_data["start"], query.validated_data["end"]
-        filename = f"{device.device_id}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.csv"
-        chunks = iter(queries.export_csv(device, start, end))
+        start, end, kind = (query.validated_data[key] for key in ("start", "end", "kind"))
+        suffix = "" if kind == queries.CsvKind.RAW else f"_{kind}"
+        filename = f"{device.device_id}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}{suffix}.csv"
+        chunks = iter(queries.export_csv(device, start, end, kind))
         return streaming_download(request, chunks, filename, "text/csv; charset=utf-8")
+
+
+class EnergyViewBase(TelemetryViewBase):
+    """Energy per period of one device or a group's members; `/export` gives the same as CSV."""
+
+    as_csv = False
+
+    def devices(self, key) -> tuple[str, list]:
+        raise NotImplementedError
+
+    def get(self, request, **key):
+        name, device_pks = self.devices(key)
+        query = s.EnergyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end, period = (query.validated_data[k] for k in ("start", "end", "period"))
+        points = queries.energy(device_pks, start, end, period)
+        if not self.as_csv:
+            return Response(points)
+        rows = ([_iso(point["t"]), *(point[k] for k in s.ENERGY_COLUMNS[1:])] for point in points)
+        filename = f"{name}_energy_{period}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.csv"
+        return streaming_download(request, queries.csv_chunks(s.ENERGY_COLUMNS, rows), filename, "text/csv")
+
+
+def _iso(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ENERGY_SCHEMA = {
+    "tags": [TAG],
+    "parameters": [s.EnergyQuerySerializer],
+    "responses": {200: s.EnergyPointSerializer(many=True), **BAD_REQUEST, **ERROR_RESPONSES, **NOT_FOUND},
+}
+ENERGY_CSV_SCHEMA = {
+    **ENERGY_SCHEMA,
+    "responses": {
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=", ".join(s.ENERGY_COLUMNS)),
+        **BAD_REQUEST,
+        **ERROR_RESPONSES,
+        **NOT_FOUND,
+    },
+}
+
+
+class DeviceEnergyMixin:
+    def devices(self, key):
+        device = get_device(key["device_id"])
+        return device.device_id, [device.pk]
+
+
+class GroupEnergyMixin:
+    def devices(self, key):
+        group = get_object_or_404(DeviceGroup, pk=key["pk"])
+        return f"group-{group.pk}", list(group.devices.values_list("pk", flat=True))
+
+
+@extend_schema_view(get=extend_schema(summary="Energy per hour, day or month of one device", **ENERGY_SCHEMA))
+class DeviceEnergyView(DeviceEnergyMixin, EnergyViewBase):
+    pass
+
+
+@extend_schema_view(get=extend_schema(summary="A device's energy per period as CSV", **ENERGY_CSV_SCHEMA))
+class DeviceEnergyExportView(DeviceEnergyMixin, EnergyViewBase):
+    as_csv = True
+
+
+@extend_schema_view(get=extend_schema(summary="Energy per period summed over a group's devices", **ENERGY_SCHEMA))
+class GroupEnergyView(GroupEnergyMixin, EnergyViewBase):
+    pass
+
+
+@extend_schema_view(get=extend_schema(summary="A group's energy per period as CSV", **ENERGY_CSV_SCHEMA))
+class GroupEnergyExportView(GroupEnergyMixin, EnergyViewBase):
+    as_csv = True

@@ -43,9 +43,9 @@ def test_stats_rate_commands_and_firmware_versions(viewer_client):
     make_device(firmware_version="1.1.0")
     make_device(firmware_version="0.9.0", status=DeviceStatus.PENDING)
     TelemetryRecord.objects.bulk_create(
-        TelemetryRecord(device=device, ts=now - timedelta(seconds=10 * n), received_at=now, data={}) for n in range(20)
+        TelemetryRecord(device=device, ts=now - timedelta(seconds=10 * n), received_at=now) for n in range(20)
     )
-    TelemetryRecord.objects.create(device=device, ts=now - timedelta(hours=2), received_at=now, data={})
+    TelemetryRecord.objects.create(device=device, ts=now - timedelta(hours=2), received_at=now)
     for status in (CommandStatus.SUCCESS, CommandStatus.SUCCESS, CommandStatus.TIMEOUT):
         Command.objects.create(
             device=device,

@@ -26,10 +26,9 @@ def insert_readings(device, start: datetime, count: int, step_s: int) -> None:
         cursor.execute(
             """
             INSERT INTO telemetry_telemetryrecord
-                (device_id, ts, ts_estimated, received_at, source, connection, seq,
-                 frequency, voltage_avg, current_avg, power_total, power_factor, data)
+                (device_id, ts, ts_estimated, received_at, source, connection, seq, f, vavg, iavg, pt, pft, extra)
             SELECT %s, %s + make_interval(secs => n * %s), false, %s + make_interval(secs => n * %s), 'live', 'wifi', n,
-                   50.0, 230.0 + (n %% 2), 10.0, 6.9, 0.95, '{"f":50.0,"vavg":230.0}'::jsonb
+                   50.0, 230.0 + (n %% 2), 10.0, 6.9, 0.95, CASE WHEN n = 1 THEN '{"note":"x"}'::json END
             FROM generate_series(0, %s - 1) AS n
             """,
             [device.pk, start, step_s, start, step_s, count],
@@ -42,6 +41,7 @@ def test_latest_returns_the_newest_reading_or_404(viewer_client):
     insert_readings(device, T0, 3, 5)
     body = viewer_client.get(f"/api/devices/{device.device_id}/telemetry").json()
     assert body["ts"] == "2026-11-01T00:00:10Z" and body["seq"] == 2 and body["data"]["f"] == 50.0
+    assert body["voltage_avg"] == 230.0 and body["data"]["vavg"] == 230.0 and "note" not in body["data"]
 
 
 def test_history_averages_per_bucket_inside_the_range(viewer_client):
@@ -65,7 +65,7 @@ def test_history_query_helper_matches_the_endpoint_contract():
     insert_readings(device, T0, 7, 60)
     points = queries.history(device, T0, T0 + timedelta(minutes=7), 180)
     assert [p["t"] for p in points] == [T0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=6)]
-    assert set(points[0]) == {"t", "samples", *queries.QUANTITIES}
+    assert set(points[0]) == {"t", "samples", "frequency", "voltage_avg", "current_avg", "power_total", "power_factor"}
     assert [p["samples"] for p in points] == [3, 3, 1]
     assert queries.latest(device).seq == 6
 
@@ -107,7 +107,7 @@ def test_export_is_csv_of_the_range(viewer_client):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert response.streaming and "attachment" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0][:2] == ["ts", "ts_estimated"] and rows[0][-1] == "data"
+    assert rows[0][:2] == ["ts", "ts_estimated"] and rows[0][-1] == "extra" and "in" in rows[0]
     assert [row[5] for row in rows[1:]] == ["2", "3", "4"]
 
 
@@ -140,15 +140,16 @@ def test_portable_export_path_formats_like_the_copy_path():
     device = make_device()
     insert_readings(device, T0, 3, 60)
     start, end = T0, T0 + timedelta(hours=1)
-    copy_text = b"".join(queries._export_with_copy(device, start, end)).decode()
-    rows = TelemetryRecord.objects.filter(device=device).order_by("ts").values_list(*queries.EXPORT_COLUMNS).iterator()
-    portable = "".join(queries.csv_chunks(list(queries.EXPORT_COLUMNS), (queries._portable_row(r) for r in rows)))
+    columns = [field for _, field in queries._export_columns(queries.CsvKind.RAW)]
+    copy_text = b"".join(queries._export_with_copy(device, start, end, queries.CsvKind.RAW)).decode()
+    rows = TelemetryRecord.objects.filter(device=device).order_by("ts").values_list(*columns).iterator()
+    portable = "".join(queries.csv_chunks(queries.export_header("raw"), (map(queries._csv_value, r) for r in rows)))
     copy_rows, portable_rows = (list(csv.reader(io.StringIO(text))) for text in (copy_text, portable))
     assert copy_rows[0] == portable_rows[0] and len(copy_rows) == len(portable_rows) == 4
     for ours, theirs in zip(copy_rows[1:], portable_rows[1:], strict=True):
         assert ours[:6] == theirs[:6]  # time stamps, flags, source, connection, seq: identical text
-        assert [float(v) for v in ours[6:11]] == [float(v) for v in theirs[6:11]]
-        assert json.loads(ours[11]) == json.loads(theirs[11])
+        assert [float(v) if v else None for v in ours[6:-1]] == [float(v) if v else None for v in theirs[6:-1]]
+        assert (json.loads(ours[-1]) if ours[-1] else None) == (json.loads(theirs[-1]) if theirs[-1] else None)
 
 
 def test_under_asgi_chunks_are_pulled_one_at_a_time_not_drained_first():

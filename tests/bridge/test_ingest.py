@@ -40,7 +40,7 @@ def test_batch_counts_new_rows_and_skips_duplicates_within_and_across_batches():
     assert store_readings(batch) == 0
     assert TelemetryRecord.objects.count() == 3
     stored = TelemetryRecord.objects.get(device=two)
-    assert stored.frequency == 50.01 and stored.data["vavg"] == 230.3
+    assert stored.frequency == 50.01 and stored.vavg == 230.3 and stored.extra is None
 
 
 def test_unmeasured_quantities_whole_numbers_and_flags_keep_their_values_in_the_columns():
@@ -51,6 +51,8 @@ def test_unmeasured_quantities_whole_numbers_and_flags_keep_their_values_in_the_
     sparse.ts_estimated, sparse.seq = True, None
     large = reading(device, T0 + timedelta(seconds=5))
     large.record["pt"], large.seq = 10**20, 2**63 - 1
+    for changed in (sparse, large):  # PostgreSQL reads the quantities from the record's text, as the bridge sends it
+        changed.data_json = json.dumps(changed.record)
     assert store_readings([sparse, large]) == 2
     first, second = TelemetryRecord.objects.order_by("ts")
     assert (first.frequency, first.power_total, first.power_factor) == (None, 6770.0, None)
@@ -112,3 +114,17 @@ def test_device_pages_keep_room_for_in_place_updates():
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [Device._meta.db_table])
         assert cursor.fetchone()[0] == ["fillfactor=70"]
+
+
+def test_a_value_beyond_single_precision_is_kept_in_extra_and_the_batch_goes_in():
+    """The meter measures in float32, so a larger value is no reading; the `real` column cannot hold it and
+    would refuse the whole batch. It stays NULL there and is kept as sent in `extra`; the rest is stored."""
+    device = make_device()
+    odd, good = reading(device, T0), reading(device, T0 + timedelta(seconds=5))
+    odd.record.update(v1=1e39, pt=-3.5e38, note="kept")
+    odd.data_json = json.dumps(odd.record)
+    assert store_readings([odd, good]) == 2
+    stored = TelemetryRecord.objects.get(device=device, ts=T0)
+    assert (stored.v1, stored.pt, stored.f) == (None, None, 50.01)
+    assert stored.extra == {"v1": 1e39, "pt": -3.5e38, "note": "kept"}
+    assert TelemetryRecord.objects.get(device=device, ts=T0 + timedelta(seconds=5)).extra is None

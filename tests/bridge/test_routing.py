@@ -77,7 +77,7 @@ def test_single_record_and_gsm_batch_are_stored_with_their_columns(bridge, devic
     assert first.frequency == 49.98
     assert first.voltage_avg == 230.3 and first.current_avg == 10.03
     assert first.power_total == 6770.7 and first.power_factor == 0.99
-    assert first.data["extra_field"] == "kept"
+    assert first.extra == {"extra_field": "kept"}
     assert not first.ts_estimated
     device.refresh_from_db()
     assert device.last_telemetry == TelemetryRecord.objects.filter(device=device).order_by("-ts").first().ts

@@ -49,12 +49,14 @@ def add_telemetry(device, minutes: int = 60, step_s: int = 30):
                 device=device,
                 ts=ts,
                 received_at=ts,
-                frequency=50.0 + 0.05 * wave,
-                voltage_avg=229.0 + 3 * wave,
-                current_avg=9.5 + wave,
-                power_total=6500 + 400 * wave,
-                power_factor=0.97 + 0.02 * wave,
-                data={},
+                f=50.0 + 0.05 * wave,
+                v1=228.0 + 3 * wave,
+                v2=229.0 + 3 * wave,
+                v3=230.0 + 3 * wave,
+                vavg=229.0 + 3 * wave,
+                iavg=9.5 + wave,
+                pt=6500 + 400 * wave,
+                pft=0.97 + 0.02 * wave,
             )
         )
     TelemetryRecord.objects.bulk_create(rows)
@@ -90,13 +92,18 @@ def test_device_list_badge_and_last_seen_change_live(console_server, page):
     screenshot(page, "device-list")
 
 
-def test_device_page_charts_history_and_streams_telemetry(console_server, page):
+def open_device_page_with_an_hour_of_telemetry(console_server, page):
     device = seed_fleet(1)[0]
     add_telemetry(device)
     log_in(page, console_server, make_user(OPERATOR))
     page.goto(f"{console_server.url}/admin/devices/device/{device.pk}/change/")
     wait_live(page)
     wait_until(lambda: chart_points(page) > 100, what="the 1 h history in the charts")
+    return device
+
+
+def test_device_page_charts_history_and_streams_telemetry(console_server, page):
+    device = open_device_page_with_an_hour_of_telemetry(console_server, page)
     assert page.locator(".acv-chart canvas").count() == 5
     events.publish_event(
         events.TELEMETRY_RECEIVED,
@@ -109,6 +116,18 @@ def test_device_page_charts_history_and_streams_telemetry(console_server, page):
     page.click("[data-range='1h']")
     wait_until(lambda: chart_points(page) > 100, what="the 1 h history again")
     screenshot(page, "device-page")
+
+
+def test_device_page_charts_a_chosen_set_of_quantities_with_min_max_bands(console_server, page):
+    open_device_page_with_an_hour_of_telemetry(console_server, page)
+    page.select_option("[data-chart-set]", "voltages")
+    page.wait_for_selector("#acv-set-chart canvas")
+    assert page.locator("#acv-charts").is_hidden()
+    wait_until(lambda: chart_points(page) > 100, what="the phase voltages with their bands")
+    assert "Phase voltages" in page.inner_text("#acv-set-chart")
+    page.select_option("[data-chart-set]", "")
+    page.wait_for_selector("#acv-charts .acv-chart canvas")
+    assert page.locator("#acv-set-chart").is_hidden()
 
 
 def test_acknowledging_an_alert_updates_other_open_pages(console_server, browser, page):

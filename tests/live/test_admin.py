@@ -205,8 +205,7 @@ def test_telemetry_history_view_buckets_by_range_and_refuses_unknown_ranges(oper
             device=device,
             ts=now - timedelta(minutes=minutes_ago),
             received_at=now,
-            voltage_avg=volts,
-            data={"vavg": volts},
+            vavg=volts,
         )
     url = reverse("admin:devices_device_telemetry", args=[device.pk])
     hour = operator_client.get(url + "?range=1h").json()
@@ -215,6 +214,22 @@ def test_telemetry_history_view_buckets_by_range_and_refuses_unknown_ranges(oper
     day = operator_client.get(url + "?range=24h").json()
     assert len(day["points"]) == 3
     assert operator_client.get(url + "?range=1y").status_code == 400
+
+
+def test_telemetry_history_view_gives_a_chart_set_with_min_and_max(operator_client):
+    from telemetry.models import TelemetryRecord
+
+    device = make_device()
+    now = timezone.now().replace(second=0, microsecond=0)
+    for seconds, volts in ((0, 229.0), (2, 233.0)):
+        ts = now - timedelta(minutes=30) + timedelta(seconds=seconds)
+        TelemetryRecord.objects.create(device=device, ts=ts, received_at=now, v1=volts, v2=volts + 1, v3=volts + 2)
+    url = reverse("admin:devices_device_telemetry", args=[device.pk])
+    body = operator_client.get(url + "?range=1h&set=voltages").json()
+    assert body["fields"] == ["v1", "v2", "v3"]
+    [point] = body["points"]
+    assert point["samples"] == 2 and point["v1"] == {"avg": 231.0, "min": 229.0, "max": 233.0}
+    assert operator_client.get(url + "?range=1h&set=everything").status_code == 400
 
 
 def make_firmware(version="1.3.0"):

@@ -1,0 +1,279 @@
+"""5-minute and hourly rollups, kept up to date incrementally from the readings' receive time.
+
+A pass takes the readings received since the watermark (a few minutes of live data, or an SD replay
+of hours-old readings) and recomputes, in full, every 5-minute bucket they fall into; then the hourly
+buckets those lie in, from the 5-minute rows. The watermark stops TELEMETRY_ROLLUP_SETTLE_SECONDS
+short of now, so a batch still in flight in the bridge (received, not yet committed) is not skipped.
+Work goes in receive-time windows, one transaction each, so a first pass over a large database makes
+steady progress; a window that found nothing doubles the next one.
+
+Each bucket keeps `samples` and avg/min/max/last of every quantity, where `last` is the bucket's newest
+reading. The energy of a bucket is the increase of each counter: the increase between its own readings
+plus the step from the previous bucket's last value to its first, both counting a decrease as a reset
+(`clear_energy`, a replaced meter) that adds nothing, never as negative energy. After a gap the energy
+of the whole gap lands in the bucket where readings resume. A rewritten bucket gets its energy as it
+is inserted; when an SD back-fill fills a bucket, the stored bucket after it gets its energy updated,
+since its step now starts from the filled one (in live operation there is none: nothing is updated).
+
+The SQL is the same on PostgreSQL and SQLite except for bucketing (telemetry.timebuckets).
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from telemetry.models import (
+    FiveMinuteRollup,
+    HourlyRollup,
+    RollupWatermark,
+    TelemetryRecord,
+    energy_column,
+    first_column,
+    increase_column,
+    rollup_column,
+)
+from telemetry.quantities import COUNTERS, QUANTITIES, Aggregate
+from telemetry.timebuckets import add_seconds_sql, bucket_sql
+
+WATERMARK = "rollups"
+RAW, FIVE, HOURLY = TelemetryRecord._meta.db_table, FiveMinuteRollup._meta.db_table, HourlyRollup._meta.db_table
+DIRTY, SUCCESSORS, DIRTY_HOURS = "telemetry_rollup_dirty", "telemetry_rollup_next", "telemetry_rollup_dirty_hours"
+
+
+@dataclass
+class RollupReport:
+    windows: int = 0
+    five_minute_buckets: int = 0
+    hourly_buckets: int = 0
+    received_until: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def roll_up(now: datetime | None = None) -> RollupReport:
+    """Bring both rollups up to date with every reading received until now - settle time."""
+    now = now or datetime.now(UTC)
+    until = now - timedelta(seconds=settings.TELEMETRY_ROLLUP_SETTLE_SECONDS)
+    base_window = window = timedelta(seconds=settings.TELEMETRY_ROLLUP_WINDOW_SECONDS)
+    report = RollupReport()
+    while True:
+        with transaction.atomic():
+            mark = _locked_watermark(until)
+            if mark.received_until >= until:
+                report.received_until = mark.received_until
+                return report
+            window_end = min(mark.received_until + window, until)
+            five, hourly = _roll_up_window(mark.received_until, window_end)
+            mark.received_until = window_end
+            mark.save(update_fields=["received_until"])
+        report.windows += 1
+        report.five_minute_buckets += five
+        report.hourly_buckets += hourly
+        # Quiet stretches (a first pass over old data with gaps) are crossed in ever longer windows.
+        window = base_window if five else window * 2
+
+
+def _locked_watermark(until: datetime) -> RollupWatermark:
+    """The watermark row, locked for this pass; the first pass starts just before the oldest reading."""
+    mark = RollupWatermark.objects.select_for_update().filter(name=WATERMARK).first()
+    if mark is None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT min(received_at) FROM {_q(RAW)}", [])  # noqa: S608
+            (oldest,) = cursor.fetchone()
+        if isinstance(oldest, str):  # SQLite returns the aggregate as text
+            oldest = datetime.fromisoformat(oldest)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        start = oldest - timedelta(microseconds=1) if oldest else until
+        RollupWatermark.objects.get_or_create(name=WATERMARK, defaults={"received_until": start})
+        mark = RollupWatermark.objects.select_for_update().get(name=WATERMARK)
+    return mark
+
+
+def _roll_up_window(received_after: datetime, received_until: datetime) -> tuple[int, int]:
+    vendor = connection.vendor
+    device_type = "uuid" if vendor == "postgresql" else "char(32)"
+    time_type = "timestamptz" if vendor == "postgresql" else "datetime"
+    five_end = add_seconds_sql(vendor, "bucket", FiveMinuteRollup.BUCKET_SECONDS)
+    with connection.cursor() as cursor:
+        for table in (DIRTY, SUCCESSORS, DIRTY_HOURS):
+            cursor.execute(f"DROP TABLE IF EXISTS {_q(table)}", [])
+            cursor.execute(
+                f"CREATE TEMP TABLE {_q(table)} (device_id {device_type}, bucket {time_type}, bucket_end {time_type})",
+                [],
+            )
+        bucket = bucket_sql(vendor, "ts", FiveMinuteRollup.BUCKET_SECONDS)
+        cursor.execute(
+            f"INSERT INTO {_q(DIRTY)} (device_id, bucket) SELECT DISTINCT device_id, {bucket} "  # noqa: S608
+            f"FROM {_q(RAW)} WHERE received_at > %s AND received_at <= %s",
+            [received_after, received_until],
+        )
+        five = cursor.rowcount
+        hourly = 0
+        if five:
+            cursor.execute(f"UPDATE {_q(DIRTY)} SET bucket_end = {five_end}", [])  # noqa: S608
+            cursor.execute(_delete_dirty(FIVE, DIRTY), [])
+            cursor.execute(_five_minute_insert(), [])
+            cursor.execute(_successors_insert(), [])
+            cursor.execute(_successors_update(), [])
+            hour = bucket_sql(vendor, "bucket", HourlyRollup.BUCKET_SECONDS)
+            cursor.execute(
+                f"INSERT INTO {_q(DIRTY_HOURS)} (device_id, bucket) SELECT DISTINCT device_id, {hour} "  # noqa: S608
+                f"FROM (SELECT device_id, bucket FROM {_q(DIRTY)} UNION SELECT device_id, bucket FROM {_q(SUCCESSORS)})"
+                " AS changed",
+                [],
+            )
+            hourly = cursor.rowcount
+            hour_end = add_seconds_sql(vendor, "bucket", HourlyRollup.BUCKET_SECONDS)
+            cursor.execute(f"UPDATE {_q(DIRTY_HOURS)} SET bucket_end = {hour_end}", [])  # noqa: S608
+            cursor.execute(_delete_dirty(HOURLY, DIRTY_HOURS), [])
+            cursor.execute(_hourly_insert(), [])
+        for table in (DIRTY, SUCCESSORS, DIRTY_HOURS):
+            cursor.execute(f"DROP TABLE {_q(table)}", [])
+    return five, hourly
+
+
+def _delete_dirty(table: str, dirty: str) -> str:
+    return (
+        f"DELETE FROM {_q(table)} WHERE EXISTS (SELECT 1 FROM {_q(dirty)} AS d "  # noqa: S608
+        f"WHERE d.device_id = {_q(table)}.device_id AND d.bucket = {_q(table)}.bucket)"
+    )
+
+
+def _energy(row: str, counter, previous_last: str) -> str:
+    """energy = increase within the bucket + the step from the previous bucket's last value (a drop adds 0).
+
+    NULL for a bucket without any value of the counter (a meter that does not report it).
+    """
+    first, measured = f"{row}.{_q(first_column(counter))}", f"{row}.{_q(rollup_column(counter, Aggregate.MAX))}"
+    increase = f"{row}.{_q(increase_column(counter))}"
+    return (
+        f"CASE WHEN {measured} IS NOT NULL THEN COALESCE({increase}, 0) + CASE WHEN {first} >= {previous_last} "
+        f"THEN {first} - {previous_last} ELSE 0 END END"
+    )
+
+
+def _five_minute_insert() -> str:
+    """Every dirty 5-minute bucket, in full, from its readings, with its energy.
+
+    The energy needs each bucket's predecessor: the bucket before it among the new ones and the stored
+    ones between them (the stored bucket before the first new one included).
+    """
+    inner, aggregates, targets = [], [], ["device_id", "bucket", "samples"]
+    for quantity in QUANTITIES:
+        column = _q(quantity.column)
+        inner.append(f"r.{column} AS {column}")
+        for aggregate, expression in zip(
+            Aggregate.values,
+            (f"avg({column})", f"min({column})", f"max({column})", f"max(CASE WHEN n = total THEN {column} END)"),
+            strict=True,
+        ):
+            aggregates.append(f"{expression} AS {_q(rollup_column(quantity, aggregate))}")
+            targets.append(rollup_column(quantity, aggregate))
+    carried = []  # the columns the energy of the next bucket depends on
+    for counter in COUNTERS:
+        column, step = _q(counter.column), _q(f"{counter.column}_step")
+        inner.append(f"r.{column} - lag(r.{column}) OVER w AS {step}")
+        aggregates += [
+            f"max(CASE WHEN n = 1 THEN {column} END) AS {_q(first_column(counter))}",
+            f"CASE WHEN min({step}) < 0 THEN sum(CASE WHEN {step} > 0 THEN {step} ELSE 0 END) "
+            f"ELSE max({column}) - min({column}) END AS {_q(increase_column(counter))}",
+        ]
+        targets += [first_column(counter), increase_column(counter)]
+        carried += [first_column(counter), increase_column(counter), rollup_column(counter, Aggregate.MAX),
+                    rollup_column(counter, Aggregate.LAST)]  # fmt: skip
+    carried_sql = ", ".join(map(_q, carried))
+    energies = ", ".join(
+        f"{_energy('c', counter, f'lag(c.{_q(rollup_column(counter, Aggregate.LAST))}) OVER w')} "
+        f"AS {_q(energy_column(counter))}"
+        for counter in COUNTERS
+    )
+    fresh = (
+        f"SELECT device_id, bucket, count(*) AS samples, {', '.join(aggregates)} FROM ("  # noqa: S608
+        f"SELECT r.device_id AS device_id, d.bucket AS bucket, {', '.join(inner)}, "
+        "row_number() OVER w AS n, count(*) OVER (PARTITION BY r.device_id, d.bucket) AS total "
+        f"FROM {_q(RAW)} AS r JOIN {_q(DIRTY)} AS d "
+        "ON r.device_id = d.device_id AND r.ts >= d.bucket AND r.ts < d.bucket_end "
+        "WINDOW w AS (PARTITION BY r.device_id, d.bucket ORDER BY r.ts)"
+        ") AS readings GROUP BY device_id, bucket"
+    )
+    stored_between = (
+        f"SELECT f.device_id, f.bucket, {', '.join('f.' + _q(c) for c in carried)}, 0 AS is_fresh "  # noqa: S608
+        f"FROM {_q(FIVE)} AS f JOIN (SELECT device_id, min(bucket) AS since, max(bucket) AS until "
+        f"FROM {_q(DIRTY)} GROUP BY device_id) AS m ON f.device_id = m.device_id "
+        f"WHERE f.bucket < m.until AND f.bucket >= COALESCE((SELECT max(p.bucket) FROM {_q(FIVE)} AS p "
+        "WHERE p.device_id = m.device_id AND p.bucket < m.since), m.since)"
+    )
+    columns = ", ".join(_q(c) for c in (*targets, *(energy_column(counter) for counter in COUNTERS)))
+    return (
+        f"WITH fresh AS ({fresh}), "  # noqa: S608
+        f"context AS (SELECT device_id, bucket, {carried_sql}, 1 AS is_fresh FROM fresh UNION ALL {stored_between}), "
+        f"energies AS (SELECT c.device_id AS device_id, c.bucket AS bucket, c.is_fresh AS is_fresh, {energies} "
+        "FROM context AS c WINDOW w AS (PARTITION BY c.device_id ORDER BY c.bucket)) "
+        f"INSERT INTO {_q(FIVE)} ({columns}) "
+        f"SELECT {', '.join('fresh.' + _q(c) for c in targets)}, "
+        f"{', '.join('e.' + _q(energy_column(counter)) for counter in COUNTERS)} "
+        "FROM fresh JOIN energies AS e ON e.device_id = fresh.device_id AND e.bucket = fresh.bucket "
+        "AND e.is_fresh = 1"
+    )
+
+
+def _successors_insert() -> str:
+    """The stored bucket after each rewritten one (not rewritten itself): its step now starts elsewhere.
+
+    None in live operation, where the rewritten buckets are the newest; an SD back-fill has some.
+    """
+    return (
+        f"INSERT INTO {_q(SUCCESSORS)} (device_id, bucket) SELECT DISTINCT d.device_id, "  # noqa: S608
+        f"(SELECT min(f.bucket) FROM {_q(FIVE)} AS f WHERE f.device_id = d.device_id AND f.bucket > d.bucket) AS next "
+        f"FROM {_q(DIRTY)} AS d WHERE EXISTS (SELECT 1 FROM {_q(FIVE)} AS f "
+        "WHERE f.device_id = d.device_id AND f.bucket > d.bucket) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_q(DIRTY)} AS o WHERE o.device_id = d.device_id AND o.bucket = "
+        f"(SELECT min(f.bucket) FROM {_q(FIVE)} AS f WHERE f.device_id = d.device_id AND f.bucket > d.bucket))"
+    )
+
+
+def _successors_update() -> str:
+    assignments = []
+    for counter in COUNTERS:
+        last = _q(rollup_column(counter, Aggregate.LAST))
+        previous = (
+            f"(SELECT p.{last} FROM {_q(FIVE)} AS p WHERE p.device_id = t.device_id AND p.bucket < t.bucket "  # noqa: S608
+            "ORDER BY p.bucket DESC LIMIT 1)"
+        )
+        assignments.append(f"{_q(energy_column(counter))} = {_energy('t', counter, previous)}")
+    return (
+        f"UPDATE {_q(FIVE)} AS t SET {', '.join(assignments)} FROM {_q(SUCCESSORS)} AS s "  # noqa: S608
+        "WHERE t.device_id = s.device_id AND t.bucket = s.bucket"
+    )
+
+
+def _hourly_insert() -> str:
+    """Every dirty hour from its 5-minute rows: averages weighted by samples, energy summed."""
+    outer, targets = [], ["device_id", "bucket", "samples"]
+    for quantity in QUANTITIES:
+        avg, low, high, last = (_q(rollup_column(quantity, aggregate)) for aggregate in Aggregate.values)
+        outer += [
+            f"sum(CAST({avg} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {avg} IS NOT NULL THEN samples END)",
+            f"min({low})",
+            f"max({high})",
+            f"max(CASE WHEN n = total THEN {last} END)",
+        ]
+        targets += [rollup_column(quantity, aggregate) for aggregate in Aggregate.values]
+    for counter in COUNTERS:
+        outer.append(f"sum({_q(energy_column(counter))})")
+        targets.append(energy_column(counter))
+    return (
+        f"INSERT INTO {_q(HOURLY)} ({', '.join(map(_q, targets))}) "  # noqa: S608
+        f"SELECT device_id, hour, sum(samples), {', '.join(outer)} FROM ("
+        "SELECT f.*, d.bucket AS hour, row_number() OVER (PARTITION BY f.device_id, d.bucket ORDER BY f.bucket) AS n, "
+        "count(*) OVER (PARTITION BY f.device_id, d.bucket) AS total "
+        f"FROM {_q(FIVE)} AS f JOIN {_q(DIRTY_HOURS)} AS d "
+        "ON f.device_id = d.device_id AND f.bucket >= d.bucket AND f.bucket < d.bucket_end"
+        ") AS buckets GROUP BY device_id, hour"
+    )
