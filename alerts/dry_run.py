@@ -16,6 +16,7 @@ from alerts.models import AlertRule, RulePhase
 from alerts.rules import CompiledRule, StateView, step
 from devices.models import Device
 from telemetry.models import TelemetryRecord
+from telemetry.quantities import BY_FIELD
 
 LISTED_DEVICES = 20
 
@@ -54,14 +55,15 @@ def dry_run(rule: AlertRule, now: datetime | None = None) -> DryRun:
         devices = devices.filter(pk=rule.device_id)
     elif rule.group_id:
         devices = devices.filter(group_id=rule.group_id)
+    column = BY_FIELD[compiled.field].column
     rows = (
         TelemetryRecord.objects.filter(device__in=devices, ts__gte=result.since, ts__lte=now)
         .order_by("device_id", "ts")
-        .values_list("device__device_id", "ts", "data")
+        .values_list("device__device_id", "ts", column)
     )
     limit = settings.ALERT_RULE_DRY_RUN_MAX_ROWS
     current, state = None, StateView.idle()
-    for device_id, ts, record in rows[: limit + 1].iterator(chunk_size=2000):
+    for device_id, ts, value in rows[: limit + 1].iterator(chunk_size=2000):
         if result.readings == limit:
             result.truncated = True
             break
@@ -69,8 +71,7 @@ def dry_run(rule: AlertRule, now: datetime | None = None) -> DryRun:
         if device_id != current:
             current, state = device_id, StateView.idle()
             result.devices += 1
-        value = record.get(compiled.field) if isinstance(record, dict) else None
-        if type(value) not in (int, float):
+        if value is None:
             continue
         phase, since = step(compiled, state, value, ts)
         if phase == RulePhase.FIRING and state.phase in (None, RulePhase.PENDING):
