@@ -125,5 +125,4 @@ def test_group_deploy_plans_and_starts_a_rollout_for_the_group_only(operator_cli
 def test_a_nul_character_in_a_search_is_a_400_with_an_object_body(viewer_client):
     response = viewer_client.get("/api/groups", {"search": "Plant\x00A"})
     assert response.status_code == 400
-    assert isinstance(response.json(), dict)
-    assert response.json()["non_field_errors"]
+    assert "NUL" in response.json()["detail"]  # refused at the door (acuvim_console.request_guards)

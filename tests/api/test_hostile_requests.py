@@ -14,10 +14,11 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from acuvim_console.json_limits import MAX_DEPTH, MAX_OBJECT_KEYS
-from alerts.models import Alert, AlertType
+from alerts.models import Alert, AlertRule, AlertType, NotificationChannel, Silence
 from devices.commands import send_command
 from firmware.testing_images import build_app_image
 from firmware.uploads import upload_firmware
@@ -79,7 +80,14 @@ def known_objects(superuser_client):
     Alert.objects.create(device=device, alert_type=AlertType.OVERVOLTAGE, message="V1 high")
     send_command(device, "ping", {})
     firmware = upload_firmware(SimpleUploadedFile("gw.bin", build_app_image("1.3.0")), version="1.3.0")
-    return {"device_id": device.device_id, "version": firmware.version, "device": device}
+    rule = AlertRule.objects.create(name="V1 high", field="v1", op=">", threshold=250, clear_threshold=245)
+    ids = {
+        "api/groups/": device.group_id,
+        "api/alert-rules/": rule.pk,
+        "api/silences/": Silence.objects.create(rule=rule, reason="maintenance", ends_at=timezone.now()).pk,
+        "api/notification-channels/": NotificationChannel.objects.create(name="ops", kind="webhook").pk,
+    }
+    return {"device_id": device.device_id, "version": firmware.version, "device": device, "ids": ids}
 
 
 # /health answers 503 while a dependency is down (no broker runs for these tests): an answer, not a fault.
@@ -199,7 +207,8 @@ def test_every_json_write_endpoint_answers_400_with_the_reason_for_a_hostile_bod
     failures = []
     for method, template in operations:
         path = template.replace("{device_id}", known_objects["device_id"]).replace("{version}", "1.3.0")
-        path = path.replace("{id}", str(known_objects["device"].group_id))
+        owner = next((prefix for prefix in known_objects["ids"] if path.startswith("/" + prefix)), "api/groups/")
+        path = path.replace("{id}", str(known_objects["ids"][owner]))
         for label, (body, reason) in HOSTILE_BODIES.items():
             response = getattr(superuser_client, method)(path, data=body, content_type="application/json")
             text = response.content.decode(errors="replace")

@@ -161,9 +161,9 @@ def world(db, settings, mqtt_broker):
 
 def _url(name: str, route: str, world) -> str:
     kwargs = {}
-    if "<str:device_id>" in route:
+    if ":device_id>" in route:
         kwargs["device_id"] = world["device_id"]
-    if "<str:version>" in route:
+    if ":version>" in route:
         kwargs["version"] = world["version"]
     if "pk>" in route:
         kind = next((kind for kind in world["pk"] if name.startswith(kind)), "rollout")

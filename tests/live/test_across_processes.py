@@ -11,7 +11,6 @@ import uuid
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework_simplejwt.tokens import AccessToken
 
 from acuvim_console import events, watchers
 from devices.choices import DeviceStatus
@@ -19,7 +18,7 @@ from devices.roles import VIEWER
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient
 from tests.factories import make_device, make_user
-from tests.live.test_consumers import communicator, connect_and_snapshot
+from tests.live.test_consumers import communicator, connect_and_snapshot, tickets_for
 from tests.support.bridge_process import BridgeProcess
 from tests.support.channel_layer import LIVE_REDIS_URL
 
@@ -56,12 +55,12 @@ def bridge_process(mqtt_broker, live_channel_prefix, tmp_path):
 
 def test_events_from_the_bridge_process_reach_the_web_process_websockets_through_redis(bridge_process):
     gateway = make_device(status=DeviceStatus.OFFLINE)
-    token = str(AccessToken.for_user(make_user(VIEWER)))
+    fleet_ticket, page_ticket = tickets_for(make_user(VIEWER), count=2)
     device_id = gateway.device_id
 
     async def scenario():
-        fleet = communicator(f"/ws/fleet/?token={token}", headers=())
-        page = communicator(f"/ws/devices/{device_id}/?token={token}", headers=())
+        fleet = communicator(f"/ws/fleet/?ticket={fleet_ticket}", headers=())
+        page = communicator(f"/ws/devices/{device_id}/?ticket={page_ticket}", headers=())
         await connect_and_snapshot(fleet)
         await connect_and_snapshot(page)
         await sync_to_async(bridge_process.send)(f"devices/register/{device_id}", messages.registration(device_id))
