@@ -56,28 +56,38 @@ def _quote(name: str) -> str:
 # (json_to_record): the bridge parsed the record already and need not turn ~45 numbers per reading
 # into array text again, which measured as the dearest part of the old per-column arrays.
 _UNNEST = ", ".join(f"{'%s' if literal else '%b'}::{pg_type}[]" for _, pg_type, literal in _ARRAYS)
-# Every quantity is read as double precision. An instantaneous value beyond single precision (no meter
-# sends one: it measures in float32, but validation accepts any finite number) would make the `real`
-# column refuse the whole batch; instead it stays NULL there and is kept, as sent, in `extra`.
+# Every quantity is read as double precision. An instantaneous value beyond single precision, too large
+# or so small that it is not zero but underflows (no meter sends one: it measures in float32, but
+# validation accepts any finite number), would make the `real` column refuse the whole batch; instead it
+# stays NULL there and is kept, as sent, in `extra`.
 REAL_MAX = 3.4028234663852886e38
+REAL_MIN = 1.1754943508222875e-38  # the smallest normal float32; anything closer to zero but not zero is kept aside
 _RECORD_TYPES = ", ".join(f"{_quote(q.field)} double precision" for q in QUANTITIES)
 _INSTANTS = [q for q in QUANTITIES if not q.counter]
 
 
 def _in_range(quantity) -> str:
     value = f"q.{_quote(quantity.field)}"
-    return value if quantity.counter else f"CASE WHEN abs({value}) <= {REAL_MAX!r} THEN {value} END"
+    if quantity.counter:
+        return value
+    return f"CASE WHEN abs({value}) <= {REAL_MAX!r} AND NOT abs({value}) < {REAL_MIN!r} OR {value} = 0 THEN {value} END"
 
 
 def _names(fields) -> str:
     return "ARRAY[" + ", ".join(f"'{name}'" for name in sorted(fields)) + "]::text[]"
 
 
+def _outside_real(value: str) -> str:
+    return f"(abs({value}) > {REAL_MAX!r} OR {value} <> 0 AND abs({value}) < {REAL_MIN!r})"
+
+
 _EXTRA = (
     f"CASE WHEN greatest({', '.join(f'abs(q.{_quote(q.field)})' for q in _INSTANTS)}) > {REAL_MAX!r} "  # noqa: S608
+    f"OR least({', '.join(f'nullif(abs(q.{_quote(q.field)}), 0)' for q in _INSTANTS)}) < {REAL_MIN!r} "
     "THEN (SELECT json_object_agg(e.key, e.value) FROM json_each(v.record) AS e "
     f"WHERE e.key <> ALL({_names(KNOWN_FIELDS)}) OR (e.key = ANY({_names(q.field for q in _INSTANTS)}) "
-    f"AND CASE WHEN json_typeof(e.value) = 'number' THEN abs(e.value::text::double precision) > {REAL_MAX!r} "
+    "AND CASE WHEN json_typeof(e.value) = 'number' "
+    f"THEN {_outside_real('e.value::text::double precision')} "
     "ELSE false END)) ELSE v.extra END"
 )
 INSERT_POSTGRESQL = (

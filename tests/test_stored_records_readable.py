@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from devices.models import Command, Device
 from devices.registration import handle_registration
 from telemetry.ingest import Reading, store_readings
 from telemetry.models import TelemetryRecord
+from telemetry.quantities import QUANTITIES
 from tests.bridge import messages
 from tests.factories import make_user
 
@@ -82,22 +84,21 @@ def accepted_reading(device: Device, record: dict, received_at: datetime) -> Rea
     )
 
 
-def legacy_reading(device: Device, ts: datetime, extra: object, extra_text: str) -> Reading:
-    """A row as the code before the bounds stored it: the device's JSON text, untouched, in the `json` column."""
+def store_legacy_row(device: Device, ts: datetime, extra_text: str) -> None:
+    """A row as the code before the bounds could leave it: the device's JSON text, untouched, in `extra`.
+
+    Written with SQL because today's ingest would refuse to build it (the bridge refuses such documents
+    long before): what must be tested is that rows already in a database still read back.
+    """
     record = messages.reading(ts.timestamp(), seq=None)
-    text = json.dumps(record)[:-1] + f', "extra": {extra_text}}}'
-    return Reading(
-        device_pk=device.pk,
-        device_id=device.device_id,
-        ts=ts,
-        ts_estimated=False,
-        received_at=ts,
-        source="live",
-        connection="wifi",
-        seq=None,
-        record={**record, "extra": extra},
-        data_json=text,
-    )
+    columns = {quantity.column: record[quantity.field] for quantity in QUANTITIES if quantity.field in record}
+    names = ", ".join(["device_id", "ts", "received_at", "ts_estimated", "source", "connection", "extra", *columns])
+    marks = ", ".join(["%s"] * (7 + len(columns)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TelemetryRecord._meta.db_table} ({names}) VALUES ({marks})",
+            [device.pk, ts, ts, False, "live", "wifi", f'{{"extra": {extra_text}}}', *columns.values()],
+        )
 
 
 @pytest.fixture
@@ -117,10 +118,10 @@ def corpus(settings):
         accepted_reading(device, messages.reading((now - timedelta(seconds=60 - i)).timestamp(), seq=i, **extra), now)
         for i, extra in enumerate(hostile_extras())
     ]
-    readings.append(legacy_reading(device, now - timedelta(seconds=10), "\ud800", '"\\ud800"'))
-    deep_text = '{"n":' * (DEPTH_OF_LEGACY_ROW - 1) + '{"leaf":1}' + "}" * (DEPTH_OF_LEGACY_ROW - 1)
-    readings.append(legacy_reading(device, now - timedelta(seconds=5), nested(DEPTH_OF_LEGACY_ROW), deep_text))
     assert store_readings(readings) == len(readings)
+    store_legacy_row(device, now - timedelta(seconds=10), '"\\ud800"')
+    deep_text = '{"n":' * (DEPTH_OF_LEGACY_ROW - 1) + '{"leaf":1}' + "}" * (DEPTH_OF_LEGACY_ROW - 1)
+    store_legacy_row(device, now - timedelta(seconds=5), deep_text)
 
     for message in (SCRIPT, EVERY_PLANE, EMOJI + RIGHT_TO_LEFT, "m" * 500):
         alert = {"type": "overvoltage", "sev": "critical", "state": "raised", "msg": message, "val": 1.7e308}
@@ -177,12 +178,14 @@ def test_every_api_read_path_renders_every_stored_record(corpus):
     window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(minutes=1)).isoformat()}
     latest = json.loads(read(client, f"{base}/telemetry"))
     assert latest["data"][json_limits.UNREADABLE_KEY].startswith("JSON nested deeper")
-    assert latest["data"][json_limits.STORED_TEXT_KEY].startswith('{"ts":')
+    assert latest["data"][json_limits.STORED_TEXT_KEY].startswith('{"extra":')  # the extra fields, as stored
     history = json.loads(read(client, f"{base}/telemetry/history", **window))
     assert sum(point["samples"] for point in history["points"]) == len(hostile_extras()) + 2
     csv_text = read(client, f"{base}/telemetry/export", **window)
     assert csv_text.count("\n") == len(hostile_extras()) + 3  # header, the corpus, the two legacy rows
-    assert '"\\ud800"' in csv_text.replace('""', '"') and EVERY_PLANE in csv_text  # the stored text, as stored
+    unquoted = csv_text.replace('""', '"')
+    assert '"\\ud800"' in unquoted  # the legacy row's stored text, as stored
+    assert json.dumps(EVERY_PLANE)[1:-1] in unquoted  # the extra fields are stored as JSON text, escaped
     for path in ("", "/status", "/commands", "/alerts", "/config"):
         body = json.loads(read(client, base + path))
         assert body is not None
@@ -198,27 +201,19 @@ def test_every_admin_page_renders_every_stored_record_escaped(corpus, caplog):
     device, client, _ = corpus
     pages = [
         "/admin/",
-        "/admin/telemetry/telemetryrecord/",
-        f"/admin/telemetry/telemetryrecord/?device_id={device.device_id}",
         "/admin/devices/device/",
         f"/admin/devices/device/{device.pk}/change/",
         "/admin/alerts/alert/",
         "/admin/devices/command/",
-    ]
-    pages += [
-        f"/admin/telemetry/telemetryrecord/{pk}/change/" for pk in TelemetryRecord.objects.values_list("pk", flat=True)
     ]
     pages += [f"/admin/alerts/alert/{pk}/change/" for pk in device.alerts.values_list("pk", flat=True)]
     pages += [f"/admin/devices/command/{pk}/change/" for pk in device.commands.values_list("pk", flat=True)]
     shown = {page: read(client, page) for page in pages}
     for page, html in shown.items():
         assert SCRIPT not in html, f"{page} shows device text unescaped"
-    assert any(
-        ESCAPED_SCRIPT in html for page, html in shown.items() if "telemetryrecord/" in page and "change" in page
-    )
+    # Readings have no admin list since telemetry 0005 (a composite key); the device page, the API (above) and the
+    # CSV export show them.
     assert any(ESCAPED_SCRIPT in html for page, html in shown.items() if "/alerts/alert/" in page)
-    assert any("nested deeper" in html for html in shown.values()), "the legacy rows show their placeholder"
-    assert any("lone surrogate" in html for html in shown.values())
 
 
 def test_websocket_snapshots_and_events_carry_every_stored_record(corpus):

@@ -50,6 +50,10 @@ MATRIX = {
     ("telemetry-latest", "GET"): READ,
     ("telemetry-history", "GET"): READ,
     ("telemetry-export", "GET"): READ,
+    ("telemetry-energy", "GET"): READ,
+    ("telemetry-energy-export", "GET"): READ,
+    ("group-energy", "GET"): READ,
+    ("group-energy-export", "GET"): READ,
     ("alert-list", "GET"): READ,
     ("alert-acknowledge", "PUT"): OPERATE,
     # Alert rules and silences: Operator+; notification channels (where alert data goes): Admin.

@@ -95,7 +95,7 @@ def test_sigkill_with_a_batch_unacknowledged_loses_nothing_and_stores_it_once(
         wait_until(lambda: store.count - retained < AT_KILL // 10, timeout=30)
         time.sleep(0.5)
         assert TelemetryRecord.objects.count() == BEFORE + AT_KILL
-        per_device = dict(TelemetryRecord.objects.values_list("device").annotate(n=Count("id")))
+        per_device = dict(TelemetryRecord.objects.values_list("device").annotate(n=Count("ts")))
         assert sorted(per_device.values()) == [150, 150, 150]
     finally:
         store.close()
