@@ -1,5 +1,6 @@
 """Telemetry endpoints: a device's latest reading, history of any quantity, CSV; energy of a device or group."""
 
+import abc
 from datetime import UTC
 
 from django.shortcuts import get_object_or_404
@@ -134,13 +135,14 @@ class TelemetryExportView(TelemetryViewBase):
         return streaming_download(request, chunks, filename, "text/csv; charset=utf-8")
 
 
-class EnergyViewBase(TelemetryViewBase):
+class EnergyViewBase(TelemetryViewBase, abc.ABC):
     """Energy per period of one device or a group's members; `/export` gives the same as CSV."""
 
     as_csv = False
 
+    @abc.abstractmethod
     def devices(self, key) -> tuple[str, list]:
-        raise NotImplementedError
+        """The name the answer is for and the pks of the devices whose energy is summed."""
 
     def get(self, request, **key):
         name, device_pks = self.devices(key)
