@@ -18,7 +18,7 @@ def _refuse_insecure_production(**kwargs):
     """Celery logs and swallows exceptions from signal handlers, so the refusal is a SystemExit."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from access.checks import refuse_insecure_production
+    from acuvim_console.operators.checks import refuse_insecure_production
 
     try:
         refuse_insecure_production()

@@ -50,7 +50,7 @@ def console_url() -> str:
 
 def provision(device_ids: list[str]) -> dict[str, str]:
     """Accept the demo gateways (spread over two groups) and return each one's fresh token."""
-    from devices.provisioning import provision_device
+    from devices.registry.provisioning import provision_device
 
     tokens = {}
     for index, device_id in enumerate(device_ids):

@@ -19,7 +19,7 @@ DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or load_or_create_secret_key(DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
-# Production refuses insecure settings (access.checks). Unset: production when the console uses an
+# Production refuses insecure settings (acuvim_console.operators.checks). Unset: production when the console uses an
 # external broker or Redis, as every deployment does; `make run` (embedded) is development.
 PRODUCTION = env_bool("PRODUCTION", bool(os.environ.get("MQTT_URL") or os.environ.get("REDIS_URL")))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -42,8 +42,9 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_celery_beat",
     "axes",
-    "access",
-    "audit",
+    "acuvim_console",
+    "acuvim_console.operators",
+    "acuvim_console.audit",
     "groups",
     "devices",
     "telemetry",
@@ -61,7 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "audit.recording.AuditRequestMiddleware",
+    "acuvim_console.audit.recording.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "acuvim_console.request_guards.AdminSelectionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -125,7 +126,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 # django-axes sees every password check (admin and API login) and locks out an address after
 # LOGIN_FAILURE_LIMIT failures, and a username after as many failures from anywhere, for
-# LOGIN_LOCKOUT_MINUTES. A successful login resets the count. Addresses: access.client_address.
+# LOGIN_LOCKOUT_MINUTES. A successful login resets the count. Addresses: acuvim_console.operators.client_address.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -134,7 +135,7 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "access.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "acuvim_console.operators.client_address.client_address"
 AXES_LOCKOUT_TEMPLATE = "admin/acuvim/login_locked.html"
 # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma separated), e.g.
 # TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8. Empty: the header is ignored and the peer address counts.
@@ -204,7 +205,7 @@ HEALTH_SWEEP_SECONDS = env_int("HEALTH_SWEEP_SECONDS", 30)
 COMMAND_TIMEOUT_SECONDS = env_int("COMMAND_TIMEOUT_SECONDS", 60)
 OTA_COMMAND_TIMEOUT_SECONDS = env_int("OTA_COMMAND_TIMEOUT_SECONDS", 15 * 60)
 
-# --- Commands and device health (devices.commands, devices.health, devices.anomalies) ---
+# --- Commands and device health (devices.control.commands, devices.health.sweep, devices.health.anomalies) ---
 # A command not delivered within this time (device offline) expires instead of running late.
 COMMAND_EXPIRY_SECONDS = env_int("COMMAND_EXPIRY_SECONDS", 3600)
 # How long a request waits for the broker to accept a command before leaving it pending for the sweep.
@@ -301,7 +302,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "acuvim-console@localh
 # --- MQTT -------------------------------------------------------------------------------------
 # Unset MQTT_URL means: runconsole starts its own broker on 127.0.0.1:MQTT_EMBEDDED_PORT, which is
 # MQTT_EMBEDDED_BROKER: `auto` (Mosquitto where installed, durable, from deploy/mosquitto/, data in
-# DATA_DIR/mosquitto; else amqtt in-process, not durable), `mosquitto` or `amqtt` (acuvim_console.mqtt.embedded).
+# DATA_DIR/mosquitto; else amqtt in-process, not durable), `mosquitto` or `amqtt` (acuvim_console.bridge.embedded).
 MQTT_URL = os.environ.get("MQTT_URL", "")
 MQTT_EMBEDDED_PORT = env_int("MQTT_EMBEDDED_PORT", 1884)
 MQTT_EMBEDDED_BROKER = os.environ.get("MQTT_EMBEDDED_BROKER", "auto")
@@ -330,7 +331,7 @@ MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the M
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
-# Shape limits checked before anything walks a payload (acuvim_console.mqtt.payloads.check_shape).
+# Shape limits checked before anything walks a payload (acuvim_console.protocol.payloads.check_shape).
 MQTT_MAX_JSON_DEPTH = env_int("MQTT_MAX_JSON_DEPTH", 16)
 MQTT_MAX_JSON_MEMBERS = env_int("MQTT_MAX_JSON_MEMBERS", 512)  # keys of an object or items of an array
 MQTT_HANDLER_ATTEMPTS = env_int("MQTT_HANDLER_ATTEMPTS", 3)  # then a failing message is dead-lettered and acked
@@ -342,25 +343,25 @@ DEAD_LETTER_KEEP_DAYS = env_int("DEAD_LETTER_KEEP_DAYS", 7)
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "access.jwt.RevocableJWTAuthentication",
+        "acuvim_console.operators.jwt.RevocableJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # JSON bodies are decoded within acuvim_console.json_limits' bounds (depth, keys, NUL, surrogates).
+    # JSON bodies are decoded within acuvim_console.core.json_limits' bounds (depth, keys, NUL, surrogates).
     "DEFAULT_PARSER_CLASSES": [
-        "acuvim_console.api.parsers.BoundedJSONParser",
+        "acuvim_console.core.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "acuvim_console.api.ordering.StrictOrderingFilter",
+        "acuvim_console.core.api.ordering.StrictOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "acuvim_console.api.pagination.StandardPagination",
+    "DEFAULT_PAGINATION_CLASS": "acuvim_console.core.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "acuvim_console.api.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "acuvim_console.core.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "10/min")},
 }
 SIMPLE_JWT = {
@@ -370,7 +371,7 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,  # a refresh token works once
     "UPDATE_LAST_LOGIN": True,
     # Tokens carry the user's credential generation: a password change or deactivation revokes them all.
-    "TOKEN_REFRESH_SERIALIZER": "access.jwt.RevocableRefreshSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "acuvim_console.operators.jwt.RevocableRefreshSerializer",
 }
 # Swagger UI and ReDoc are self-hosted (drf-spectacular-sidecar) so the Content-Security-Policy
 # (acuvim_console.security) can stay 'self' and the docs work offline.
@@ -384,7 +385,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
-    # Device ids and firmware versions in paths (acuvim_console.url_converters.KeyConverter).
+    # Device ids and firmware versions in paths (acuvim_console.core.url_converters.KeyConverter).
     "PATH_CONVERTER_OVERRIDES": {"key": {"type": "string", "minLength": 1, "maxLength": 64}},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
@@ -424,8 +425,8 @@ LOGGING = {
 # Started in this order by `manage.py runconsole`; see acuvim_console/embedded.py.
 EMBEDDED_SERVICES: list[str] = [
     "acuvim_console.scheduler.start",  # periodic jobs, when there is no Redis for Celery
-    "acuvim_console.mqtt.embedded.start_broker",  # Mosquitto or amqtt, when MQTT_URL is unset
-    "acuvim_console.mqtt.embedded.start_bridge",  # the MQTT bridge
+    "acuvim_console.bridge.embedded.start_broker",  # Mosquitto or amqtt, when MQTT_URL is unset
+    "acuvim_console.bridge.embedded.start_bridge",  # the MQTT bridge
     "acuvim_console.demo_fleet.start",  # DEMO_DEVICES=N simulated gateways
 ]
 RUNCONSOLE_HOST = os.environ.get("RUNCONSOLE_HOST", "127.0.0.1")

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from acuvim_console.api.health import HealthView
+from acuvim_console.api.service_status import HealthView
 
 admin.site.site_header = "Acuvim Console"
 admin.site.site_title = "Acuvim Console"

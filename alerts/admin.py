@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from alerts.dry_run import dry_run
 from alerts.models import Alert, AlertRule, Delivery, Notice, NotificationChannel, Silence
 from alerts.services import acknowledge_alerts, resolve_alert, silence_devices
-from devices.admin_filters import DeviceIdFilter
+from devices.admin.filters import DeviceIdFilter
 
 
 class StateFilter(admin.SimpleListFilter):

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from acuvim_console.protocol.quantities import BY_FIELD
 from alerts.models import AlertRule, RulePhase
 from alerts.rules import CompiledRule, StateView, step
 from devices.models import Device
 from telemetry.models import TelemetryRecord
-from telemetry.quantities import BY_FIELD
 
 LISTED_DEVICES = 20
 

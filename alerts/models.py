@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from acuvim_console.mqtt.payloads import NUMERIC_TELEMETRY_FIELDS
+from acuvim_console.protocol.payloads import NUMERIC_TELEMETRY_FIELDS
 
 
 class AlertSeverity(models.TextChoices):

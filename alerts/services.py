@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from acuvim_console.events import ALERT_CREATED, ALERT_UPDATED, publish_event
+from acuvim_console.core.events import ALERT_CREATED, ALERT_UPDATED, publish_event
 from alerts import notifications
 from alerts.models import Alert, AlertSeverity, AlertSource, NoticeEvent, Silence
 from devices.models import Device
@@ -151,6 +151,6 @@ def silence_devices(alerts, *, hours: int, user) -> list[Silence]:
 
 def alert_event_data(alert: Alert) -> dict:
     """What AlertCreated / AlertUpdated carry (the shape the live snapshot uses for alerts)."""
-    from devices.live import alert_payload
+    from devices.cockpit.live import alert_payload
 
     return alert_payload(alert)

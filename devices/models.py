@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from acuvim_console.protocol.identity import validate_device_id
 from devices.choices import (
     CommandName,
     CommandStatus,
@@ -14,7 +15,6 @@ from devices.choices import (
     DeviceStatus,
     ResetReason,
 )
-from devices.identity import validate_device_id
 
 
 class Device(models.Model):
@@ -50,7 +50,7 @@ class Device(models.Model):
     # Health, as reported by heartbeats.
     heartbeat_interval = models.PositiveIntegerField(default=60, help_text="Seconds between heartbeats.")
     last_heartbeat = models.DateTimeField(null=True, blank=True)
-    # Device-clock times of the newest heartbeat and presence message applied (devices.ordering).
+    # Device-clock times of the newest heartbeat and presence message applied (devices.registry.freshness).
     heartbeat_device_ts = models.DateTimeField(null=True, blank=True, editable=False)
     presence_device_ts = models.DateTimeField(null=True, blank=True, editable=False)
     last_telemetry = models.DateTimeField(null=True, blank=True)
@@ -72,7 +72,7 @@ class Device(models.Model):
     mqtt_reconnects = models.PositiveIntegerField(null=True, blank=True)
     ota_state = models.CharField(max_length=16, choices=DeviceOtaState.choices, blank=True)
     ota_previous_version = models.CharField(max_length=32, blank=True)
-    # Memory of the heartbeat anomaly rules between heartbeats (devices.anomalies).
+    # Memory of the heartbeat anomaly rules between heartbeats (devices.health.anomalies).
     heap_decline_streak = models.PositiveSmallIntegerField(default=0, editable=False)
     heap_decline_start = models.PositiveIntegerField(null=True, blank=True, editable=False)
     boot_window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -148,7 +148,7 @@ class DeviceConfig(models.Model):
         return f"{self.device_id} config v{self.version}"
 
     def redacted(self) -> dict:
-        from devices.configs import redact_secrets
+        from acuvim_console.protocol.config import redact_secrets
 
         return redact_secrets(self.document)
 

@@ -2,12 +2,13 @@
 
 from celery import shared_task
 
-from devices import commands, health
+from devices.control import commands
+from devices.health import sweep
 
 
 @shared_task(name="devices.tasks.health_sweep", ignore_result=True)
 def health_sweep() -> dict:
-    return health.sweep()
+    return sweep.sweep()
 
 
 @shared_task(name="devices.tasks.command_timeouts", ignore_result=True)

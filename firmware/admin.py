@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
 from django.utils.html import format_html
 
-from acuvim_console.record_admin import RecordAdmin
+from acuvim_console.core.record_admin import RecordAdmin
 from firmware import admin_views
 from firmware.admin_forms import FirmwareUploadForm
 from firmware.api.permissions import DEPLOY_FIRMWARE

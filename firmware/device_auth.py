@@ -8,7 +8,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from devices.choices import UNACCEPTED_STATUSES
 from devices.models import Device
-from devices.tokens import device_for_token
+from devices.registry.tokens import device_for_token
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from acuvim_console.events import ROLLOUT_PROGRESS, publish_event
-from audit.models import AuditAction
-from audit.recording import record
+from acuvim_console.audit.models import AuditAction
+from acuvim_console.audit.recording import record
+from acuvim_console.core.events import ROLLOUT_PROGRESS, publish_event
+from acuvim_console.protocol.commands import CommandValidationError
 from devices.choices import CommandName, CommandStatus, DeviceStatus
-from devices.command_specs import CommandValidationError
-from devices.commands import queue_command
+from devices.control.commands import queue_command
 from devices.models import Command, Device
 from firmware import conf
 from firmware.download_links import signed_download_url

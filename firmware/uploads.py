@@ -11,8 +11,8 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils.text import get_valid_filename
 
-from audit.models import AuditAction
-from audit.recording import record
+from acuvim_console.audit.models import AuditAction
+from acuvim_console.audit.recording import record
 from firmware import conf
 from firmware.images import ImageInfo, InvalidFirmwareImage, RejectionReason, inspect_app_image
 from firmware.models import FirmwareVersion

@@ -5,7 +5,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from devices import admin_actions
+from devices.admin import actions
 from devices.choices import DeviceStatus
 from devices.models import Device
 from groups.models import DeviceGroup
@@ -69,11 +69,11 @@ class DeviceGroupAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a command to selected groups", permissions=["send_command"])
     def send_group_command(self, request, queryset):
-        return admin_actions.send_command_to_groups(self, request, queryset)
+        return actions.send_command_to_groups(self, request, queryset)
 
     @admin.action(description="Deploy firmware to selected groups", permissions=["deploy_firmware"])
     def deploy_firmware(self, request, queryset):
-        return admin_actions.deploy_to_selection(
+        return actions.deploy_to_selection(
             self, request, queryset, action="deploy_firmware", target_query=deploy_target
         )
 

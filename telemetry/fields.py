@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 
-from acuvim_console import json_limits
+from acuvim_console.core import json_limits
 
 
 class DeviceRecordField(models.JSONField):

@@ -20,10 +20,10 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from acuvim_console.events import TELEMETRY_RECEIVED, has_audience, publish_events
+from acuvim_console.core.events import TELEMETRY_RECEIVED, has_audience, publish_events
+from acuvim_console.protocol.quantities import KNOWN_FIELDS, QUANTITIES
 from devices.models import Device
 from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
-from telemetry.quantities import KNOWN_FIELDS, QUANTITIES
 
 TABLE = TelemetryRecord._meta.db_table
 DEVICE_TABLE = Device._meta.db_table
@@ -115,7 +115,7 @@ TOUCH_DEVICES_POSTGRESQL = (
 
 @dataclass(slots=True)
 class Reading:
-    """One validated telemetry record of an accepted device (see acuvim_console.mqtt.payloads)."""
+    """One validated telemetry record of an accepted device (see acuvim_console.protocol.payloads)."""
 
     device_pk: uuid.UUID
     device_id: str
@@ -272,7 +272,7 @@ def _live_connection(reading: Reading) -> str:
 
 
 def telemetry_event_data(reading: Reading) -> dict:
-    """TelemetryReceived: the chart quantities of the newest record, shaped like devices.live.latest_telemetry."""
+    """TelemetryReceived: the chart quantities of the newest record, shaped like the cockpit's latest_telemetry."""
     record = reading.record
     return {
         "ts": reading.ts.isoformat(),

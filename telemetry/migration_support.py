@@ -11,8 +11,8 @@ small databases) copies in Python, a chunk at a time.
 import json
 from datetime import UTC, datetime, timedelta
 
+from acuvim_console.protocol.quantities import KNOWN_FIELDS, QUANTITIES
 from telemetry import partitions, timescale
-from telemetry.quantities import KNOWN_FIELDS, QUANTITIES
 
 LEGACY_TABLE = "telemetry_telemetryrecord_legacy"
 READINGS_TABLE = "telemetry_telemetryrecord"

@@ -2,7 +2,7 @@
 
 A reading is identified by `(device, ts)`, its primary key: redelivered MQTT messages and SD-card
 replays hit it and are dropped by `ON CONFLICT DO NOTHING`. Every quantity of the protocol's record
-has a typed column (telemetry.quantities); keys the protocol does not know stay in `extra`, NULL when
+has a typed column (acuvim_console.protocol.quantities); keys the protocol does not know stay in `extra`, NULL when
 there are none, so a reading costs ~280 bytes instead of the ~1,000 of a record kept whole as JSON.
 
 On PostgreSQL the three tables are partitioned by time (telemetry.partitions): retention drops whole
@@ -12,9 +12,9 @@ the device page's charts and the CSV exports, not an admin list.
 
 from django.db import models
 
+from acuvim_console.protocol.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Aggregate, Quantity
 from telemetry.fields import DeviceRecordField
 from telemetry.indexes import BlockRangeIndex
-from telemetry.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Aggregate, Quantity
 
 
 class TelemetrySource(models.TextChoices):

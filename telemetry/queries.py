@@ -17,6 +17,15 @@ from itertools import islice
 from django.db import connection, models, transaction
 from psycopg import sql
 
+from acuvim_console.protocol.quantities import (
+    BY_FIELD,
+    COUNTERS,
+    ENERGY_KEYS,
+    LEGACY_CHART_NAMES,
+    QUANTITIES,
+    Aggregate,
+    Quantity,
+)
 from telemetry.models import (
     FiveMinuteRollup,
     HourlyRollup,
@@ -25,15 +34,6 @@ from telemetry.models import (
     TelemetryRecord,
     energy_column,
     rollup_column,
-)
-from telemetry.quantities import (
-    BY_FIELD,
-    COUNTERS,
-    ENERGY_KEYS,
-    LEGACY_CHART_NAMES,
-    QUANTITIES,
-    Aggregate,
-    Quantity,
 )
 from telemetry.rollups import WATERMARK
 from telemetry.timebuckets import BUCKET_ORIGIN, TimeBucket, bucket_sql, month_sql

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
+from acuvim_console.protocol.quantities import COUNTERS, QUANTITIES, Aggregate
 from telemetry.models import (
     FiveMinuteRollup,
     HourlyRollup,
@@ -34,7 +35,6 @@ from telemetry.models import (
     increase_column,
     rollup_column,
 )
-from telemetry.quantities import COUNTERS, QUANTITIES, Aggregate
 from telemetry.timebuckets import add_seconds_sql, bucket_sql
 
 WATERMARK = "rollups"

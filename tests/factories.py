@@ -5,7 +5,7 @@ import itertools
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from devices.accounts import create_user_with_role
+from acuvim_console.operators.accounts import create_user_with_role
 from devices.choices import DeviceStatus
 from devices.models import Device
 from groups.models import DeviceGroup

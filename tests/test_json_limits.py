@@ -1,9 +1,9 @@
-"""acuvim_console.json_limits: what is refused, why, and that nothing in it recurses."""
+"""acuvim_console.core.json_limits: what is refused, why, and that nothing in it recurses."""
 
 import pytest
 
-from acuvim_console import json_limits
-from acuvim_console.json_limits import MAX_DEPTH, MAX_OBJECT_KEYS, JsonRefusal, JsonRefused
+from acuvim_console.core import json_limits
+from acuvim_console.core.json_limits import MAX_DEPTH, MAX_OBJECT_KEYS, JsonRefusal, JsonRefused
 
 
 def nested_text(levels: int) -> str:

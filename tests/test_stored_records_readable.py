@@ -18,18 +18,18 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from acuvim_console import events, json_limits
 from acuvim_console.asgi import application
-from acuvim_console.mqtt import payloads
-from alerts.inbound import handle_device_alert
+from acuvim_console.core import events, json_limits
+from acuvim_console.protocol import payloads
+from acuvim_console.protocol.quantities import QUANTITIES
+from alerts.device_alerts import handle_device_alert
 from devices.choices import CommandStatus
-from devices.commands import handle_response
-from devices.heartbeats import handle_heartbeat
+from devices.control.commands import handle_response
+from devices.health.heartbeats import handle_heartbeat
 from devices.models import Command, Device
-from devices.registration import handle_registration
+from devices.registry.registration import handle_registration
 from telemetry.ingest import Reading, store_readings
 from telemetry.models import TelemetryRecord
-from telemetry.quantities import QUANTITIES
 from tests.bridge import messages
 from tests.factories import make_user
 

@@ -2,7 +2,7 @@
 
 Access tokens are short-lived bearer tokens; refresh tokens rotate on every use and the used one is
 blacklisted, so a stolen refresh token stops working as soon as its owner refreshes, and logging out
-blacklists it at once. Every token carries the user's credential generation (access.jwt), so a
+blacklists it at once. Every token carries the user's credential generation (acuvim_console.operators.jwt), so a
 password change or a deactivation revokes all of them. Failed logins count towards django-axes'
 lockout per address and per username, on top of the per-address rate throttle.
 """
@@ -18,13 +18,13 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
-from access.jwt import GenerationRefreshToken
-from access.tickets import TICKET_SECONDS, issue_ticket
-from acuvim_console.api.permissions import ADD_USER, PROTECTED
-from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES
-from acuvim_console.api.throttling import LoginRateThrottle
-from devices.accounts import create_user_with_role
-from devices.roles import ROLES, role_of
+from acuvim_console.core.api.permissions import ADD_USER, PROTECTED
+from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES
+from acuvim_console.core.api.throttling import LoginRateThrottle
+from acuvim_console.operators.accounts import create_user_with_role
+from acuvim_console.operators.jwt import GenerationRefreshToken
+from acuvim_console.operators.roles import ROLES, role_of
+from acuvim_console.operators.tickets import TICKET_SECONDS, issue_ticket
 
 
 class UserSerializer(serializers.Serializer):

@@ -13,8 +13,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import PROTECTED, VIEW_DEVICE
-from acuvim_console.api.schema import ERROR_RESPONSES
+from acuvim_console.core.api.permissions import PROTECTED, VIEW_DEVICE
+from acuvim_console.core.api.schema import ERROR_RESPONSES
 from alerts.models import Alert, AlertSeverity
 from devices.choices import UNACCEPTED_STATUSES, CommandStatus, DeviceStatus
 from devices.models import Command, Device

@@ -34,6 +34,6 @@ urlpatterns = [
     path("", include("alerts.api.urls")),
     path("", include("groups.api.urls")),
     path("", include("firmware.api.urls")),
-    path("", include("audit.api.urls")),
+    path("", include("acuvim_console.audit.api.urls")),
     re_path(r"", api_not_found, name="api-not-found"),
 ]

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from acuvim_console.api.filtering import UtcIsoDateTimeFilter
+from acuvim_console.core.api.filtering import UtcIsoDateTimeFilter
 from alerts.models import Alert, AlertSeverity, AlertType
 
 

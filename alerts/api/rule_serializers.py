@@ -7,8 +7,8 @@ with the same words.
 from django.core.exceptions import ValidationError as ModelValidationError
 from rest_framework import serializers
 
+from acuvim_console.protocol.identity import is_valid_device_id
 from alerts.models import AlertRule, AlertType, NotificationChannel, Silence
-from devices.identity import is_valid_device_id
 from devices.models import Device
 
 ALERT_KINDS = ["rule", *AlertType.values]

@@ -7,8 +7,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import PROTECTED
-from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.core.api.permissions import PROTECTED
+from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
 from alerts.api.rule_serializers import (
     AlertRuleSerializer,
     DryRunSerializer,

@@ -7,8 +7,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import ACKNOWLEDGE_ALERT, PROTECTED, VIEW_ALERT
-from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.core.api.permissions import ACKNOWLEDGE_ALERT, PROTECTED, VIEW_ALERT
+from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
 from alerts.api.filters import AlertFilter
 from alerts.api.serializers import AlertSerializer
 from alerts.models import Alert

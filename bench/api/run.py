@@ -115,9 +115,9 @@ def measure(requests: int) -> None:
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from devices.accounts import create_user_with_role
+    from acuvim_console.operators.accounts import create_user_with_role
+    from acuvim_console.operators.roles import VIEWER, sync_roles
     from devices.models import Device
-    from devices.roles import VIEWER, sync_roles
 
     print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     setup_test_environment()  # lets the test Client's host through ALLOWED_HOSTS

@@ -41,8 +41,8 @@ FIELDS = {"fields": "v1,v2,v3", "agg": "avg,min,max"}
 def load(devices: int, raw_hours: int, five_minute_days: int, hourly_days: int, hourly_devices: int, now) -> None:
     from django.db import connection
 
+    from acuvim_console.protocol.quantities import QUANTITIES
     from telemetry.models import FiveMinuteRollup, HourlyRollup, TelemetryRecord
-    from telemetry.quantities import QUANTITIES
 
     copy_devices(devices, lambda n: {"device_id": f"ACV-{n:012X}", "status": "online", "created_at": now,
                                      "updated_at": now})  # fmt: skip
@@ -97,9 +97,9 @@ def measure(requests: int) -> bool:
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from devices.accounts import create_user_with_role
+    from acuvim_console.operators.accounts import create_user_with_role
+    from acuvim_console.operators.roles import VIEWER, sync_roles
     from devices.models import Device
-    from devices.roles import VIEWER, sync_roles
 
     print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     setup_test_environment()

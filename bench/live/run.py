@@ -64,9 +64,9 @@ def prepare_fleet(watched: int, background: int) -> tuple[list[str], list[str], 
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from devices.accounts import create_user_with_role
+    from acuvim_console.operators.accounts import create_user_with_role
+    from acuvim_console.operators.roles import VIEWER
     from devices.models import Device
-    from devices.roles import VIEWER
 
     now = timezone.now()
     watched_ids = [f"ACV-{0xA00000000000 + n:012X}" for n in range(watched)]

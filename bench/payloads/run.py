@@ -3,7 +3,7 @@
     python bench/payloads/run.py --records 200000
 
 The issue that hardened the bridge asked whether a validating decoder (msgspec) would beat orjson plus
-the hand-written checks of acuvim_console.mqtt.payloads on the hot path. Measured in one process on
+the hand-written checks of acuvim_console.protocol.payloads on the hot path. Measured in one process on
 the same full protocol record (bench/ingest's), best of five rounds each:
 
 1. `json.loads` alone: the bare subscriber's ceiling in bench/ingest;
@@ -32,7 +32,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from acuvim_console.mqtt.payloads import decode_payload, decode_telemetry, parse_telemetry, telemetry_types  # noqa: E402
+from acuvim_console.protocol.payloads import decode_payload, decode_telemetry, parse_telemetry, telemetry_types  # noqa: E402
 from bench.ingest.run import record  # noqa: E402
 
 NOW = datetime.now(UTC)

@@ -3,7 +3,7 @@
 import django_filters
 from django.db import connection
 
-from acuvim_console.api.filtering import UtcIsoDateTimeFilter
+from acuvim_console.core.api.filtering import UtcIsoDateTimeFilter
 from devices.choices import CommandName, CommandStatus, DeviceStatus
 from devices.models import Command, Device
 from groups.models import DeviceGroup

@@ -4,8 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from acuvim_console.protocol.config import redact_secrets
 from devices.choices import CommandName, ConnectionType, DeviceOtaState, ResetReason
-from devices.configs import redact_secrets
 from devices.models import Command, Device, DeviceConfig
 from groups.models import DeviceGroup
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from acuvim_console.url_converters import KEY
+from acuvim_console.core.url_converters import KEY
 from devices.api import views
 
 urlpatterns = [

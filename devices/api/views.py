@@ -1,6 +1,6 @@
 """Device endpoints: list, detail/update/delete, status, commands and configuration.
 
-Commands and config pushes go through the command service (devices.commands, devices.config_push),
+Commands and config pushes go through the command service (devices.control.commands, devices.control.config_push),
 exactly as the admin does; this module only translates HTTP to those calls and their errors to 400s.
 """
 
@@ -12,7 +12,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import (
+from acuvim_console.core.api.permissions import (
     CHANGE_DEVICE,
     DELETE_DEVICE,
     PROTECTED,
@@ -22,14 +22,14 @@ from acuvim_console.api.permissions import (
     VIEW_CONFIG,
     VIEW_DEVICE,
 )
-from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.protocol.commands import CommandValidationError
+from acuvim_console.protocol.config import DEFAULT_CONFIG, InvalidConfig
 from devices.api import serializers as s
 from devices.api.filters import CommandFilter, DeviceFilter
 from devices.choices import UNACCEPTED_STATUSES, CommandName
-from devices.command_specs import CommandValidationError
-from devices.commands import send_command
-from devices.config_push import push_config
-from devices.configs import DEFAULT_CONFIG, InvalidConfig
+from devices.control.commands import send_command
+from devices.control.config_push import push_config
 from devices.models import Device
 
 DEVICE_TAG = "devices"

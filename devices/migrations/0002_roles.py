@@ -1,6 +1,6 @@
 """Create the Admin, Operator and Viewer groups.
 
-Their permissions are (re)assigned by devices.roles.sync_roles after every migrate, when Django has
+Their permissions are (re)assigned by acuvim_console.operators.roles.sync_roles after every migrate, when Django has
 created the permissions of every model; a migration cannot see permissions of models added later.
 """
 

@@ -2,7 +2,7 @@
 
 from django import template
 
-from devices import live
+from devices.cockpit import live
 
 register = template.Library()
 

@@ -1,7 +1,7 @@
 """The Django permissions the firmware endpoints demand; the admin checks the same ones, so roles agree.
 
 Views list them per HTTP method in `required_permissions`, enforced by the project's
-acuvim_console.api.permissions.PROTECTED classes.
+acuvim_console.core.api.permissions.PROTECTED classes.
 """
 
 VIEW_FIRMWARE = "firmware.view_firmwareversion"

@@ -5,7 +5,7 @@ Fixed paths come before `firmware/<version>` so that no version can shadow them.
 
 from django.urls import path
 
-from acuvim_console.url_converters import KEY
+from acuvim_console.core.url_converters import KEY
 from firmware.api import views
 
 urlpatterns = [

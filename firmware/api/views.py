@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import PROTECTED
+from acuvim_console.core.api.permissions import PROTECTED
 from devices.choices import UNACCEPTED_STATUSES
 from devices.models import Device
 from firmware import conf

@@ -1,6 +1,6 @@
 """Group endpoints: CRUD, a command to every member, and a firmware rollout to the group.
 
-A group command is one CommandBatch (devices.commands.send_group_command). A group deployment is the
+A group command is one CommandBatch (devices.control.commands.send_group_command). A group deployment is the
 firmware app's deploy endpoint with the group as its target, so both paths share one implementation.
 """
 
@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import (
+from acuvim_console.core.api.permissions import (
     ADD_GROUP,
     CHANGE_GROUP,
     DELETE_GROUP,
@@ -21,9 +21,9 @@ from acuvim_console.api.permissions import (
     SEND_COMMAND,
     VIEW_GROUP,
 )
-from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
-from devices.command_specs import CommandValidationError
-from devices.commands import batch_summary, send_group_command
+from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.protocol.commands import CommandValidationError
+from devices.control.commands import batch_summary, send_group_command
 from firmware.api import serializers as firmware_serializers
 from firmware.api.views import DeployView
 from groups.api import serializers as s

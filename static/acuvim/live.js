@@ -197,7 +197,7 @@
     attachNotices(live);
     followShownDevices(live);
     live.on("DeviceStatusChanged", (m) => {
-      // A mass outage arrives as one event per transition, without device ids (devices/health.py).
+      // A mass outage arrives as one event per transition, without device ids (devices/health/sweep.py).
       if (m.data.bulk) { live.emit("BulkStatusChanged", m); return; }
       setStatus(m.device_id, m.data.status);
       touchLastSeen(m.device_id, m.data.at);

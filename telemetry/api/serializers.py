@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from acuvim_console.protocol.quantities import BY_FIELD, ENERGY_KEYS, Aggregate
 from telemetry.models import TelemetryRecord
-from telemetry.quantities import BY_FIELD, ENERGY_KEYS, Aggregate
 from telemetry.queries import CsvKind, EnergyPeriod
 
 MAX_RANGE = timedelta(days=400)

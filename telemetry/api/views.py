@@ -16,15 +16,15 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from acuvim_console.api.permissions import PROTECTED, VIEW_TELEMETRY
-from acuvim_console.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
-from acuvim_console.api.streaming import streaming_download
+from acuvim_console.core.api.permissions import PROTECTED, VIEW_TELEMETRY
+from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
+from acuvim_console.core.api.streaming import streaming_download
+from acuvim_console.protocol.quantities import LEGACY_CHART_NAMES, Aggregate
 from devices.api.views import get_device
 from groups.models import DeviceGroup
 from telemetry import queries
 from telemetry.api import serializers as s
 from telemetry.models import FiveMinuteRollup, HourlyRollup
-from telemetry.quantities import LEGACY_CHART_NAMES, Aggregate
 
 TAG = "telemetry"
 SOURCE_LABELS = {FiveMinuteRollup: "5m", HourlyRollup: "1h"}

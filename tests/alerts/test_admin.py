@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from acuvim_console.operators.roles import ADMIN, OPERATOR
 from alerts.models import Alert, AlertRule, AlertType, Delivery, NotificationChannel, Silence
-from devices.roles import ADMIN, OPERATOR
 from telemetry.ingest import store_readings
 from tests.alerts.conftest import series
 from tests.factories import make_device, make_user

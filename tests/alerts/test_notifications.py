@@ -20,7 +20,7 @@ from alerts.models import (
     Silence,
 )
 from alerts.services import raise_alert, resolve_alert
-from devices.health import sweep as health_sweep
+from devices.health.sweep import sweep as health_sweep
 from tests.factories import make_device, make_group
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from devices.roles import ADMIN, OPERATOR, VIEWER
+from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER
 from tests.factories import make_user
 
 

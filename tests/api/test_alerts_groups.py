@@ -8,10 +8,10 @@ from alerts.models import Alert, AlertSeverity, AlertType
 from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, CommandBatch, Device
 from firmware.models import Rollout
-from firmware.testing_images import build_app_image
 from firmware.uploads import upload_firmware
 from groups.models import DeviceGroup
 from tests.factories import make_device, make_group
+from tests.support.firmware_images import build_app_image
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from devices.roles import ADMIN, OPERATOR, VIEWER, role_of
+from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER, role_of
 from tests.api.conftest import client_for
 from tests.factories import make_user
 

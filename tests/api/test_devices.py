@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from devices.api.serializers import DeviceUpdateSerializer
 from devices.choices import CommandName, CommandStatus, DeviceStatus
-from devices.config_push import push_config
+from devices.control.config_push import push_config
 from devices.models import Command, Device
 from tests.factories import make_device, make_group, next_device_id
 

@@ -17,12 +17,12 @@ from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from acuvim_console.json_limits import MAX_DEPTH, MAX_OBJECT_KEYS
+from acuvim_console.core.json_limits import MAX_DEPTH, MAX_OBJECT_KEYS
 from alerts.models import Alert, AlertRule, AlertType, NotificationChannel, Silence
-from devices.commands import send_command
-from firmware.testing_images import build_app_image
+from devices.control.commands import send_command
 from firmware.uploads import upload_firmware
 from tests.factories import make_device, make_group, make_user
+from tests.support.firmware_images import build_app_image
 from tests.support.urlconf import fill, routes
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER
 from alerts.models import Alert, AlertRule, AlertSeverity, AlertType, NotificationChannel, Silence
-from devices.roles import ADMIN, OPERATOR, VIEWER
 from tests.api.conftest import client_for
 from tests.factories import make_device, make_group
 

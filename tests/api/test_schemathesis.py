@@ -17,8 +17,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
+from acuvim_console.operators.roles import ADMIN
 from alerts.models import Alert, AlertType
-from devices.roles import ADMIN
 from tests.factories import make_device, make_group, make_user
 
 # Besides "no 5xx" everywhere, the console's own operations must answer exactly as documented: only

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test import AsyncRequestFactory, RequestFactory
 
-from acuvim_console.api.streaming import streaming_download
+from acuvim_console.core.api.streaming import streaming_download
 from telemetry import queries
 from telemetry.models import TelemetryRecord
 from tests.factories import make_device

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from devices.models import Device, RejectedMessage
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
@@ -96,7 +96,7 @@ def test_telemetry_from_a_device_that_never_registered_is_counted(bridge, device
 
 
 def test_a_failing_handler_for_one_device_does_not_stop_the_others(bridge, device_client, monkeypatch, settings):
-    from devices import presence
+    from devices.health import presence
 
     broken, healthy = make_device(status="offline"), make_device(status="offline")
     original = presence.handle_status

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from acuvim_console.mqtt.batch_queue import BatchQueue
+from acuvim_console.bridge.batch_queue import BatchQueue
 
 
 def test_a_backlog_is_taken_in_batches_of_at_most_the_size_asked_in_arrival_order():

@@ -7,9 +7,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from acuvim_console.mqtt import publisher
-from acuvim_console.mqtt.connection import BrokerAddress, EmbeddedBroker, broker_address, embedded_broker, protocol_for
-from acuvim_console.mqtt.topics import command_topic
+from acuvim_console.core import mqtt_publisher
+from acuvim_console.core.mqtt_connection import (
+    BrokerAddress,
+    EmbeddedBroker,
+    broker_address,
+    embedded_broker,
+    protocol_for,
+)
+from acuvim_console.protocol.topics import command_topic
 from tests.bridge.conftest import DeviceClient
 from tests.support.mosquitto import free_port
 
@@ -51,9 +57,9 @@ def test_embedded_amqtt_gets_mqtt_311_and_mosquitto_embedded_or_not_gets_v5(sett
 
 @pytest.fixture
 def fresh_publisher():
-    publisher.close()
-    yield publisher
-    publisher.close()
+    mqtt_publisher.close()
+    yield mqtt_publisher
+    mqtt_publisher.close()
 
 
 def test_publish_returns_after_the_broker_acknowledged_and_the_device_receives_it(
@@ -84,5 +90,5 @@ def test_publish_returns_after_the_broker_acknowledged_and_the_device_receives_i
 
 def test_publish_to_an_unreachable_broker_raises_publish_error(settings, fresh_publisher):
     settings.MQTT_URL = f"mqtt://127.0.0.1:{free_port()}"
-    with pytest.raises(publisher.PublishError):
+    with pytest.raises(mqtt_publisher.PublishError):
         fresh_publisher.publish("acuvim/ACV-AABBCCDDEE42/cmd", {"cmd": "ping"}, timeout=1.0)

@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from django.db import connection
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from devices.models import Command, Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, telemetry_table_locked, wait_until
-from tests.commands.mqtt_inbox import Inbox
+from tests.control.mqtt_inbox import Inbox
 from tests.factories import make_device
 from tests.support.bridge_process import PROJECT_DIR
 from tests.support.postgres import PostgresCluster

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acuvim_console.mqtt.local_broker import port_in_use
+from acuvim_console.core.local_broker import port_in_use
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
 from tests.support.embedded import embedded_env

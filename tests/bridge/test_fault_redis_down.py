@@ -11,13 +11,13 @@ import time
 import pytest
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from acuvim_console.events import DEVICE_STATUS_CHANGED
+from acuvim_console.core.events import DEVICE_STATUS_CHANGED
 from devices.choices import DeviceStatus
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
-from tests.commands.live_events import LiveEvents
+from tests.control.live_events import LiveEvents
 from tests.factories import make_device
 from tests.support.redis_server import RedisServer
 

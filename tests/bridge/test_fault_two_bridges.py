@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from devices.choices import DeviceStatus
 from devices.models import Device
 from telemetry.models import TelemetryRecord

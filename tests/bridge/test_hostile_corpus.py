@@ -7,8 +7,8 @@ Each message must be handled or refused with a reason; none may reach a handler 
 import json
 import time
 
-from acuvim_console.mqtt import payloads
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
+from acuvim_console.protocol import payloads
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages

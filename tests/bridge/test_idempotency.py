@@ -2,7 +2,7 @@
 
 import time
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asgiref.sync import async_to_sync
 
-from acuvim_console.watchers import LocalWatchers
+from acuvim_console.core.watchers import LocalWatchers
 from devices.models import Device
 from telemetry.ingest import Reading, store_readings
 from telemetry.models import TelemetryRecord
@@ -87,7 +87,7 @@ def test_an_older_batch_committed_late_does_not_overwrite_the_connection():
 
 
 def test_one_telemetry_event_per_watched_device_per_batch_with_its_newest_reading(monkeypatch):
-    from acuvim_console import events
+    from acuvim_console.core import events
 
     sent = []
     monkeypatch.setattr(events, "_send", lambda name, data, device_id: sent.append((name, device_id, data["ts"])))

@@ -1,4 +1,4 @@
-"""The console's own Mosquitto (acuvim_console.mqtt.local_broker): durable, clear when it cannot start, and
+"""The console's own Mosquitto (acuvim_console.core.local_broker): durable, clear when it cannot start, and
 supervised in embedded mode."""
 
 import threading
@@ -8,8 +8,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from acuvim_console.mqtt.embedded import RESTART_DELAY_S, SupervisedMosquitto
-from acuvim_console.mqtt.local_broker import CONF_D, LocalMosquitto
+from acuvim_console.bridge.embedded import RESTART_DELAY_S, SupervisedMosquitto
+from acuvim_console.core.local_broker import CONF_D, LocalMosquitto
 from tests.support.mosquitto import free_port, wait_for_port
 
 

@@ -3,9 +3,9 @@
 import threading
 import time
 
-from acuvim_console.mqtt.directory import DeviceDirectory
-from acuvim_console.mqtt.metrics import metrics
-from acuvim_console.mqtt.ordering import NOTHING, DeviceOrder
+from acuvim_console.bridge.device_order import NOTHING, DeviceOrder
+from acuvim_console.bridge.directory import DeviceDirectory
+from acuvim_console.bridge.metrics import metrics
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages

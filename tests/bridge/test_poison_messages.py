@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from acuvim_console.mqtt.bridge import Bridge
-from acuvim_console.mqtt.dead_letters import dead_letters
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.dead_letters import dead_letters
+from acuvim_console.bridge.metrics import metrics
+from acuvim_console.bridge.service import Bridge
 from devices.models import Device, RejectedMessage
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages

@@ -2,7 +2,7 @@
 
 import time
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from devices.choices import DeviceStatus
 from devices.models import Device
 from telemetry.models import TelemetryRecord

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from alerts.models import Alert, AlertSource
 from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, Device, DeviceStatusChange

@@ -3,7 +3,7 @@
 import time
 import uuid
 
-from acuvim_console.mqtt.metrics import metrics
+from acuvim_console.bridge.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until

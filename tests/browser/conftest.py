@@ -166,7 +166,7 @@ def chart_points(page) -> int:
 @pytest.fixture(scope="module")
 def bridge(console_server, mqtt_broker):
     """H3's bridge in this process, so its events reach the server's websockets on the in-memory layer."""
-    from acuvim_console.mqtt.bridge import Bridge
+    from acuvim_console.bridge.service import Bridge
 
     old = settings.MQTT_BATCH_MAX_WAIT_MS, settings.MQTT_METRICS_INTERVAL_S
     settings.MQTT_BATCH_MAX_WAIT_MS, settings.MQTT_METRICS_INTERVAL_S = 20, 0

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from acuvim_console import events
+from acuvim_console.core import events
+from acuvim_console.operators.roles import OPERATOR
 from alerts.models import Alert, AlertSeverity, AlertType
 from devices.choices import DeviceStatus
-from devices.roles import OPERATOR
-from devices.status import change_status
+from devices.registry.status import change_status
 from telemetry.models import TelemetryRecord
 from tests.browser.conftest import chart_points, log_in, screenshot, wait_live, wait_until
 from tests.factories import make_device, make_group, make_user

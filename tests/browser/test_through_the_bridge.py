@@ -2,9 +2,9 @@
 
 import pytest
 
+from acuvim_console.operators.roles import OPERATOR
 from devices.choices import DeviceStatus
 from devices.models import Command
-from devices.roles import OPERATOR
 from firmware.models import FirmwareVersion, Rollout
 from firmware.rollouts import advance_rollout
 from tests.browser.conftest import FakeGateway, log_in, screenshot, wait_live, wait_until

@@ -1,7 +1,7 @@
 """The whole system in one test process: private Mosquitto, PostgreSQL, the console and simulated gateways.
 
 The console part is the real thing: the MQTT bridge runs in a thread of this process, commands go out
-through the real publisher, firmware downloads are served by pytest-django's live server (so
+through the real mqtt_publisher, firmware downloads are served by pytest-django's live server (so
 CONSOLE_BASE_URL points at it and signed links work). The gateways are the MicroPython firmware on the
 host HAL (`firmware_src.simulator`), with timings shortened so a scenario fits in seconds.
 Every assertion is about what the console stored, polled with a deadline.
@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from acuvim_console.mqtt import publisher
-from acuvim_console.mqtt.bridge import Bridge
-from devices.provisioning import provision_device
-from devices.roles import OPERATOR
+from acuvim_console.bridge.service import Bridge
+from acuvim_console.core import mqtt_publisher
+from acuvim_console.operators.roles import OPERATOR
+from devices.registry.provisioning import provision_device
 from firmware.rollouts import advance_rollouts
-from firmware.testing_images import build_app_image
 from firmware.uploads import upload_firmware
 from firmware_src.simulator import Fleet
 from firmware_src.simulator.fleet import device_id_for
 from tests.factories import make_user
+from tests.support.firmware_images import build_app_image
 
 # Timings that make a scenario take seconds: links are checked every 0.3 s, the preferred link is
 # probed every second, a new image has 3 s to reach the broker. `stable_s` stays long so that quick
@@ -76,7 +76,7 @@ class Console:
 @pytest.fixture
 def console(settings, mqtt_broker, live_server, tmp_path):
     """The console wired to the private broker, serving HTTP (firmware downloads) on the live server."""
-    publisher.close()
+    mqtt_publisher.close()
     settings.MQTT_URL = mqtt_broker.url
     settings.MQTT_BATCH_MAX_WAIT_MS = 20
     settings.MQTT_METRICS_INTERVAL_S = 0
@@ -94,7 +94,7 @@ def console(settings, mqtt_broker, live_server, tmp_path):
     time.sleep(0.1)  # subscriptions granted before any device speaks
     yield Console(mqtt_broker.url, mqtt_broker.port, live_server.url, bridge)
     bridge.stop()
-    publisher.close()
+    mqtt_publisher.close()
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from alerts.models import Alert
 from devices.choices import CommandStatus, DeviceStatus
-from devices.commands import batch_summary
-from devices.health import sweep
+from devices.control.commands import batch_summary
+from devices.health.sweep import sweep
 from devices.models import CommandBatch, Device
 from firmware.models import OtaState, RolloutDevice
 from groups.models import DeviceGroup

@@ -3,7 +3,7 @@
 import pytest
 
 from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
-from devices.config_push import push_config
+from devices.control.config_push import push_config
 from devices.models import Command, Device
 from firmware.models import OtaState, RolloutDevice
 from firmware.rollouts import create_rollout

@@ -3,7 +3,7 @@
 import pytest
 
 from devices.choices import CommandStatus, DeviceStatus
-from devices.commands import send_command
+from devices.control.commands import send_command
 from devices.models import Command, Device
 from firmware.models import OtaState, RolloutDevice
 from firmware.rollouts import create_rollout

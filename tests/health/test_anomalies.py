@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from alerts.models import AlertType
-from devices.anomalies import Previous, assess
+from devices.health.anomalies import Previous, assess
 
 LIMITS = {
     "reboot_loop_boots": 3,

@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from acuvim_console.events import ALERT_CREATED, DEVICE_STATUS_CHANGED
-from acuvim_console.mqtt.payloads import parse_heartbeat
+from acuvim_console.core.events import ALERT_CREATED, DEVICE_STATUS_CHANGED
+from acuvim_console.protocol.payloads import parse_heartbeat
 from alerts.models import Alert, AlertType
 from devices.choices import DeviceStatus
-from devices.health import sweep
-from devices.heartbeats import handle_heartbeat
+from devices.health.heartbeats import handle_heartbeat
+from devices.health.sweep import sweep
 from devices.models import Device, DeviceStatusChange
 from tests.factories import make_device
 

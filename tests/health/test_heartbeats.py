@@ -5,14 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from acuvim_console.events import DEVICE_STATUS_CHANGED, HEARTBEAT_RECEIVED
-from acuvim_console.mqtt.payloads import parse_heartbeat
+from acuvim_console.core.events import DEVICE_STATUS_CHANGED, HEARTBEAT_RECEIVED
+from acuvim_console.protocol.payloads import parse_heartbeat
 from alerts.models import Alert, AlertType
 from alerts.services import raise_alert
 from devices.choices import CommandStatus, DeviceStatus
-from devices.commands import send_command
-from devices.config_push import push_config
-from devices.heartbeats import handle_heartbeat
+from devices.control.commands import send_command
+from devices.control.config_push import push_config
+from devices.health.heartbeats import handle_heartbeat
 from devices.models import Command, DeviceStatusChange
 from tests.factories import make_device
 
@@ -185,7 +185,7 @@ def test_heartbeat_closes_an_offline_alert_even_when_the_status_message_brought_
 
 
 def test_push_config_refuses_a_bad_partial_config_and_stores_nothing():
-    from devices.command_specs import CommandValidationError
+    from acuvim_console.protocol.commands import CommandValidationError
 
     device = make_device()
     with pytest.raises(CommandValidationError) as caught:
@@ -195,8 +195,8 @@ def test_push_config_refuses_a_bad_partial_config_and_stores_nothing():
 
 
 def test_set_config_success_records_the_hash_the_device_applied(gateway, django_capture_on_commit_callbacks):
-    from acuvim_console.mqtt.payloads import parse_response
-    from devices.commands import handle_response
+    from acuvim_console.protocol.payloads import parse_response
+    from devices.control.commands import handle_response
 
     device = make_device()
     with django_capture_on_commit_callbacks(execute=True):

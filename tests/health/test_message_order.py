@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from acuvim_console.mqtt.payloads import parse_heartbeat, parse_registration, parse_status
+from acuvim_console.protocol.payloads import parse_heartbeat, parse_registration, parse_status
 from devices.choices import DeviceStatus
-from devices.heartbeats import handle_heartbeat
-from devices.ordering import CLOCK_AHEAD_TOLERANCE
-from devices.presence import handle_status
-from devices.registration import handle_registration
+from devices.health.heartbeats import handle_heartbeat
+from devices.health.presence import handle_status
+from devices.registry.freshness import CLOCK_AHEAD_TOLERANCE
+from devices.registry.registration import handle_registration
 from tests.bridge import messages
 from tests.factories import make_device
 

@@ -9,14 +9,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from acuvim_console.events import ALERT_CREATED
-from acuvim_console.mqtt.payloads import parse_heartbeat, parse_status
+from acuvim_console.core.events import ALERT_CREATED
+from acuvim_console.protocol.payloads import parse_heartbeat, parse_status
 from alerts.models import Alert, AlertType
 from alerts.services import resolve_alert
 from devices.choices import DeviceStatus
-from devices.health import offline_past_grace, sweep
-from devices.heartbeats import handle_heartbeat
-from devices.presence import handle_status
+from devices.health.heartbeats import handle_heartbeat
+from devices.health.presence import handle_status
+from devices.health.sweep import offline_past_grace, sweep
 from tests.factories import make_device
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from devices.roles import ADMIN
-from devices.tokens import device_for_token
+from acuvim_console.operators.roles import ADMIN
+from devices.registry.tokens import device_for_token
 from tests.factories import make_device
 
 pytestmark = pytest.mark.django_db

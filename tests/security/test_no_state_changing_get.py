@@ -8,8 +8,8 @@ import pytest
 from django.apps import apps
 from django.urls import reverse
 
+from acuvim_console.operators.roles import ADMIN
 from devices.models import Device
-from devices.roles import ADMIN
 from tests.api.conftest import client_for
 from tests.api.test_role_matrix import _url, api_endpoints, world  # noqa: F401  (world is a fixture)
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from access.checks import refuse_insecure_production
+from acuvim_console.operators.checks import refuse_insecure_production
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 GOOD_KEY = "k" * 30 + "0123456789abcdefghijklmnopqrst"

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import redis
 from django.test import override_settings
 
-from acuvim_console import watchers
+from acuvim_console.core import watchers
 
 LIVE_REDIS_URL = "redis://127.0.0.1:6379/12"
 

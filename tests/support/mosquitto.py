@@ -2,14 +2,14 @@
 
 Tests get their own port and persistence directory, so parallel test runs never see each other's
 messages and a test may stop and restart the broker. The broker itself is the console's own
-(acuvim_console.mqtt.local_broker), with production's autosave interval: a restart stops it with SIGTERM,
+(acuvim_console.core.local_broker), with production's autosave interval: a restart stops it with SIGTERM,
 on which Mosquitto saves its database, so a restart test finds what it held without the broker
 rewriting its whole queue every second under a benchmark's load.
 """
 
 from pathlib import Path
 
-from acuvim_console.mqtt.local_broker import LocalMosquitto
+from acuvim_console.core.local_broker import LocalMosquitto
 from tests.support.ports import free_port, wait_for_port
 
 __all__ = ["Mosquitto", "free_port", "wait_for_port"]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from acuvim_console.protocol.quantities import QUANTITIES
 from telemetry.models import FiveMinuteRollup, HourlyRollup, RollupWatermark, TelemetryRecord
-from telemetry.quantities import QUANTITIES
 from telemetry.rollups import roll_up
 from tests.factories import make_device
 from tests.telemetry.readings import every, store_many

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from devices.provisioning import provision_device
+from devices.registry.provisioning import provision_device
 
 
 class Command(BaseCommand):

@@ -11,10 +11,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
-from acuvim_console import json_limits
+from acuvim_console.core import json_limits
+from acuvim_console.protocol.commands import CommandValidationError
 from devices.choices import OPEN_COMMAND_STATUSES, CommandStatus
-from devices.command_specs import CommandValidationError
-from devices.commands import batch_summary, send_command, send_group_command
+from devices.control.commands import batch_summary, send_command, send_group_command
 from devices.models import Command as QueuedCommand
 from devices.models import Device
 from groups.models import DeviceGroup

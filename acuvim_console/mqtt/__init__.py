@@ -1,1 +1,0 @@
-"""The console's MQTT side: topic names, payload validation, the publisher and the ingesting bridge."""

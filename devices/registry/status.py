@@ -1,0 +1,79 @@
+"""Device status transitions: the one place that changes a device's status, records it and announces it."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from acuvim_console.audit.models import AuditAction
+from acuvim_console.audit.recording import device_target, record
+from acuvim_console.core.events import DEVICE_STATUS_CHANGED, publish_event
+from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
+from devices.models import Device, DeviceStatusChange
+
+
+@transaction.atomic
+def change_status(device: Device, new_status: DeviceStatus, reason: str = "", at=None) -> bool:
+    """Move `device` to `new_status` if it is not there already; return whether anything changed.
+
+    The update is conditional on the status read, so two processes racing on the same device record
+    one transition, not two.
+    """
+    at = at or timezone.now()
+    old_status = device.status
+    if old_status == new_status:
+        return False
+    updated = Device.objects.filter(pk=device.pk, status=old_status).update(
+        status=new_status, status_changed_at=at, updated_at=at
+    )
+    if not updated:
+        device.refresh_from_db(fields=["status", "status_changed_at"])
+        return False
+    device.status = new_status
+    device.status_changed_at = at
+    DeviceStatusChange.objects.create(
+        device=device, from_status=old_status, to_status=new_status, reason=reason[:128], changed_at=at
+    )
+    announce_status_change(device.device_id, old_status, new_status, reason, at)
+    return True
+
+
+def announce_status_change(device_id: str, old_status: str, new_status: str, reason: str, at) -> None:
+    """The live event for one transition (also used by the health sweep, which changes statuses in bulk)."""
+    publish_event(
+        DEVICE_STATUS_CHANGED,
+        {"device_id": device_id, "from": old_status, "status": new_status, "reason": reason, "at": at.isoformat()},
+        device_id=device_id,
+    )
+
+
+@transaction.atomic
+def accept_device(device: Device, reason: str) -> bool:
+    """Let a pending (or decommissioned) device's data in: approved now, offline until its next heartbeat.
+
+    Return whether its status changed; an already accepted device keeps its status and approval time.
+    """
+    if device.approved_at is None:
+        device.approved_at = timezone.now()
+        device.save(update_fields=["approved_at", "updated_at"])
+    if device.status in UNACCEPTED_STATUSES:
+        return change_status(device, DeviceStatus.OFFLINE, reason=reason)
+    return False
+
+
+@transaction.atomic
+def approve_device(device: Device, *, user) -> bool:
+    """An operator lets a pending device in (audited); False when it was not pending."""
+    if device.status != DeviceStatus.PENDING:
+        return False
+    approved = accept_device(device, reason=f"approved by {user}")
+    if approved:
+        record(AuditAction.DEVICE_APPROVED, device_target(device), user=user)
+    return approved
+
+
+@transaction.atomic
+def decommission_device(device: Device, *, user) -> bool:
+    """An operator retires a device: its data is no longer stored (audited); False if it already was."""
+    changed = change_status(device, DeviceStatus.DECOMMISSIONED, reason=f"decommissioned by {user}")
+    if changed:
+        record(AuditAction.DEVICE_DECOMMISSIONED, device_target(device), user=user)
+    return changed
