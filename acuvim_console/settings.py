@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from acuvim_console.env import env_bool, env_int, env_list, load_or_create_secret_key
+from acuvim_console.env import env_bool, env_float, env_int, env_list, load_or_create_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
@@ -180,6 +180,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 FIRMWARE_MAX_BYTES = env_int("FIRMWARE_MAX_BYTES", 4 * 1024 * 1024)
+# Chips an uploaded image may be built for (the image header's chip id); the TTGO T-Call carries an ESP32.
+FIRMWARE_ALLOWED_CHIPS = env_list("FIRMWARE_ALLOWED_CHIPS", ["ESP32"])
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Redis, channels, celery ------------------------------------------------------------------
@@ -193,6 +195,15 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Live pages (devices.cockpit): a device page gets at most one telemetry event per this many seconds
+# (newer readings replace older ones in between); dashboards' counters refresh every
+# LIVE_COUNTERS_INTERVAL_S, a burst of changes within LIVE_COUNTERS_DEBOUNCE_S merging into one refresh;
+# list pages hear their devices' last-seen times every LIVE_SEEN_INTERVAL_S.
+LIVE_TELEMETRY_INTERVAL_S = env_float("LIVE_TELEMETRY_INTERVAL_S", 0.3)
+LIVE_COUNTERS_INTERVAL_S = env_float("LIVE_COUNTERS_INTERVAL_S", 15.0)
+LIVE_COUNTERS_DEBOUNCE_S = env_float("LIVE_COUNTERS_DEBOUNCE_S", 1.0)
+LIVE_SEEN_INTERVAL_S = env_float("LIVE_SEEN_INTERVAL_S", 10.0)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

@@ -3,16 +3,16 @@
 The bridge hands over the payload parsed by acuvim_console.protocol.payloads.parse_alert. "raised" opens
 (or repeats) the alert of that type with the device's message, value and threshold; "cleared" resolves
 the open one, because the device has seen the condition end. The device's message is redacted
-(devices.registry.redaction) before it is stored: alerts are shown to every Viewer.
+(devices.control.redaction) before it is stored: alerts are shown to every Viewer.
 """
 
 from datetime import datetime
 
-from acuvim_console.protocol.payloads import AlertState
+from acuvim_console.protocol.enums import AlertState
 from alerts.models import Alert, AlertSource
 from alerts.services import raise_alert, resolve_alert
+from devices.control.redaction import DeviceRedactor
 from devices.models import Device
-from devices.registry.redaction import DeviceRedactor
 
 
 def handle_device_alert(device: Device, payload: dict, received_at: datetime) -> Alert | bool:

@@ -10,16 +10,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from acuvim_console.protocol.enums import Severity
 from acuvim_console.protocol.payloads import NUMERIC_TELEMETRY_FIELDS
 
-
-class AlertSeverity(models.TextChoices):
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    CRITICAL = "critical", "Critical"
-
-
-SEVERITY_RANK = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 # The alert_type of the alerts a rule opens: one type per rule, so the one-open-alert-per-device-and-type
 # constraint also means one open alert per device and rule.
@@ -27,7 +21,7 @@ RULE_ALERT_PREFIX = "rule_"
 
 
 class AlertType(models.TextChoices):
-    # Raised by the gateway itself (shared/protocol.md).
+    # Raised by the gateway itself (docs/mqtt-protocol.md).
     OVERVOLTAGE = "overvoltage"
     UNDERVOLTAGE = "undervoltage"
     OVERCURRENT = "overcurrent"
@@ -62,7 +56,7 @@ class Alert(models.Model):
     id = models.BigAutoField(primary_key=True)
     device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="alerts")
     alert_type = models.CharField(max_length=32, choices=AlertType.choices)
-    severity = models.CharField(max_length=16, choices=AlertSeverity.choices, default=AlertSeverity.WARNING)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     source = models.CharField(max_length=8, choices=AlertSource.choices, default=AlertSource.DEVICE)
     message = models.TextField()
     value = models.FloatField(null=True, blank=True)
@@ -165,11 +159,11 @@ class AlertRule(models.Model):
     clear_duration_s = models.PositiveIntegerField(
         default=0, help_text="Seconds the value must stay clear before the alert resolves."
     )
-    severity = models.CharField(max_length=16, choices=AlertSeverity.choices, default=AlertSeverity.WARNING)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     escalate_after_s = models.PositiveIntegerField(
         null=True, blank=True, help_text="Still open after this many seconds: raise to escalate_to and notify again."
     )
-    escalate_to = models.CharField(max_length=16, choices=AlertSeverity.choices, blank=True)
+    escalate_to = models.CharField(max_length=16, choices=Severity.choices, blank=True)
     device = models.ForeignKey(
         "devices.Device", null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules"
     )
@@ -328,7 +322,7 @@ class NotificationChannel(models.Model):
     secret = models.CharField(max_length=200, blank=True, help_text="Webhook signing key (HMAC-SHA256).")
     body_format = models.CharField(max_length=8, choices=WebhookFormat.choices, default=WebhookFormat.JSON)
     to = models.JSONField(default=list, blank=True, help_text="Email recipients.")
-    min_severity = models.CharField(max_length=16, choices=AlertSeverity.choices, default=AlertSeverity.WARNING)
+    min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     device = models.ForeignKey("devices.Device", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     group = models.ForeignKey("groups.DeviceGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     alert_types = models.JSONField(
@@ -385,7 +379,7 @@ class Notice(models.Model):
     channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="notices")
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notices")
     event = models.CharField(max_length=10, choices=NoticeEvent.choices)
-    severity = models.CharField(max_length=16, choices=AlertSeverity.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
     status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.QUEUED)
     silence = models.ForeignKey(Silence, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     delivery = models.ForeignKey("Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="notices")

@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Iterable
 from datetime import timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -106,8 +107,6 @@ def request_flush(channel_ids) -> None:
     """With a Celery worker, flush now; in embedded mode (tasks run inline) leave it to the periodic pass."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return
-    from alerts.tasks import flush_channel_task
-
     _enqueue(flush_channel_task, [((channel_id,), 0) for channel_id in channel_ids])
 
 
@@ -169,8 +168,6 @@ def _assign(channel: NotificationChannel, notices: list[Notice], now) -> int:
 
 
 def _request_sends(delivery_ids: list[int], countdown: float = 0) -> None:
-    from alerts.tasks import send_delivery_task
-
     _enqueue(send_delivery_task, [((delivery_id,), countdown) for delivery_id in delivery_ids])
 
 
@@ -352,3 +349,16 @@ def post_webhook(channel: NotificationChannel, body: bytes, delivery_id: int, ti
             response.read(1024)
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"HTTP {exc.code} from {channel.url}: {exc.read(200).decode(errors='replace')}") from None
+
+
+# --- tasks (names kept from alerts.tasks, so queued calls survive an upgrade) ------------------------
+
+
+@shared_task(name="alerts.tasks.flush_channel", ignore_result=True)
+def flush_channel_task(channel_id: int) -> list[int]:
+    return flush_channel(channel_id)
+
+
+@shared_task(name="alerts.tasks.send_delivery", ignore_result=True)
+def send_delivery_task(delivery_id: int) -> str | None:
+    return send_delivery(delivery_id)

@@ -31,6 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
+from acuvim_console.protocol.enums import CommandName, DeviceOtaState, TelemetrySource
 from alerts.models import (
     RULE_ALERT_PREFIX,
     Alert,
@@ -41,9 +42,8 @@ from alerts.models import (
     RuleOp,
     RulePhase,
 )
-from devices.choices import UNACCEPTED_STATUSES, CommandName, CommandStatus, DeviceOtaState, DeviceStatus
+from devices.choices import UNACCEPTED_STATUSES, CommandStatus, DeviceStatus
 from devices.models import Command, Device
-from telemetry.models import TelemetrySource
 
 log = logging.getLogger(__name__)
 

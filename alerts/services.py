@@ -13,8 +13,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from acuvim_console.core.events import ALERT_CREATED, ALERT_UPDATED, publish_event
+from acuvim_console.protocol.enums import Severity
 from alerts import notifications
-from alerts.models import Alert, AlertSeverity, AlertSource, NoticeEvent, Silence
+from alerts.models import Alert, AlertSource, NoticeEvent, Silence
 from devices.models import Device
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def raise_alert(
                 alert = Alert.objects.create(
                     device=device,
                     alert_type=alert_type,
-                    severity=severity or AlertSeverity.WARNING,
+                    severity=severity or Severity.WARNING,
                     source=source,
                     message=message,
                     value=value,
@@ -150,7 +151,21 @@ def silence_devices(alerts, *, hours: int, user) -> list[Silence]:
 
 
 def alert_event_data(alert: Alert) -> dict:
-    """What AlertCreated / AlertUpdated carry (the shape the live snapshot uses for alerts)."""
-    from devices.cockpit.live import alert_payload
+    """What AlertCreated / AlertUpdated carry, and how the live snapshot lists alerts."""
+    return {
+        "id": alert.pk,
+        "device_id": alert.device.device_id,
+        "alert_type": alert.alert_type,
+        "severity": alert.severity,
+        "message": alert.message,
+        "acknowledged": alert.acknowledged,
+        "resolved": alert.resolved_at is not None,
+        "occurrences": alert.occurrences,
+        "created_at": _iso(alert.created_at),
+        "acknowledged_at": _iso(alert.acknowledged_at),
+        "resolved_at": _iso(alert.resolved_at),
+    }
 
-    return alert_payload(alert)
+
+def _iso(value):
+    return value.isoformat() if value is not None else None

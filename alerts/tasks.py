@@ -1,7 +1,8 @@
-"""Celery tasks of the alerts app: thin wrappers over alerts.rules and alerts.notifications.
+"""The periodic Celery tasks of the alerts app: thin wrappers over alerts.rules and alerts.notifications.
 
-The two periodic ones are in settings.PERIODIC_TASKS (beat, or the embedded scheduler thread); the
-other two are requested after commits when a worker exists, so a channel hears of an alert at once.
+Both are in settings.PERIODIC_TASKS (beat, or the embedded scheduler thread). The two tasks requested
+after commits (a channel's flush, a delivery's send) live in alerts.notifications beside the code that
+requests them, so the module does not import its own callers.
 """
 
 from celery import shared_task
@@ -17,13 +18,3 @@ def rule_pass() -> dict:
 @shared_task(name="alerts.tasks.notification_sweep", ignore_result=True)
 def notification_sweep() -> dict:
     return notifications.sweep()
-
-
-@shared_task(name="alerts.tasks.flush_channel", ignore_result=True)
-def flush_channel_task(channel_id: int) -> list[int]:
-    return notifications.flush_channel(channel_id)
-
-
-@shared_task(name="alerts.tasks.send_delivery", ignore_result=True)
-def send_delivery_task(delivery_id: int) -> str | None:
-    return notifications.send_delivery(delivery_id)

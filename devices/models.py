@@ -6,15 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from acuvim_console.protocol.enums import CommandName, ConnectionType, DeviceOtaState, ResetReason
 from acuvim_console.protocol.identity import validate_device_id
-from devices.choices import (
-    CommandName,
-    CommandStatus,
-    ConnectionType,
-    DeviceOtaState,
-    DeviceStatus,
-    ResetReason,
-)
+from devices.choices import CommandStatus, DeviceStatus
 
 
 class Device(models.Model):

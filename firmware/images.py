@@ -35,9 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
+from firmware import conf
 from firmware.versions import parse_version
 
 IMAGE_MAGIC = 0xE9
@@ -46,7 +44,6 @@ CHECKSUM_SEED = 0xEF
 MAX_SEGMENTS = 16  # ESP_IMAGE_MAX_SEGMENTS in ESP-IDF
 CHECKSUM_ALIGNMENT = 16
 DIGEST_SIZE = 32
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
 
 # esp_image_header_t: magic, segment_count, spi_mode, spi_speed_size, entry_addr,
@@ -123,17 +120,6 @@ class ImageInfo:
     compile_time: str
 
 
-def configured_max_bytes() -> int:
-    """The upload limit from ``settings.FIRMWARE_MAX_BYTES``, read at call time.
-
-    Read lazily so tests and scripts can use this module without Django settings.
-    """
-    try:
-        return getattr(settings, "FIRMWARE_MAX_BYTES", DEFAULT_MAX_BYTES)
-    except ImproperlyConfigured:
-        return DEFAULT_MAX_BYTES
-
-
 def xor_checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
     """XOR of every byte of ``data`` with ``seed``, the ESP image checksum.
 
@@ -164,7 +150,7 @@ def inspect_app_image(
     Raises :class:`InvalidFirmwareImage` for anything a gateway could not boot.
     """
     if max_bytes is None:
-        max_bytes = configured_max_bytes()
+        max_bytes = conf.max_image_bytes()
     if callable(getattr(stream, "seekable", None)) and stream.seekable():
         stream.seek(0)
     reader = _ImageReader(stream, max_bytes)

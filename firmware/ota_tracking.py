@@ -9,7 +9,8 @@ booted and was marked valid: a success answer alone could come from a device tha
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from devices.choices import FINAL_COMMAND_STATUSES, CommandStatus, DeviceOtaState
+from acuvim_console.protocol.enums import DeviceOtaState
+from devices.choices import FINAL_COMMAND_STATUSES, CommandStatus
 from devices.models import Device
 from firmware.models import OtaState, RolloutDevice
 from firmware.versions import parse_version

@@ -21,7 +21,8 @@ from acuvim_console.audit.models import AuditAction
 from acuvim_console.audit.recording import record
 from acuvim_console.core.events import ROLLOUT_PROGRESS, publish_event
 from acuvim_console.protocol.commands import CommandValidationError
-from devices.choices import CommandName, CommandStatus, DeviceStatus
+from acuvim_console.protocol.enums import CommandName
+from devices.choices import CommandStatus, DeviceStatus
 from devices.control.commands import queue_command
 from devices.models import Command, Device
 from firmware import conf

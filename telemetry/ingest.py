@@ -21,9 +21,10 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from acuvim_console.core.events import TELEMETRY_RECEIVED, has_audience, publish_events
+from acuvim_console.protocol.enums import TelemetrySource
 from acuvim_console.protocol.quantities import KNOWN_FIELDS, QUANTITIES
 from devices.models import Device
-from telemetry.models import COLUMN_FIELDS, TelemetryRecord, TelemetrySource
+from telemetry.models import COLUMN_FIELDS, TelemetryRecord
 
 TABLE = TelemetryRecord._meta.db_table
 DEVICE_TABLE = Device._meta.db_table
@@ -150,7 +151,11 @@ def store_readings(readings: list[Reading]) -> int:
             _touch_devices_portable(latest)
         publish_events(
             [
-                (TELEMETRY_RECEIVED, telemetry_event_data(reading), reading.device_id)
+                (
+                    TELEMETRY_RECEIVED,
+                    telemetry_event_data(reading.ts, reading.ts_estimated, reading.source, reading.seq, reading.record),
+                    reading.device_id,
+                )
                 for reading in latest
                 if has_audience(TELEMETRY_RECEIVED, reading.device_id)
             ]
@@ -271,14 +276,14 @@ def _live_connection(reading: Reading) -> str:
     return reading.connection if reading.source == TelemetrySource.LIVE else ""
 
 
-def telemetry_event_data(reading: Reading) -> dict:
-    """TelemetryReceived: the chart quantities of the newest record, shaped like the cockpit's latest_telemetry."""
-    record = reading.record
+def telemetry_event_data(ts: datetime, ts_estimated: bool, source: str, seq: int | None, record: dict) -> dict:
+    """TelemetryReceived, and the newest reading of a device page's snapshot: the chart quantities by their
+    first names, and the whole record by protocol field names for the quantity picker."""
     return {
-        "ts": reading.ts.isoformat(),
-        "ts_estimated": reading.ts_estimated,
-        "source": reading.source,
-        "seq": reading.seq,
+        "ts": ts.isoformat(),
+        "ts_estimated": ts_estimated,
+        "source": source,
+        "seq": seq,
         **{column: record.get(field) for field, column in COLUMN_FIELDS.items()},
         "record": record,
     }

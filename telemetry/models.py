@@ -12,14 +12,10 @@ the device page's charts and the CSV exports, not an admin list.
 
 from django.db import models
 
+from acuvim_console.protocol.enums import TelemetrySource
 from acuvim_console.protocol.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Aggregate, Quantity
 from telemetry.fields import DeviceRecordField
 from telemetry.indexes import BlockRangeIndex
-
-
-class TelemetrySource(models.TextChoices):
-    LIVE = "live", "Live"
-    SD = "sd", "SD replay"
 
 
 def _number_field(quantity: Quantity, help_text: str = "") -> models.Field:

@@ -49,6 +49,17 @@ def latest(device) -> TelemetryRecord | None:
     return TelemetryRecord.objects.filter(device=device).order_by("-ts").first()
 
 
+# The fleet's message rate counts readings by device time over this window: the ts index answers it, and
+# an SD replay of old data does not count as traffic now.
+RATE_WINDOW = timedelta(minutes=5)
+
+
+def messages_per_minute(now: datetime) -> float:
+    """Telemetry records per minute over the last RATE_WINDOW: the dashboard's and the live counters' rate."""
+    count = TelemetryRecord.objects.filter(ts__gt=now - RATE_WINDOW, ts__lte=now).count()
+    return round(count / (RATE_WINDOW.total_seconds() / 60), 2)
+
+
 def source_for(bucket_seconds: int) -> type[Rollup] | None:
     """The coarsest rollup a history at this bucket reads, or None for the raw readings only."""
     return next((model for model in ROLLUPS if bucket_seconds % model.BUCKET_SECONDS == 0), None)

@@ -53,7 +53,7 @@ def test_compose_refuses_to_start_without_a_database_password():
 def test_env_example_documents_every_setting_read_from_the_environment():
     settings_source = (PROJECT_DIR / "acuvim_console" / "settings.py").read_text()
     documented = (PROJECT_DIR / ".env.example").read_text()
-    names = set(re.findall(r'env_(?:bool|int|list)\("([A-Z_]+)"', settings_source))
+    names = set(re.findall(r'env_(?:bool|int|float|list)\("([A-Z_]+)"', settings_source))
     names |= set(re.findall(r'os\.environ\.get\("([A-Z_0-9]+)"', settings_source))
     names -= {"TEST_DB_SUFFIX"}  # test-only
     missing = sorted(name for name in names if f"{name}=" not in documented)

@@ -15,12 +15,12 @@ from rest_framework.views import APIView
 
 from acuvim_console.core.api.permissions import PROTECTED, VIEW_DEVICE
 from acuvim_console.core.api.schema import ERROR_RESPONSES
-from alerts.models import Alert, AlertSeverity
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert
 from devices.choices import UNACCEPTED_STATUSES, CommandStatus, DeviceStatus
 from devices.models import Command, Device
 from telemetry.models import TelemetryRecord
-
-RATE_WINDOW = timedelta(minutes=5)
+from telemetry.queries import messages_per_minute
 
 
 def device_counts() -> dict[str, int]:
@@ -39,7 +39,7 @@ def device_counts() -> dict[str, int]:
 def alert_counts() -> dict[str, int]:
     open_alerts = Alert.objects.filter(resolved_at__isnull=True).order_by()
     by_severity = dict(open_alerts.values_list("severity").annotate(n=Count("pk")))
-    counts = {severity: by_severity.get(severity, 0) for severity in AlertSeverity.values}
+    counts = {severity: by_severity.get(severity, 0) for severity in Severity.values}
     counts["active"] = sum(by_severity.values())
     counts["unacknowledged"] = open_alerts.filter(acknowledged=False).count()
     return counts
@@ -48,7 +48,6 @@ def alert_counts() -> dict[str, int]:
 def fleet_stats(now=None) -> dict:
     now = now or timezone.now()
     recent = TelemetryRecord.objects.filter(ts__gte=now - timedelta(hours=1), ts__lte=now).order_by()
-    last_window = recent.filter(ts__gte=now - RATE_WINDOW).count()
     by_command_status = dict(
         Command.objects.filter(created_at__gte=now - timedelta(hours=24))
         .order_by()
@@ -64,7 +63,7 @@ def fleet_stats(now=None) -> dict:
     )
     return {
         "generated_at": now,
-        "messages_per_minute": round(last_window / (RATE_WINDOW.total_seconds() / 60), 2),
+        "messages_per_minute": messages_per_minute(now),
         "telemetry_rows_last_hour": recent.count(),
         "commands_last_24h": {status: by_command_status.get(status, 0) for status in CommandStatus.values},
         "firmware_versions": [
@@ -83,7 +82,7 @@ SummarySerializer = inline_serializer(
         "alerts": inline_serializer(
             "ActiveAlertCounts",
             {
-                **{severity: _count() for severity in AlertSeverity.values},
+                **{severity: _count() for severity in Severity.values},
                 "active": _count(),
                 "unacknowledged": _count(),
             },

@@ -22,8 +22,8 @@ from acuvim_console.bridge.device_order import DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
 from acuvim_console.bridge.messages import Inbound, Stopping, describe_failure, retry_while_database_down
 from acuvim_console.bridge.metrics import metrics
-from acuvim_console.bridge.rejections import RejectReason
 from acuvim_console.protocol import payloads
+from acuvim_console.protocol.reasons import RejectReason
 from acuvim_console.protocol.topics import TopicKind
 from alerts.device_alerts import handle_device_alert
 from devices.choices import UNACCEPTED_STATUSES, DeviceStatus

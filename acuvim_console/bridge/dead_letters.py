@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from devices.control.redaction import mask_secrets_in_text
 from devices.models import RejectedMessage
-from devices.registry.redaction import mask_secrets_in_text
 
 log = logging.getLogger(__name__)
 

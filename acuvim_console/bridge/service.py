@@ -27,7 +27,7 @@ from acuvim_console.bridge.device_order import DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
 from acuvim_console.bridge.messages import Inbound
 from acuvim_console.bridge.metrics import metrics
-from acuvim_console.bridge.rejections import RejectReason, report_rejection
+from acuvim_console.bridge.rejections import report_rejection
 from acuvim_console.bridge.telemetry_writer import TelemetryWriter
 from acuvim_console.core.mqtt_connection import (
     BrokerAddress,
@@ -38,6 +38,7 @@ from acuvim_console.core.mqtt_connection import (
 )
 from acuvim_console.protocol.identity import is_valid_device_id
 from acuvim_console.protocol.payloads import PayloadError, decode_payload
+from acuvim_console.protocol.reasons import RejectReason
 from acuvim_console.protocol.topics import (
     DeviceTopic,
     TopicError,

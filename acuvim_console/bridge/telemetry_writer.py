@@ -29,12 +29,12 @@ from acuvim_console.bridge.messages import (
     retry_while_database_down,
 )
 from acuvim_console.bridge.metrics import metrics
-from acuvim_console.bridge.rejections import RejectReason
+from acuvim_console.protocol.enums import TelemetrySource
 from acuvim_console.protocol.payloads import PayloadError, decode_telemetry, latest_acceptable_ts
+from acuvim_console.protocol.reasons import RejectReason
 from alerts.rules import evaluate_readings
 from devices.choices import UNACCEPTED_STATUSES
 from telemetry.ingest import Reading, store_readings
-from telemetry.models import TelemetrySource
 
 log = logging.getLogger(__name__)
 

@@ -252,7 +252,7 @@ class _Dispatcher:
     def _coalescer(self, loop: asyncio.AbstractEventLoop) -> Coalescer:
         coalescer = self._coalescers.get(loop)
         if coalescer is None:
-            interval = getattr(settings, "LIVE_TELEMETRY_INTERVAL_S", 0.3)
+            interval = settings.LIVE_TELEMETRY_INTERVAL_S
             coalescer = self._coalescers[loop] = Coalescer(interval, self._start_droppable_send, loop)
         return coalescer
 

@@ -1,4 +1,4 @@
-"""What each of the 20 gateway commands accepts (shared/protocol.md, "Commands"), checked before anything is sent.
+"""What each of the 20 gateway commands accepts (docs/mqtt-protocol.md, "Commands"), checked before anything is sent.
 
 A command the firmware would refuse is refused here first, with an error per parameter, so an operator
 sees "count: must be 1-125" in the admin instead of waiting for the device's `invalid_param` answer.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from acuvim_console.protocol.config import InvalidConfig, has_json_type, validate_config
-from devices.choices import CommandName, TransportMode
+from acuvim_console.protocol.enums import CommandName, TransportMode
 
 
 class CommandValidationError(ValueError):

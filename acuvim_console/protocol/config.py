@@ -7,7 +7,7 @@ shown by comparing the desired config's hash with the `cfg` hash a device report
 import hashlib
 import json
 
-from devices.choices import TransportMode
+from acuvim_console.protocol.enums import TransportMode
 
 # A key is secret when its name contains one of these, in any case and at any depth: devices name their
 # secrets freely (`psk`, `mqtt.pass`, `console_token`, `apiKey`), so a list of exact names leaks.

@@ -36,3 +36,7 @@ def device_id_from_mac(mac: str) -> str:
     if len(digits) != 12:
         raise ValueError(f"{mac!r} is not a MAC address")
     return f"ACV-{digits}"
+
+# Device tokens (the HTTP credential of the firmware endpoints) start with this, so logs and documents
+# can mask one wherever it appears.
+TOKEN_PREFIX = "acvt_"  # noqa: S105 (a label, not a secret)

@@ -1,4 +1,4 @@
-"""Validation of every payload a device sends (shared/protocol.md), in one place for the bridge, handlers and tests.
+"""Validation of every payload a device sends (docs/mqtt-protocol.md), in one place for the bridge, handlers and tests.
 
 Each `parse_*` takes the decoded JSON document and returns a plain dict with normalised types: `ts` becomes
 an aware UTC datetime (or None when the device had no clock), numbers are checked to be real finite numbers
@@ -21,14 +21,21 @@ from typing import Annotated, Literal
 import msgspec
 import orjson
 from django.conf import settings
-from django.db import models
 
-from acuvim_console.bridge.rejections import RejectReason
 from acuvim_console.core import json_limits
 from acuvim_console.core.json_limits import JsonRefusal
+from acuvim_console.protocol.enums import (
+    AlertState,
+    ConnectionType,
+    DeviceOtaState,
+    PresenceState,
+    ResetReason,
+    ResponseStatus,
+    Severity,
+    TelemetrySource,
+)
 from acuvim_console.protocol.identity import is_valid_device_id
-from devices.choices import ConnectionType, DeviceOtaState, ResetReason
-from telemetry.models import TelemetrySource
+from acuvim_console.protocol.reasons import RejectReason
 
 # Nothing in this fleet was built before 2020: an older timestamp is an unset clock or a corrupt record.
 EARLIEST_TS = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
@@ -37,27 +44,12 @@ MAX_INT64 = 2**63 - 1
 MAX_FLOAT = sys.float_info.max
 
 
-class PresenceState(models.TextChoices):
-    ONLINE = "online"
-    OFFLINE = "offline"
 
 
-class AlertState(models.TextChoices):
-    RAISED = "raised"
-    CLEARED = "cleared"
 
 
-class ResponseStatus(models.TextChoices):
-    ACK = "ack"
-    PROGRESS = "progress"
-    SUCCESS = "success"
-    ERROR = "error"
 
 
-class Severity(models.TextChoices):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 class PayloadError(ValueError):

@@ -1,4 +1,4 @@
-"""The measured quantities of the protocol's telemetry record (shared/protocol.md), each with its column.
+"""The measured quantities of the protocol's telemetry record (docs/mqtt-protocol.md), each with its column.
 
 Every quantity is stored in a typed column of its own: the Acuvim II reports IEEE-754 single precision,
 so `real` (float4) keeps an instantaneous value exactly as the meter measured it; the four energy

@@ -1,4 +1,4 @@
-"""Topic names of the device protocol (shared/protocol.md, "Topics"): building them and reading them back.
+"""Topic names of the device protocol (docs/mqtt-protocol.md, "Topics"): building them and reading them back.
 
 Every topic the console touches is spelled here once, so the bridge's subscriptions, its router and the
 command publisher cannot drift apart. The prefix comes from settings.MQTT_TOPIC_PREFIX (default `acuvim`).
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import models
 
-from acuvim_console.bridge.rejections import RejectReason
 from acuvim_console.protocol.identity import is_valid_device_id
+from acuvim_console.protocol.reasons import RejectReason
 
 REGISTER_ROOT = "devices/register"
 

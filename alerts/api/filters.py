@@ -3,7 +3,8 @@
 import django_filters
 
 from acuvim_console.core.api.filtering import UtcIsoDateTimeFilter
-from alerts.models import Alert, AlertSeverity, AlertType
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert, AlertType
 
 
 class AlertState(django_filters.ChoiceFilter):
@@ -16,7 +17,7 @@ class AlertState(django_filters.ChoiceFilter):
 
 
 class AlertFilter(django_filters.FilterSet):
-    severity = django_filters.MultipleChoiceFilter(choices=AlertSeverity.choices, distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, distinct=False)
     type = django_filters.MultipleChoiceFilter(field_name="alert_type", choices=AlertType.choices, distinct=False)
     acknowledged = django_filters.BooleanFilter()
     state = AlertState(choices=[("open", "Open"), ("resolved", "Resolved")])

@@ -54,7 +54,7 @@ PUBLISH_WINDOW = 1000  # paho silently loses QoS 1 messages beyond ~65k unacknow
 
 
 def record(ts: float, seq: int) -> dict:
-    """A full protocol telemetry record (shared/protocol.md), as a gateway on WiFi sends it."""
+    """A full protocol telemetry record (docs/mqtt-protocol.md), as a gateway on WiFi sends it."""
     return {
         "ts": ts, "seq": seq, "src": "live", "conn": "wifi",
         "f": 50.01, "v1": 230.1, "v2": 231.0, "v3": 229.8, "vavg": 230.3, "v12": 398.6, "v23": 399.9,

@@ -8,9 +8,9 @@ from django.contrib import admin, messages
 from django.urls import path
 from django.utils.html import format_html
 
-from acuvim_console.bridge.rejections import RejectReason
 from acuvim_console.core.record_admin import RecordAdmin
 from acuvim_console.protocol.config import canonical_json, redact_secrets
+from acuvim_console.protocol.reasons import RejectReason
 from devices.admin import actions
 from devices.admin.filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import DeviceStatus

@@ -14,8 +14,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import add_never_cache_headers
 
 from acuvim_console.protocol.commands import CommandValidationError
-from devices.admin.forms import COMMAND_EXAMPLES, AddToGroupForm, CommandForm, FirmwareChoiceForm
+from devices.admin.forms import AddToGroupForm, FirmwareChoiceForm
 from devices.choices import UNACCEPTED_STATUSES
+from devices.cockpit.forms import COMMAND_EXAMPLES, CommandForm
 
 APPLY_FIELD = "apply"
 MAX_SELECTION = 1000

@@ -4,7 +4,8 @@ import django_filters
 from django.db import connection
 
 from acuvim_console.core.api.filtering import UtcIsoDateTimeFilter
-from devices.choices import CommandName, CommandStatus, DeviceStatus
+from acuvim_console.protocol.enums import CommandName
+from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, Device
 from groups.models import DeviceGroup
 

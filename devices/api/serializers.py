@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from acuvim_console.protocol.config import redact_secrets
-from devices.choices import CommandName, ConnectionType, DeviceOtaState, ResetReason
+from acuvim_console.protocol.enums import CommandName, ConnectionType, DeviceOtaState, ResetReason
 from devices.models import Command, Device, DeviceConfig
 from groups.models import DeviceGroup
 

@@ -25,9 +25,10 @@ from acuvim_console.core.api.permissions import (
 from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
 from acuvim_console.protocol.commands import CommandValidationError
 from acuvim_console.protocol.config import DEFAULT_CONFIG, InvalidConfig
+from acuvim_console.protocol.enums import CommandName
 from devices.api import serializers as s
 from devices.api.filters import CommandFilter, DeviceFilter
-from devices.choices import UNACCEPTED_STATUSES, CommandName
+from devices.choices import UNACCEPTED_STATUSES
 from devices.control.commands import send_command
 from devices.control.config_push import push_config
 from devices.models import Device

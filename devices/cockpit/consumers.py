@@ -13,6 +13,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from acuvim_console.core import events, json_limits
@@ -162,7 +163,7 @@ class FleetConsumer(LiveConsumer):
         if self.joined:
             # Messages per minute changes without any event announcing it.
             self.ticker = asyncio.ensure_future(
-                repeat(live.COUNTERS_INTERVAL_S, self.send_counters, "fleet counters could not be sent")
+                repeat(settings.LIVE_COUNTERS_INTERVAL_S, self.send_counters, "fleet counters could not be sent")
             )
 
     async def disconnect(self, code):
@@ -185,7 +186,7 @@ class FleetConsumer(LiveConsumer):
             # One refresh per burst of events, a moment after it, when the rows have settled.
             loop = asyncio.get_running_loop()
             self.counters_refresh = loop.call_later(
-                live.COUNTERS_DEBOUNCE_S, lambda: asyncio.ensure_future(self.send_counters())
+                settings.LIVE_COUNTERS_DEBOUNCE_S, lambda: asyncio.ensure_future(self.send_counters())
             )
 
     async def handle_action(self, action, content) -> bool:
@@ -199,7 +200,7 @@ class FleetConsumer(LiveConsumer):
         await self.send_seen()
         if self.seen_ticker is None:
             self.seen_ticker = asyncio.ensure_future(
-                repeat(live.SEEN_INTERVAL_S, self.send_seen, "last-seen times could not be sent")
+                repeat(settings.LIVE_SEEN_INTERVAL_S, self.send_seen, "last-seen times could not be sent")
             )
         return True
 

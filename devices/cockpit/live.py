@@ -5,27 +5,23 @@ page and the socket never disagree. Every query here is bounded by an index or a
 cost the same for ten devices and for ten thousand.
 """
 
-from datetime import timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from acuvim_console.core import events
-from alerts.models import Alert, AlertSeverity
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert
+from alerts.services import alert_event_data
 from devices.choices import FINAL_COMMAND_STATUSES, DeviceStatus
+from devices.control.commands import command_event_data
 from devices.models import Command, Device, DeviceStatusChange
 from firmware.models import Rollout, RolloutStatus
-from telemetry.models import COLUMN_FIELDS, TelemetryRecord
-from telemetry.queries import latest
+from telemetry.ingest import telemetry_event_data
+from telemetry.queries import latest, messages_per_minute
 
-# Seconds between counter refreshes pushed to dashboards, and the delay that merges a burst of events
-# into one refresh. Overridable in settings (LIVE_COUNTERS_INTERVAL_S, LIVE_COUNTERS_DEBOUNCE_S).
-COUNTERS_INTERVAL_S = getattr(settings, "LIVE_COUNTERS_INTERVAL_S", 15.0)
-COUNTERS_DEBOUNCE_S = getattr(settings, "LIVE_COUNTERS_DEBOUNCE_S", 1.0)
-# A list page's followed devices: how often their last-seen times are sent, and how many at most.
-SEEN_INTERVAL_S = getattr(settings, "LIVE_SEEN_INTERVAL_S", 10.0)
+# A list page's followed devices: at most this many (the intervals are settings: LIVE_*).
 MAX_FOLLOWED = 200
 RECENT_EVENTS_LIMIT = 20
 RECENT_COMMANDS_LIMIT = 10
@@ -80,15 +76,14 @@ def _compute_fleet_counters() -> dict:
     now = timezone.now()
     by_status = dict(Device.objects.order_by().values_list("status").annotate(n=Count("pk")))
     open_alerts = Alert.objects.filter(resolved_at__isnull=True).aggregate(
-        **{severity: Count("pk", filter=Q(severity=severity)) for severity in AlertSeverity.values}
+        **{severity: Count("pk", filter=Q(severity=severity)) for severity in Severity.values}
     )
     return {
         "devices": {status: by_status.get(status, 0) for status in DeviceStatus.values},
         "alerts": open_alerts,
         "alerts_unacknowledged": Alert.objects.filter(resolved_at__isnull=True, acknowledged=False).count(),
         "rollouts_running": Rollout.objects.filter(status=RolloutStatus.RUNNING).count(),
-        # Device time of the reading, so the ts index answers it; SD replays of old data do not count.
-        "messages_per_minute": TelemetryRecord.objects.filter(ts__gt=now - timedelta(minutes=1), ts__lte=now).count(),
+        "messages_per_minute": messages_per_minute(now),
         "at": now.isoformat(),
     }
 
@@ -105,7 +100,7 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
         for change in DeviceStatusChange.objects.select_related("device").order_by("-changed_at")[:limit]
     ]
     alerts = [
-        _event(events.ALERT_CREATED, alert.device.device_id, alert.created_at, alert_payload(alert))
+        _event(events.ALERT_CREATED, alert.device.device_id, alert.created_at, alert_event_data(alert))
         for alert in Alert.objects.select_related("device").order_by("-created_at")[:limit]
     ]
     commands = [
@@ -134,26 +129,8 @@ def fleet_snapshot() -> dict:
     return {"counters": fleet_counters(), "recent_events": recent_events()}
 
 
-def alert_payload(alert: Alert) -> dict:
-    return {
-        "id": alert.pk,
-        "device_id": alert.device.device_id,
-        "alert_type": alert.alert_type,
-        "severity": alert.severity,
-        "message": alert.message,
-        "acknowledged": alert.acknowledged,
-        "resolved": alert.resolved_at is not None,
-        "occurrences": alert.occurrences,
-        "created_at": _iso(alert.created_at),
-        "acknowledged_at": _iso(alert.acknowledged_at),
-        "resolved_at": _iso(alert.resolved_at),
-    }
-
-
 def command_payload(command: Command) -> dict:
     """The command as CommandUpdated/CommandCompleted carry it, plus its times for the page's list."""
-    from devices.control.commands import command_event_data
-
     return {
         **command_event_data(command, command.device.device_id),
         "created_at": _iso(command.created_at),
@@ -171,15 +148,11 @@ def device_state(device: Device) -> dict:
 
 
 def latest_telemetry(device: Device) -> dict | None:
-    """The newest reading's chart quantities, shaped like a TelemetryReceived event."""
-    record = latest(device)
-    if record is None:
+    """The newest reading, shaped exactly like the TelemetryReceived event that will follow it."""
+    reading = latest(device)
+    if reading is None:
         return None
-    return {
-        "ts": _iso(record.ts),
-        "source": record.source,
-        **{column: getattr(record, column) for column in COLUMN_FIELDS.values()},
-    }
+    return telemetry_event_data(reading.ts, reading.ts_estimated, reading.source, reading.seq, reading.as_record())
 
 
 def device_snapshot(device: Device) -> dict:

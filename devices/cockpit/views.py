@@ -19,7 +19,7 @@ from acuvim_console.core import json_limits
 from acuvim_console.protocol.commands import OPERATOR_COMMANDS, CommandValidationError
 from acuvim_console.protocol.config import DEFAULT_CONFIG, InvalidConfig, redact_secrets
 from acuvim_console.protocol.quantities import CHART_SETS, chart_sets
-from devices.admin.forms import COMMAND_EXAMPLES, CommandForm
+from devices.cockpit.forms import COMMAND_EXAMPLES, CommandForm
 from devices.cockpit.live import command_payload, device_state, latest_telemetry
 from devices.models import Device
 

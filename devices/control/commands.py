@@ -1,6 +1,6 @@
 """The command service: validate, queue, publish to `acuvim/{id}/cmd` and follow the device's answers.
 
-A command's life (shared/protocol.md): `pending` when created, `sent` once the broker accepted it,
+A command's life (docs/mqtt-protocol.md): `pending` when created, `sent` once the broker accepted it,
 `ack` on the first ack or progress, then `success` or `error` from the device, or `timeout`/`expired`
 from the periodic sweep. Every transition is a conditional UPDATE on the open statuses, so a late
 answer, a second bridge or a sweep running at the same moment can never move a finished command.
@@ -32,18 +32,18 @@ from acuvim_console.protocol.commands import (
     validate_command,
 )
 from acuvim_console.protocol.config import redact_secrets
-from acuvim_console.protocol.payloads import ResponseStatus
+from acuvim_console.protocol.enums import CommandName, ResponseStatus
 from acuvim_console.protocol.topics import command_topic
 from devices.choices import (
     FINAL_COMMAND_STATUSES,
     OPEN_COMMAND_STATUSES,
     UNACCEPTED_STATUSES,
-    CommandName,
     CommandStatus,
     DeviceStatus,
 )
+from devices.control.config_state import record_applied_config
+from devices.control.redaction import DeviceRedactor
 from devices.models import Command, CommandBatch, Device
-from devices.registry.redaction import DeviceRedactor
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def handle_response(device: Device, payload: dict, received_at) -> Command | Non
         reason = "unknown_request" if command is None else "foreign_request"
         return _ignore(device, payload, reason)
     status = payload["status"]
-    redact = DeviceRedactor(device)  # nothing the device sends is stored unredacted (devices.registry.redaction)
+    redact = DeviceRedactor(device)  # nothing the device sends is stored unredacted (devices.control.redaction)
     if status in (ResponseStatus.ACK, ResponseStatus.PROGRESS):
         changes = {
             "status": CommandStatus.ACK,
@@ -271,8 +271,6 @@ def handle_response(device: Device, payload: dict, received_at) -> Command | Non
         return _ignore(device, payload, f"already_{command.status}")
     command.refresh_from_db()
     if command.command == CommandName.SET_CONFIG and command.status == CommandStatus.SUCCESS:
-        from devices.control.config_push import record_applied_config
-
         record_applied_config(device, (command.response or {}).get("cfg"), received_at)
     _announce(event, command, device.device_id)
     return command

@@ -20,7 +20,7 @@ from acuvim_console.protocol.config import (
     redact_secrets,
     validate_config,
 )
-from devices.choices import CommandName
+from acuvim_console.protocol.enums import CommandName
 from devices.control.commands import queue_command
 from devices.models import Command, Device, DeviceConfig
 
@@ -56,23 +56,6 @@ def push_config(device: Device, changes: dict, *, user=None) -> tuple[DeviceConf
             detail={"version": version.version, "changes": redact_secrets(changes), "request_id": command.request_id},
         )
     return version, command
-
-
-def record_applied_config(device: Device, applied_hash: str | None, at) -> bool:
-    """Remember the hash a device says it applied; mark the desired version applied when they match."""
-    if not applied_hash:
-        return False
-    Device.objects.filter(pk=device.pk).exclude(applied_config_hash=applied_hash).update(
-        applied_config_hash=applied_hash
-    )
-    device.applied_config_hash = applied_hash
-    if applied_hash != device.desired_config_hash:
-        return False
-    return bool(
-        DeviceConfig.objects.filter(device=device, config_hash=applied_hash, applied_at__isnull=True).update(
-            applied_at=at
-        )
-    )
 
 
 def _without_redacted(changes: dict) -> dict:

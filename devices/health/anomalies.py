@@ -9,8 +9,9 @@ Thresholds come from settings.HEALTH_ANOMALIES.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from alerts.models import AlertSeverity, AlertType
-from devices.choices import CRASH_RESET_REASONS, DeviceOtaState
+from acuvim_console.protocol.enums import DeviceOtaState, Severity
+from alerts.models import AlertType
+from devices.choices import CRASH_RESET_REASONS
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Finding:
 
     alert_type: AlertType
     active: bool
-    severity: AlertSeverity = AlertSeverity.WARNING
+    severity: Severity = Severity.WARNING
     message: str = ""
     value: float | None = None
     threshold: float | None = None
@@ -71,7 +72,7 @@ def _reboot_loop(previous, beat, at, limits, state):
         return Finding(
             AlertType.CRASH_LOOP,
             True,
-            AlertSeverity.CRITICAL,
+            Severity.CRITICAL,
             f"rebooted {boots} times in {int((at - started).total_seconds() // 60)} min "
             f"(last reset: {beat.get('reset_reason') or 'unknown'})",
             value=boots,
@@ -189,7 +190,7 @@ def _ota(previous, beat, at, limits, state):
         return Finding(
             AlertType.OTA_ROLLED_BACK,
             True,
-            AlertSeverity.CRITICAL,
+            Severity.CRITICAL,
             f"firmware update failed on the device and was rolled back (running {beat.get('firmware_version')}, "
             f"prev {prev})",
             metadata={"prev": prev, "fw": beat.get("firmware_version")},

@@ -16,7 +16,7 @@ from alerts.models import Alert, AlertSource, AlertType
 from alerts.services import raise_alert, resolve_alert
 from devices.choices import DeviceStatus
 from devices.control.commands import deliver_pending
-from devices.control.config_push import record_applied_config
+from devices.control.config_state import record_applied_config
 from devices.health import anomalies
 from devices.models import Device
 from devices.registry.freshness import device_time, is_stale

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from acuvim_console.protocol.payloads import PresenceState
+from acuvim_console.protocol.enums import PresenceState
 from alerts.models import AlertType
 from alerts.services import resolve_alert
 from devices.choices import DeviceStatus

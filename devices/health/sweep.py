@@ -34,8 +34,9 @@ from django.utils import timezone
 
 from acuvim_console.core.bulk_updates import HistoryRows, seconds_before, update_returning
 from acuvim_console.core.events import DEVICE_STATUS_CHANGED, publish_event
+from acuvim_console.protocol.enums import Severity
 from alerts import notifications
-from alerts.models import Alert, AlertSeverity, AlertSource, AlertType, NoticeEvent
+from alerts.models import Alert, AlertSource, AlertType, NoticeEvent
 from alerts.services import raise_alert
 from devices.choices import DeviceStatus
 from devices.models import Device, DeviceStatusChange
@@ -110,7 +111,7 @@ def _announce_each(transitions: list, now) -> None:
                 raise_alert(
                     device,
                     AlertType.DEVICE_OFFLINE,
-                    AlertSeverity.CRITICAL,
+                    Severity.CRITICAL,
                     f"{row['device_id']} stopped heartbeating: {reason}",
                     source=AlertSource.CONSOLE,
                 )
@@ -169,7 +170,7 @@ def _alert_long_offline(now) -> int:
         raise_alert(
             Device(pk=pk, device_id=device_id),
             AlertType.DEVICE_OFFLINE,
-            AlertSeverity.CRITICAL,
+            Severity.CRITICAL,
             f"{device_id}{LATE_OFFLINE_MESSAGE}",
             source=AlertSource.CONSOLE,
         )
@@ -183,7 +184,7 @@ def _insert_offline_alerts(devices: QuerySet, message_suffix: str, now) -> int:
     at = connection.ops.adapt_datetimefield_value(now)
     values = {
         "alert_type": AlertType.DEVICE_OFFLINE.value,
-        "severity": AlertSeverity.CRITICAL.value,
+        "severity": Severity.CRITICAL.value,
         "source": AlertSource.CONSOLE.value,
         "metadata": alert.get_field("metadata").get_db_prep_save({}, connection),
         "occurrences": 1,

@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from acuvim_console.audit.models import AuditAction
 from acuvim_console.audit.recording import device_target, record
+from acuvim_console.protocol.identity import TOKEN_PREFIX
 from devices.models import Device
-
-TOKEN_PREFIX = "acvt_"  # noqa: S105 (a label, not a secret)
 
 
 def hash_token(token: str) -> str:

@@ -7,18 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from acuvim_console.protocol.enums import Severity
 from alerts import notifications
-from alerts.models import (
-    Alert,
-    AlertSeverity,
-    AlertType,
-    Delivery,
-    DeliveryStatus,
-    Notice,
-    NoticeStatus,
-    NotificationChannel,
-    Silence,
-)
+from alerts.models import Alert, AlertType, Delivery, DeliveryStatus, Notice, NoticeStatus, NotificationChannel, Silence
 from alerts.services import raise_alert, resolve_alert
 from devices.health.sweep import sweep as health_sweep
 from tests.factories import make_device, make_group
@@ -43,7 +34,7 @@ def hook_channel(receiver, **fields) -> NotificationChannel:
 
 
 def offline(device) -> Alert:
-    return raise_alert(device, AlertType.DEVICE_OFFLINE, AlertSeverity.CRITICAL, f"{device.device_id} offline")
+    return raise_alert(device, AlertType.DEVICE_OFFLINE, Severity.CRITICAL, f"{device.device_id} offline")
 
 
 def test_an_email_channel_sends_the_alert_through_the_smtp_server(smtp_server, django_capture_on_commit_callbacks):
@@ -63,7 +54,7 @@ def test_an_email_channel_sends_the_alert_through_the_smtp_server(smtp_server, d
 def test_a_device_message_cannot_add_mail_headers(smtp_server):
     NotificationChannel.objects.create(name="ops mail", kind="email", to=["ops@example.com"], min_severity="info")
     device = make_device()
-    raise_alert(device, AlertType.OVERVOLTAGE, AlertSeverity.WARNING, "V1 high\r\nBcc: thief@example.com")
+    raise_alert(device, AlertType.OVERVOLTAGE, Severity.WARNING, "V1 high\r\nBcc: thief@example.com")
     assert notifications.sweep()["sent"] == 1
     (message,) = smtp_server.messages
     assert message.rcpt_tos == ["ops@example.com"]
@@ -230,7 +221,7 @@ def test_routing_by_minimum_severity_scope_and_alert_kind(webhook):
     critical_only = hook_channel(receiver, name="critical", min_severity="critical")
     site = hook_channel(receiver, name="site", group=group)
     heap = hook_channel(receiver, name="heap", alert_types=["low_heap"])
-    raise_alert(in_group, AlertType.LOW_HEAP, AlertSeverity.WARNING, "heap low")
+    raise_alert(in_group, AlertType.LOW_HEAP, Severity.WARNING, "heap low")
     offline(elsewhere)
     routed = {(n.channel.name, n.alert.device_id) for n in Notice.objects.select_related("channel", "alert")}
     assert routed == {(site.name, in_group.pk), (heap.name, in_group.pk), (critical_only.name, elsewhere.pk)}

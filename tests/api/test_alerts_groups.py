@@ -4,7 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from alerts.models import Alert, AlertSeverity, AlertType
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert, AlertType
 from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, CommandBatch, Device
 from firmware.models import Rollout
@@ -16,7 +17,7 @@ from tests.support.firmware_images import build_app_image
 pytestmark = pytest.mark.django_db
 
 
-def make_alert(device, alert_type=AlertType.OVERVOLTAGE, severity=AlertSeverity.WARNING, **fields):
+def make_alert(device, alert_type=AlertType.OVERVOLTAGE, severity=Severity.WARNING, **fields):
     return Alert.objects.create(
         device=device, alert_type=alert_type, severity=severity, message=f"{alert_type} on {device}", **fields
     )
@@ -28,8 +29,8 @@ def alerts(db):
     return {
         "first": first,
         "open_warning": make_alert(first),
-        "open_critical": make_alert(first, AlertType.MODBUS_LOSS, AlertSeverity.CRITICAL, acknowledged=True),
-        "resolved": make_alert(second, AlertType.LOW_HEAP, AlertSeverity.INFO, resolved_at=timezone.now()),
+        "open_critical": make_alert(first, AlertType.MODBUS_LOSS, Severity.CRITICAL, acknowledged=True),
+        "resolved": make_alert(second, AlertType.LOW_HEAP, Severity.INFO, resolved_at=timezone.now()),
     }
 
 

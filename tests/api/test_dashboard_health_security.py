@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.models import Alert, AlertSeverity, AlertType
-from devices.choices import CommandName, CommandStatus, DeviceStatus
+from acuvim_console.protocol.enums import CommandName, Severity
+from alerts.models import Alert, AlertType
+from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command
 from telemetry.models import TelemetryRecord
 from tests.factories import make_device
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.django_db
 def test_summary_counts_devices_by_status_and_open_alerts_by_severity(viewer_client):
     devices = [make_device(status=s) for s in ("online", "online", "degraded", "offline", "pending")]
     for alert_type, severity, resolved in (
-        (AlertType.OVERVOLTAGE, AlertSeverity.CRITICAL, None),
-        (AlertType.LOW_HEAP, AlertSeverity.WARNING, None),
-        (AlertType.SD_FULL, AlertSeverity.WARNING, timezone.now()),
+        (AlertType.OVERVOLTAGE, Severity.CRITICAL, None),
+        (AlertType.LOW_HEAP, Severity.WARNING, None),
+        (AlertType.SD_FULL, Severity.WARNING, timezone.now()),
     ):
         Alert.objects.create(
             device=devices[0], alert_type=alert_type, severity=severity, message="m", resolved_at=resolved

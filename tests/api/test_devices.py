@@ -6,8 +6,9 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from acuvim_console.protocol.enums import CommandName
 from devices.api.serializers import DeviceUpdateSerializer
-from devices.choices import CommandName, CommandStatus, DeviceStatus
+from devices.choices import CommandStatus, DeviceStatus
 from devices.control.config_push import push_config
 from devices.models import Command, Device
 from tests.factories import make_device, make_group, next_device_id

@@ -11,7 +11,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER
-from alerts.models import Alert, AlertRule, AlertSeverity, AlertType, NotificationChannel, Silence
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert, AlertRule, AlertType, NotificationChannel, Silence
 from tests.api.conftest import client_for
 from tests.factories import make_device, make_group
 
@@ -142,7 +143,7 @@ def world(db, settings, mqtt_broker):
     alert = Alert.objects.create(
         device=device,
         alert_type=AlertType.OVERVOLTAGE,
-        severity=AlertSeverity.WARNING,
+        severity=Severity.WARNING,
         message="V1 260 V",
         last_seen_at=timezone.now(),
     )

@@ -1,4 +1,4 @@
-"""Device messages as the firmware sends them (shared/protocol.md), with overridable fields."""
+"""Device messages as the firmware sends them (docs/mqtt-protocol.md), with overridable fields."""
 
 import time
 

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from acuvim_console.core import events
 from acuvim_console.operators.roles import OPERATOR
-from alerts.models import Alert, AlertSeverity, AlertType
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert, AlertType
 from devices.choices import DeviceStatus
 from devices.registry.status import change_status
 from telemetry.models import TelemetryRecord
@@ -65,7 +66,7 @@ def add_telemetry(device, minutes: int = 60, step_s: int = 30):
 def test_dashboard_counters_and_events_update_without_reload(console_server, page):
     devices = seed_fleet()
     Alert.objects.create(
-        device=devices[3], alert_type=AlertType.LOW_HEAP, severity=AlertSeverity.WARNING, message="heap 24 KiB"
+        device=devices[3], alert_type=AlertType.LOW_HEAP, severity=Severity.WARNING, message="heap 24 KiB"
     )
     log_in(page, console_server, make_user(OPERATOR))
     wait_live(page)
@@ -133,7 +134,7 @@ def test_device_page_charts_a_chosen_set_of_quantities_with_min_max_bands(consol
 def test_acknowledging_an_alert_updates_other_open_pages(console_server, browser, page):
     device = seed_fleet(1)[0]
     alert = Alert.objects.create(
-        device=device, alert_type=AlertType.OVERVOLTAGE, severity=AlertSeverity.CRITICAL, message="V1 254.2 V"
+        device=device, alert_type=AlertType.OVERVOLTAGE, severity=Severity.CRITICAL, message="V1 254.2 V"
     )
     user = make_user(OPERATOR)
     log_in(page, console_server, user)

@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER
-from alerts.models import Alert, AlertSeverity, AlertType
+from acuvim_console.protocol.enums import Severity
+from alerts.models import Alert, AlertType
 from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, DeviceConfig
 from tests.factories import make_device, make_group, make_user
@@ -22,7 +23,7 @@ def operator_client(client):
     return client
 
 
-def make_alert(device, severity=AlertSeverity.WARNING, alert_type=AlertType.OVERVOLTAGE, **fields):
+def make_alert(device, severity=Severity.WARNING, alert_type=AlertType.OVERVOLTAGE, **fields):
     return Alert.objects.create(device=device, alert_type=alert_type, severity=severity, message="V1 254 V", **fields)
 
 
@@ -30,7 +31,7 @@ def test_dashboard_shows_fleet_counters_and_the_fleet_socket(operator_client):
     make_device(status=DeviceStatus.ONLINE)
     make_device(status=DeviceStatus.ONLINE)
     offline = make_device(status=DeviceStatus.OFFLINE)
-    make_alert(offline, AlertSeverity.CRITICAL)
+    make_alert(offline, Severity.CRITICAL)
     page = operator_client.get(reverse("admin:index")).content.decode()
     assert 'data-acv-socket="/ws/fleet/"' in page
     assert '<span class="acv-card__value" data-counter="devices.online">2</span>' in page

@@ -19,7 +19,8 @@ from acuvim_console.core import events
 from acuvim_console.operators.models import WebsocketTicket
 from acuvim_console.operators.roles import VIEWER
 from acuvim_console.operators.tickets import issue_ticket
-from alerts.models import AlertSeverity, AlertType
+from acuvim_console.protocol.enums import Severity
+from alerts.models import AlertType
 from devices.choices import DeviceStatus
 from devices.cockpit.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from devices.registry.status import change_status
@@ -300,11 +301,11 @@ def test_alert_created_reaches_the_fleet_socket():
         from alerts.models import Alert
 
         alert = Alert.objects.create(
-            device=device, alert_type=AlertType.OVERVOLTAGE, severity=AlertSeverity.CRITICAL, message="V1 254 V"
+            device=device, alert_type=AlertType.OVERVOLTAGE, severity=Severity.CRITICAL, message="V1 254 V"
         )
-        from devices.cockpit.live import alert_payload
+        from alerts.services import alert_event_data
 
-        events.publish_event(events.ALERT_CREATED, alert_payload(alert), device_id=device.device_id)
+        events.publish_event(events.ALERT_CREATED, alert_event_data(alert), device_id=device.device_id)
 
     async def scenario():
         fleet = communicator(f"/ws/fleet/?ticket={next(tickets)}", headers=())

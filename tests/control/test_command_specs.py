@@ -3,7 +3,7 @@
 import pytest
 
 from acuvim_console.protocol.commands import SPECS, CommandValidationError, command_timeout, validate_command
-from devices.choices import CommandName
+from acuvim_console.protocol.enums import CommandName
 
 SHA = "ab" * 32
 

@@ -3,8 +3,9 @@
 import pytest
 from django.db.models import Q
 
+from acuvim_console.protocol.enums import DeviceOtaState
 from alerts.models import Alert
-from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
+from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, Device
 from firmware.models import OtaState, RolloutDevice
 from firmware.rollouts import create_rollout

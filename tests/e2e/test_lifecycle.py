@@ -2,7 +2,8 @@
 
 import pytest
 
-from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
+from acuvim_console.protocol.enums import DeviceOtaState
+from devices.choices import CommandStatus, DeviceStatus
 from devices.control.config_push import push_config
 from devices.models import Command, Device
 from firmware.models import OtaState, RolloutDevice

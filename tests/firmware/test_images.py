@@ -10,14 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware.images import (
-    DEFAULT_MAX_BYTES,
     IMAGE_HEADER,
     READ_CHUNK_BYTES,
     SEGMENT_HEADER,
     ImageInfo,
     InvalidFirmwareImage,
     RejectionReason,
-    configured_max_bytes,
     inspect_app_image,
     xor_checksum,
 )
@@ -209,16 +207,14 @@ def test_file_exactly_at_the_limit_is_accepted():
 
 def test_default_limit_comes_from_the_firmware_max_bytes_setting(settings):
     settings.FIRMWARE_MAX_BYTES = 8192
-    assert configured_max_bytes() == 8192
     error = rejection(build_app_image(payload_size=16384))
     assert error.reason == RejectionReason.TOO_LARGE
     assert "8192 bytes" in str(error)
 
 
-def test_default_limit_is_four_mebibytes_without_the_setting(settings):
-    del settings.FIRMWARE_MAX_BYTES
-    assert configured_max_bytes() == DEFAULT_MAX_BYTES == 4 * 1024 * 1024
-    assert "4 MiB" in str(rejection(build_app_image(pad_to=DEFAULT_MAX_BYTES + 1)))
+def test_default_limit_is_four_mebibytes(settings):
+    assert settings.FIRMWARE_MAX_BYTES == 4 * 1024 * 1024
+    assert "4 MiB" in str(rejection(build_app_image(pad_to=settings.FIRMWARE_MAX_BYTES + 1)))
 
 
 # Foreign files and header

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from devices.choices import CommandStatus, DeviceOtaState
+from acuvim_console.protocol.enums import DeviceOtaState
+from devices.choices import CommandStatus
 from firmware.models import OtaState
 from firmware.ota_tracking import observe, same_version
 

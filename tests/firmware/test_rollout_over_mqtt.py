@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from acuvim_console.bridge.service import Bridge
 from acuvim_console.core import mqtt_publisher
+from acuvim_console.protocol.enums import DeviceOtaState
 from alerts.models import Alert
-from devices.choices import DeviceOtaState
 from firmware.models import OtaState, Rollout, RolloutStatus
 from firmware.rollouts import advance_rollouts, create_rollout, resume_rollout, retry_failed
 from tests.factories import make_device

@@ -9,8 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from acuvim_console.protocol.enums import DeviceOtaState
 from acuvim_console.protocol.payloads import parse_heartbeat, parse_response
-from devices.choices import CommandStatus, DeviceOtaState, DeviceStatus
+from devices.choices import CommandStatus, DeviceStatus
 from devices.control.commands import handle_response
 from devices.health.heartbeats import handle_heartbeat
 from devices.models import Command

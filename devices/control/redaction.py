@@ -11,8 +11,8 @@ the console keeps only their hash. The unredacted answer is never written anywhe
 import re
 
 from acuvim_console.protocol.config import REDACTED, is_secret_key, redact_secrets, secret_values
+from acuvim_console.protocol.identity import TOKEN_PREFIX
 from devices.models import Device
-from devices.registry.tokens import TOKEN_PREFIX
 
 # The desired configs whose secrets may still be on the device (a push not yet applied keeps the old ones).
 RECENT_CONFIGS = 10
