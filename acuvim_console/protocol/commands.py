@@ -6,14 +6,14 @@ Commands that change part of the config document are checked by the config valid
 setting is judged the same way whether it arrives by `set_config` or by its own command.
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from acuvim_console.protocol.config import InvalidConfig, has_json_type, validate_config
+from acuvim_console.protocol.config import InvalidConfig, validate_config
 from acuvim_console.protocol.enums import CommandName, TransportMode
+from acuvim_console.protocol.schema import Field
 
 
 class CommandValidationError(ValueError):
@@ -25,37 +25,10 @@ class CommandValidationError(ValueError):
 
 
 @dataclass(frozen=True)
-class Param:
-    """One parameter: its JSON type, whether it must be present, and the values allowed."""
-
-    kind: type
-    required: bool = False
-    low: float | None = None
-    high: float | None = None
-    choices: tuple = ()
-    pattern: str | None = None
-    message: str = ""
-
-    def problem(self, value: object) -> str | None:
-        if not has_json_type(value, self.kind):
-            return f"must be {_TYPE_NAMES[self.kind]}"
-        if self.choices and value not in self.choices:
-            return self.message or f"must be one of {', '.join(map(str, self.choices))}"
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            return self.message or f"must be from {self.low} to {self.high}"
-        if self.pattern and not re.fullmatch(self.pattern, value):
-            return self.message or "has an invalid format"
-        return None
-
-
-_TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-
-
-@dataclass(frozen=True)
 class CommandSpec:
     """The parameters of one command and the checks that span several of them."""
 
-    params: dict[str, Param] = field(default_factory=dict)
+    params: dict[str, Field] = field(default_factory=dict)
     needs_some_param: bool = False
     check: Callable[[dict], dict[str, str]] | None = None
     free_form: bool = False  # set_config: the params are a partial config document, judged by `check` alone
@@ -63,8 +36,8 @@ class CommandSpec:
 
 
 _CONFIRM = {
-    "confirm": Param(
-        bool, required=True, choices=(True,), message="must be true: this command erases data on the device"
+    "confirm": Field(
+        "bool", required=True, choices=(True,), message="must be true: this command erases data on the device"
     )
 }
 
@@ -105,51 +78,51 @@ SPECS: dict[str, CommandSpec] = {
     CommandName.GET_STATUS: CommandSpec(),
     CommandName.GET_CONFIG: CommandSpec(),
     CommandName.SET_CONFIG: CommandSpec(free_form=True, check=_check_set_config),
-    CommandName.RESTART: CommandSpec(params={"delay_s": Param(int, low=0, high=3600)}),
+    CommandName.RESTART: CommandSpec(params={"delay_s": Field("int", low=0, high=3600)}),
     CommandName.FACTORY_RESET: CommandSpec(params=_CONFIRM),
     CommandName.WIFI_SCAN: CommandSpec(),
     CommandName.GSM_STATUS: CommandSpec(),
     CommandName.SET_TRANSPORT: CommandSpec(
-        params={"mode": Param(str, required=True, choices=tuple(TransportMode.values))}
+        params={"mode": Field("str", required=True, choices=tuple(TransportMode.values))}
     ),
     CommandName.OTA_UPDATE: CommandSpec(
         params={
-            "url": Param(str, required=True, pattern=r"https?://\S+", message="must be an http(s) URL"),
-            "version": Param(str, required=True, pattern=r"[0-9A-Za-z.+_-]{1,31}", message="must be a version"),
-            "sha256": Param(str, required=True, pattern=r"[0-9a-f]{64}", message="must be 64 lower-case hex digits"),
-            "size": Param(int, required=True, low=1, high=16 * 1024 * 1024),
-            "mandatory": Param(bool),
+            "url": Field("str", required=True, pattern=r"https?://\S+", message="must be an http(s) URL"),
+            "version": Field("str", required=True, pattern=r"[0-9A-Za-z.+_-]{1,31}", message="must be a version"),
+            "sha256": Field("str", required=True, pattern=r"[0-9a-f]{64}", message="must be 64 lower-case hex digits"),
+            "size": Field("int", required=True, low=1, high=16 * 1024 * 1024),
+            "mandatory": Field("bool"),
         },
         timeout_setting="OTA_COMMAND_TIMEOUT_SECONDS",
     ),
     CommandName.OTA_ROLLBACK: CommandSpec(),
     CommandName.MODBUS_READ: CommandSpec(
         params={
-            "addr": Param(int, required=True, low=0, high=0xFFFF),
-            "count": Param(int, required=True, low=1, high=125),
-            "fc": Param(int, choices=(3, 4), message="must be 3 (holding) or 4 (input registers)"),
+            "addr": Field("int", required=True, low=0, high=0xFFFF),
+            "count": Field("int", required=True, low=1, high=125),
+            "fc": Field("int", choices=(3, 4), message="must be 3 (holding) or 4 (input registers)"),
         },
         check=_check_modbus_read,
     ),
     CommandName.SET_METER: CommandSpec(
-        params={"addr": Param(int), "baud": Param(int), "parity": Param(str)},
+        params={"addr": Field("int"), "baud": Field("int"), "parity": Field("str")},
         needs_some_param=True,
         check=_as_config(lambda p: {"modbus": p}, {f"modbus.{key}": key for key in ("addr", "baud", "parity")}),
     ),
     CommandName.SD_STATUS: CommandSpec(),
     CommandName.SD_CLEAR: CommandSpec(params=_CONFIRM),
-    CommandName.SYNC_TIME: CommandSpec(params={"ts": Param(float, low=1_500_000_000, high=4_102_444_800)}),
-    CommandName.GET_LOGS: CommandSpec(params={"lines": Param(int, low=1, high=500)}),
+    CommandName.SYNC_TIME: CommandSpec(params={"ts": Field("number", low=1_500_000_000, high=4_102_444_800)}),
+    CommandName.GET_LOGS: CommandSpec(params={"lines": Field("int", low=1, high=500)}),
     CommandName.SET_LOG_LEVEL: CommandSpec(
-        params={"level": Param(str, required=True)},
+        params={"level": Field("str", required=True)},
         check=_as_config(lambda p: {"log_level": p["level"]}, {"log_level": "level"}),
     ),
     CommandName.SET_INTERVALS: CommandSpec(
         params={
-            "poll_s": Param(int, low=1, high=3600),
-            "telemetry_s": Param(int, **_SECONDS),
-            "telemetry_gsm_s": Param(int, **_SECONDS),
-            "heartbeat_s": Param(int, low=10, high=3600),
+            "poll_s": Field("int", low=1, high=3600),
+            "telemetry_s": Field("int", **_SECONDS),
+            "telemetry_gsm_s": Field("int", **_SECONDS),
+            "heartbeat_s": Field("int", low=10, high=3600),
         },
         needs_some_param=True,
     ),

@@ -8,6 +8,7 @@ import hashlib
 import json
 
 from acuvim_console.protocol.enums import TransportMode
+from acuvim_console.protocol.schema import Field
 
 # A key is secret when its name contains one of these, in any case and at any depth: devices name their
 # secrets freely (`psk`, `mqtt.pass`, `console_token`, `apiKey`), so a list of exact names leaks.
@@ -16,20 +17,35 @@ REDACTED = "***"
 # Known secret values shorter than this are not searched for inside other strings (too many false hits).
 MIN_KNOWN_SECRET_LENGTH = 4
 
-_SECTIONS = {
-    "wifi": {"ssid": str, "password": str},
-    "gsm": {"apn": str, "user": str, "password": str, "pin": str},
-    "mqtt": {"host": str, "port": int, "tls": bool, "user": str, "password": str},
-    "transport": {"mode": str},
-    "modbus": {"addr": int, "baud": int, "parity": str, "poll_s": int},
-    "intervals": {"telemetry_s": int, "telemetry_gsm_s": int, "heartbeat_s": int},
-    "thresholds": {"v_max": float, "v_min": float, "i_max": float, "f_dev": float, "pf_min": float},
-}
-_TOP_LEVEL = {"console_url": str, "log_level": str}
 _BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400)
 _PARITIES = ("8N1", "8E1", "8O1", "8N2")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-_INTERVAL_RANGE = (1, 86400)
+_INTERVAL = Field("int", low=1, high=86400, message="must be 1-86400 s")
+_TEXT = Field("str")
+_LIMIT = Field("number")
+
+# The config document: its sections and their settings, and the settings at the top level.
+SECTIONS = {
+    "wifi": {"ssid": _TEXT, "password": _TEXT},
+    "gsm": {"apn": _TEXT, "user": _TEXT, "password": _TEXT, "pin": _TEXT},
+    "mqtt": {
+        "host": _TEXT,
+        "port": Field("int", low=1, high=65535, message="must be a TCP port from 1 to 65535"),
+        "tls": Field("bool"),
+        "user": _TEXT,
+        "password": _TEXT,
+    },
+    "transport": {"mode": Field("str", choices=tuple(TransportMode.values))},
+    "modbus": {
+        "addr": Field("int", low=1, high=247, message="must be a Modbus address from 1 to 247"),
+        "baud": Field("int", choices=_BAUD_RATES),
+        "parity": Field("str", choices=_PARITIES),
+        "poll_s": Field("int"),
+    },
+    "intervals": {"telemetry_s": _INTERVAL, "telemetry_gsm_s": _INTERVAL, "heartbeat_s": _INTERVAL},
+    "thresholds": {"v_max": _LIMIT, "v_min": _LIMIT, "i_max": _LIMIT, "f_dev": _LIMIT, "pf_min": _LIMIT},
+}
+TOP_LEVEL = {"console_url": _TEXT, "log_level": Field("str", choices=_LOG_LEVELS)}
 
 
 class InvalidConfig(ValueError):
@@ -115,18 +131,17 @@ def validate_config(document: object, partial: bool = False) -> None:
         raise InvalidConfig({"": "must be a JSON object"})
     errors: dict[str, str] = {}
     for key, value in document.items():
-        if key in _SECTIONS:
+        if key in SECTIONS:
             _validate_section(key, value, errors)
-        elif key in _TOP_LEVEL:
-            if not isinstance(value, str):
-                errors[key] = "must be a string"
+        elif key in TOP_LEVEL:
+            if (problem := TOP_LEVEL[key].problem(value)) is not None:
+                errors[key] = problem
         else:
             errors[key] = "unknown setting"
     if not partial:
-        for key in _SECTIONS:
+        for key in SECTIONS:
             if key not in document:
                 errors.setdefault(key, "missing")
-    _validate_values(document, errors)
     if errors:
         raise InvalidConfig(errors)
 
@@ -135,58 +150,14 @@ def _validate_section(section: str, value: object, errors: dict[str, str]) -> No
     if not isinstance(value, dict):
         errors[section] = "must be an object"
         return
-    schema = _SECTIONS[section]
+    settings = SECTIONS[section]
     for key, item in value.items():
         path = f"{section}.{key}"
-        expected = schema.get(key)
-        if expected is None:
+        setting = settings.get(key)
+        if setting is None:
             errors[path] = "unknown setting"
-        elif not has_json_type(item, expected):
-            errors[path] = f"must be {'a number' if expected is float else 'a ' + expected.__name__}"
-
-
-def has_json_type(value: object, expected: type) -> bool:
-    """Whether a decoded JSON value is of `expected`: true/false is not a number (bool is an int in Python),
-    and a whole number is a fine float."""
-    if isinstance(value, bool):
-        return expected is bool
-    if expected is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, expected)
-
-
-def _validate_values(document: dict, errors: dict[str, str]) -> None:
-    def value_of(section: str, key: str):
-        section_value = document.get(section)
-        return section_value.get(key) if isinstance(section_value, dict) else None
-
-    def check(path: str, ok: bool, message: str) -> None:
-        if path not in errors and not ok:
-            errors[path] = message
-
-    mode = value_of("transport", "mode")
-    if mode is not None:
-        check("transport.mode", mode in TransportMode.values, f"must be one of {', '.join(TransportMode.values)}")
-    baud = value_of("modbus", "baud")
-    if baud is not None:
-        check("modbus.baud", baud in _BAUD_RATES, f"must be one of {', '.join(map(str, _BAUD_RATES))}")
-    parity = value_of("modbus", "parity")
-    if parity is not None:
-        check("modbus.parity", parity in _PARITIES, f"must be one of {', '.join(_PARITIES)}")
-    addr = value_of("modbus", "addr")
-    if addr is not None:
-        check("modbus.addr", isinstance(addr, int) and 1 <= addr <= 247, "must be a Modbus address from 1 to 247")
-    port = value_of("mqtt", "port")
-    if port is not None:
-        check("mqtt.port", isinstance(port, int) and 1 <= port <= 65535, "must be a TCP port from 1 to 65535")
-    for key in ("telemetry_s", "telemetry_gsm_s", "heartbeat_s"):
-        seconds = value_of("intervals", key)
-        if seconds is not None:
-            low, high = _INTERVAL_RANGE
-            check(f"intervals.{key}", isinstance(seconds, int) and low <= seconds <= high, f"must be {low}-{high} s")
-    level = document.get("log_level")
-    if isinstance(level, str):
-        check("log_level", level in _LOG_LEVELS, f"must be one of {', '.join(_LOG_LEVELS)}")
+        elif (problem := setting.problem(item)) is not None:
+            errors[path] = problem
 
 
 DEFAULT_CONFIG = {

@@ -11,10 +11,8 @@ The bridge validates before routing: handlers receive the parsed dict, never raw
 
 import ipaddress
 import json
-import re
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -36,6 +34,7 @@ from acuvim_console.protocol.enums import (
 )
 from acuvim_console.protocol.identity import is_valid_device_id
 from acuvim_console.protocol.reasons import RejectReason
+from acuvim_console.protocol.schema import Field, json_type_name
 
 # Nothing in this fleet was built before 2020: an older timestamp is an unset clock or a corrupt record.
 EARLIEST_TS = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
@@ -182,7 +181,7 @@ def parse_ts(value: object, name: str = "ts", latest: float | None = None) -> da
     if value is None:
         return None
     if type(value) not in (int, float):
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be epoch seconds, got {_type_name(value)}")
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be epoch seconds, got {json_type_name(value)}")
     if value - value != 0:
         raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
     if value < EARLIEST_TS:
@@ -196,89 +195,49 @@ def _shown(value: object) -> str:
     """A refused value as an error message quotes it: strings and numbers short, containers by their type."""
     if type(value) in (str, int, float):
         return repr(value)[:60]
-    return _type_name(value)
+    return json_type_name(value)
 
 
-def _type_name(value: object) -> str:
-    return {str: "a string", bool: "a boolean", list: "an array", dict: "an object", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
+def _count(**limits) -> Field:
+    """Integers a device sends are counts, sizes and times unless a field says otherwise: 0 .. 2^31-1."""
+    return Field("int", **{"low": 0, "high": MAX_INT32, **limits})
 
 
-@dataclass(frozen=True)
-class Field:
-    """One payload field: its JSON kind and the values allowed. `fields` describes a nested object."""
-
-    kind: str  # number, int, str, bool, object, list, ts, ip, any
-    required: bool = False
-    low: float | None = None
-    high: float | None = None
-    max_length: int | None = None
-    choices: tuple = ()
-    pattern: str | None = None
-    fields: dict = field(default_factory=dict)
-
-
-def _check_number(value: object, name: str, spec: Field) -> object:
-    if type(value) not in (int, float):
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a number, got {_type_name(value)}")
-    if value - value != 0:
-        raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
-    if spec.kind == "int" and type(value) is not int:
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a whole number, got {value}")
-    if not -MAX_FLOAT <= value <= MAX_FLOAT:  # a 400-digit integer fits no number column
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} is out of range")
-    low = spec.low if spec.low is not None else (0 if spec.kind == "int" else None)
-    high = spec.high if spec.high is not None else (MAX_INT32 if spec.kind == "int" else None)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {value} is outside {low}..{high}")
-    return value
-
-
-def _check_str(value: object, name: str, spec: Field) -> str:
-    if type(value) is not str:
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be a string, got {_type_name(value)}")
-    if spec.choices and value not in spec.choices:
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {value[:40]!r} is not one of {', '.join(spec.choices)}")
-    if spec.max_length is not None and len(value) > spec.max_length:
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} is longer than {spec.max_length} characters")
-    if spec.pattern and not re.fullmatch(spec.pattern, value):
-        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {value[:40]!r} has an invalid format")
-    return value
+_ADDRESS = Field("str", max_length=45)
+_CAPABILITY = Field("str", max_length=32)
 
 
 def _check_value(value: object, name: str, spec: Field) -> object:
+    """One field by its declaration (acuvim_console.protocol.schema), with the payload's own reasons."""
     kind = spec.kind
     if kind == "ts":
         return parse_ts(value, name)
-    if kind in ("number", "int"):
-        return _check_number(value, name, spec)
-    if kind == "str":
-        return _check_str(value, name, spec)
+    if kind in ("number", "int") and type(value) in (int, float):
+        if value - value != 0:
+            raise PayloadError(RejectReason.NON_FINITE_NUMBER, f"{name} is not finite")
+        if not -MAX_FLOAT <= value <= MAX_FLOAT:  # a 400-digit integer fits no number column
+            raise PayloadError(RejectReason.INVALID_FIELD, f"{name} is out of range")
     if kind == "ip":
-        text = _check_str(value, name, Field("str", max_length=45))
+        text = _check_value(value, name, _ADDRESS)
         try:
             ipaddress.ip_address(text)
         except ValueError:
             raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {text[:45]!r} is not an IP address") from None
         return text
-    if kind == "bool":
-        if type(value) is not bool:
-            raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be true or false, got {_type_name(value)}")
-        return value
     if kind == "object":
         return _check_object(value, spec.fields, name)
+    problem = spec.problem(value)
+    if problem is not None:
+        raise PayloadError(RejectReason.INVALID_FIELD, f"{name} {problem}, got {_shown(value)}")
     if kind == "list":
-        if type(value) is not list:
-            raise PayloadError(RejectReason.INVALID_FIELD, f"{name} must be an array, got {_type_name(value)}")
-        return [_check_str(item, f"{name}[]", Field("str", max_length=32)) for item in value]
+        return [_check_value(item, f"{name}[]", _CAPABILITY) for item in value]
     return value
 
 
 def _check_object(document: object, spec: dict[str, Field], what: str) -> dict:
     """Check the fields named in `spec`; keep the rest as sent. Null counts as absent."""
     if type(document) is not dict:
-        raise PayloadError(RejectReason.NOT_AN_OBJECT, f"{what} must be a JSON object, got {_type_name(document)}")
+        raise PayloadError(RejectReason.NOT_AN_OBJECT, f"{what} must be a JSON object, got {json_type_name(document)}")
     result = dict(document)
     for name, field_spec in spec.items():
         value = document.get(name)
@@ -296,7 +255,7 @@ def _check_object(document: object, spec: dict[str, Field], what: str) -> dict:
 _CONNECTIONS = tuple(ConnectionType.values)
 _VERSION = Field("str", max_length=32)
 _HASH = Field("str", max_length=64)
-_HEARTBEAT_S = Field("int", low=1, high=86400)
+_HEARTBEAT_S = _count(low=1, high=86400)
 
 REGISTRATION_FIELDS = {
     "device_id": Field("str", required=True, max_length=32),
@@ -306,7 +265,7 @@ REGISTRATION_FIELDS = {
     "hw": Field("str", max_length=64),
     "fw": _VERSION,
     "caps": Field("list"),
-    "boot": Field("int"),
+    "boot": _count(),
     "reset": Field("str", choices=tuple(ResetReason.values)),
     "meter": Field("object"),
     "hb_s": _HEARTBEAT_S,
@@ -324,22 +283,22 @@ STATUS_FIELDS = {
 HEARTBEAT_FIELDS = {
     "ts": Field("ts"),
     "fw": _VERSION,
-    "uptime": Field("int", high=MAX_INT64),
-    "boot": Field("int"),
+    "uptime": _count(high=MAX_INT64),
+    "boot": _count(),
     "reset": Field("str", choices=tuple(ResetReason.values)),
-    "heap": Field("int"),
-    "heap_min": Field("int"),
+    "heap": _count(),
+    "heap_min": _count(),
     "conn": Field("str", choices=_CONNECTIONS),
     "rssi": Field("int", low=-150, high=50),
     "ip": Field("ip"),
     "hb_s": _HEARTBEAT_S,
     "cfg": _HASH,
     "sd": Field(
-        "object", fields={"ok": Field("bool"), "queued": Field("int"), "free_kb": Field("int", high=MAX_INT64)}
+        "object", fields={"ok": Field("bool"), "queued": _count(), "free_kb": _count(high=MAX_INT64)}
     ),
-    "modbus": Field("object", fields={"ok": Field("bool"), "errors": Field("int"), "last_ok": Field("number")}),
+    "modbus": Field("object", fields={"ok": Field("bool"), "errors": _count(), "last_ok": Field("number")}),
     "gsm": Field("object", fields={"ok": Field("bool")}),
-    "mqtt_reconnects": Field("int"),
+    "mqtt_reconnects": _count(),
     "ota": Field("object", fields={"state": Field("str", choices=tuple(DeviceOtaState.values)), "prev": _VERSION}),
 }
 
@@ -416,7 +375,7 @@ def parse_telemetry_record(document: object, received_at: datetime, latest: floa
     as sent (it is stored whole). A null `ts` takes the receive time and marks the record estimated.
     """
     if type(document) is not dict:
-        got = _type_name(document)
+        got = json_type_name(document)
         raise PayloadError(RejectReason.NOT_AN_OBJECT, f"telemetry record must be an object, got {got}")
     for name, value in document.items():
         if name in NUMERIC_TELEMETRY_FIELDS:
@@ -428,7 +387,7 @@ def parse_telemetry_record(document: object, received_at: datetime, latest: floa
                 if not -MAX_FLOAT <= value <= MAX_FLOAT:  # a 400-digit integer fits no number column
                     raise PayloadError(RejectReason.INVALID_FIELD, f"field {name} is out of range")
             elif value is not None:
-                got = _type_name(value)
+                got = json_type_name(value)
                 raise PayloadError(RejectReason.INVALID_FIELD, f"field {name} is {got}, expected a number")
     if "ts" not in document:
         raise PayloadError(RejectReason.MISSING_FIELD, "telemetry record has no ts")
@@ -459,7 +418,7 @@ def parse_telemetry(
     if type(document) is dict:
         return [parse_telemetry_record(document, received_at, latest)], []
     if type(document) is not list:
-        got = _type_name(document)
+        got = json_type_name(document)
         raise PayloadError(RejectReason.NOT_AN_OBJECT, f"telemetry must be an object or array, got {got}")
     if not document:
         raise PayloadError(RejectReason.INVALID_FIELD, "telemetry array is empty")

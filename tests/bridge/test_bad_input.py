@@ -96,17 +96,18 @@ def test_telemetry_from_a_device_that_never_registered_is_counted(bridge, device
 
 
 def test_a_failing_handler_for_one_device_does_not_stop_the_others(bridge, device_client, monkeypatch, settings):
-    from devices.health import presence
+    from acuvim_console.bridge import control
+    from acuvim_console.protocol.topics import TopicKind
 
     broken, healthy = make_device(status="offline"), make_device(status="offline")
-    original = presence.handle_status
+    validate, original = control.ROUTES[TopicKind.STATUS]
 
     def handle_status(device, payload, received_at):
         if device.pk == broken.pk:
             raise RuntimeError("handler bug")
         return original(device, payload, received_at)
 
-    monkeypatch.setattr(presence, "handle_status", handle_status)
+    monkeypatch.setitem(control.ROUTES, TopicKind.STATUS, (validate, handle_status))
     device_client.send(f"acuvim/{broken.device_id}/status", {"state": "online", "ts": time.time()})
     device_client.send(f"acuvim/{healthy.device_id}/status", {"state": "online", "ts": time.time()})
 
