@@ -28,6 +28,7 @@ test: $(VENV)/.dev-deps
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

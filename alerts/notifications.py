@@ -45,6 +45,7 @@ from alerts.models import (
     Silence,
     WebhookFormat,
 )
+from alerts.serializers import AlertSerializer
 from devices.models import Device
 
 log = logging.getLogger(__name__)
@@ -259,8 +260,6 @@ def _send(delivery: Delivery) -> None:
 
 def alert_document(notice: Notice) -> dict:
     """One notice as a webhook carries it: the event, the alert (API shape) and its device."""
-    from alerts.api.serializers import AlertSerializer
-
     device = notice.alert.device
     return {
         "event": notice.event,

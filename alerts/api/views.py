@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 from acuvim_console.core.api.permissions import ACKNOWLEDGE_ALERT, PROTECTED, VIEW_ALERT
 from acuvim_console.core.api.schema import BAD_REQUEST, ERROR_RESPONSES, NOT_FOUND
 from alerts.api.filters import AlertFilter
-from alerts.api.serializers import AlertSerializer
 from alerts.models import Alert
+from alerts.serializers import AlertSerializer
 from alerts.services import acknowledge_alerts
 from devices.api.views import OneDeviceListMixin
 

@@ -1,4 +1,4 @@
-"""Shape of an alert in the API."""
+"""An alert as JSON: the shape GET /api/alerts returns and webhooks carry, so a receiver parses one format."""
 
 from rest_framework import serializers
 
