@@ -325,7 +325,7 @@ DEVICE_ID_PATTERN = os.environ.get("DEVICE_ID_PATTERN", r"^ACV-[0-9A-F]{12}$")
 DEVICE_AUTO_ACCEPT = env_bool("DEVICE_AUTO_ACCEPT", False)
 CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 
-# --- MQTT bridge (acuvim_console.mqtt) ---
+# --- MQTT bridge (acuvim_console.bridge) ---
 # Protocol spoken to the broker: "5" (Mosquitto; Receive Maximum and shared subscriptions) or "3.1.1".
 # Empty: 5 for Mosquitto (MQTT_URL or embedded), 3.1.1 for the embedded amqtt broker, which drops MQTT v5.
 MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "")

@@ -205,7 +205,7 @@ class Command(models.Model):
 class RejectedMessage(models.Model):
     """Why a gateway's messages are refused: one row per device, topic kind and reason, with a count.
 
-    The bridge sums rejections in memory and writes them here every few seconds (acuvim_console.mqtt.
+    The bridge sums rejections in memory and writes them here every few seconds (acuvim_console.bridge.
     dead_letters), so a flood of bad messages costs one upsert per key, not a row per message. Bounded:
     at most DEAD_LETTER_MAX_ROWS rows, none older than DEAD_LETTER_KEEP_DAYS. `device_id` is empty when
     the topic named no valid device.
