@@ -1,4 +1,6 @@
-"""What each of the 20 gateway commands accepts (docs/mqtt-protocol.md, "Commands"), checked before anything is sent.
+"""The 20 gateway commands on the wire (docs/mqtt-protocol.md, "Commands"): what each accepts, checked before
+anything is sent, and the message that carries one (the names are protocol.enums.CommandName, the topic
+protocol.topics.command_topic, the answers protocol.payloads.parse_response).
 
 A command the firmware would refuse is refused here first, with an error per parameter, so an operator
 sees "count: must be 1-125" in the admin instead of waiting for the device's `invalid_param` answer.
@@ -8,6 +10,7 @@ setting is judged the same way whether it arrives by `set_config` or by its own 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 
@@ -172,6 +175,17 @@ def _param_errors(spec: CommandSpec, params: dict) -> dict[str, str]:
     if spec.needs_some_param and not params:
         errors["params"] = f"give at least one of {', '.join(spec.params)}"
     return errors
+
+
+def command_message(request_id: str, command: str, params: dict, sent_at: datetime, expires_at: datetime) -> dict:
+    """A command as it goes to `acuvim/{id}/cmd`; `exp` lets the device refuse one that waited too long."""
+    return {
+        "req": request_id,
+        "cmd": command,
+        "params": params,
+        "ts": int(sent_at.timestamp()),
+        "exp": int(expires_at.timestamp()),
+    }
 
 
 def command_timeout(command: str) -> int:

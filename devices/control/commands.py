@@ -28,6 +28,7 @@ from acuvim_console.protocol.commands import (
     FIRMWARE_DEPLOY_ONLY,
     FIRMWARE_DEPLOY_ONLY_REASON,
     CommandValidationError,
+    command_message,
     command_timeout,
     validate_command,
 )
@@ -188,13 +189,7 @@ def publish_command(command: Command, device_id: str) -> bool:
     if publish_pause.active():
         failure_counts["publish_skipped"] += 1
         return False
-    message = {
-        "req": command.request_id,
-        "cmd": command.command,
-        "params": command.params,
-        "ts": int(now.timestamp()),
-        "exp": int(command.expires_at.timestamp()),
-    }
+    message = command_message(command.request_id, command.command, command.params, now, command.expires_at)
     try:
         publish(command_topic(device_id), message, qos=1, timeout=settings.COMMAND_PUBLISH_TIMEOUT_SECONDS)
     except PublishError as exc:
