@@ -10,7 +10,6 @@ Publishing twice is harmless by design: the device answers a repeated `req` with
 import logging
 import time
 import uuid
-from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.db.models import Case, Count, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from acuvim_console.core.metrics import COMMAND_PROBLEMS, Children
 from acuvim_console.events import COMMAND_COMPLETED, COMMAND_UPDATED, publish_event
 from acuvim_console.mqtt.payloads import ResponseStatus
 from acuvim_console.mqtt.publisher import PublishError, publish
@@ -72,8 +72,10 @@ class _PublishPause:
 
 publish_pause = _PublishPause()
 
-# What went wrong, by reason (dropped answers, failed publishes): totals for logs and health checks.
-failure_counts: Counter[str] = Counter()
+# What went wrong, by reason (dropped answers, failed publishes): acuvim_command_problems_total{reason}.
+_problems = Children(
+    COMMAND_PROBLEMS, ("publish_skipped", "publish_failed", "response_unknown_request", "response_foreign_request")
+)
 
 
 def refuse_firmware_deploy_only(command) -> None:
@@ -186,7 +188,7 @@ def publish_command(command: Command, device_id: str) -> bool:
         _finish_expired(Command.objects.filter(pk=command.pk), now)
         return False
     if publish_pause.active():
-        failure_counts["publish_skipped"] += 1
+        _problems["publish_skipped"].inc()
         return False
     message = {
         "req": command.request_id,
@@ -198,7 +200,7 @@ def publish_command(command: Command, device_id: str) -> bool:
     try:
         publish(command_topic(device_id), message, qos=1, timeout=settings.COMMAND_PUBLISH_TIMEOUT_SECONDS)
     except PublishError as exc:
-        failure_counts["publish_failed"] += 1
+        _problems["publish_failed"].inc()
         publish_pause.start()
         log.warning(
             "%s: command %s (%s) not published, will retry: %s", device_id, command.command, command.request_id, exc
@@ -322,7 +324,7 @@ def _finish_expired(queryset, now) -> int:
 
 
 def _ignore(device: Device, payload: dict, reason: str) -> None:
-    failure_counts[f"response_{reason}"] += 1
+    _problems[f"response_{reason}"].inc()
     log.warning(
         "%s: response %s for request %s ignored: %s",
         device.device_id,

@@ -19,10 +19,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.module_loading import import_string
 
+from acuvim_console.core import metrics as m
 from acuvim_console.mqtt import payloads
 from acuvim_console.mqtt.directory import DeviceDirectory
 from acuvim_console.mqtt.inbound import Inbound, Stopping, describe_failure, retry_while_database_down
-from acuvim_console.mqtt.metrics import metrics
 from acuvim_console.mqtt.ordering import DeviceOrder
 from acuvim_console.mqtt.reasons import RejectReason
 from acuvim_console.mqtt.topics import TopicKind
@@ -72,6 +72,10 @@ class ControlWorkers:
                 self.threads[n].start()
                 started += 1
         return started
+
+    def queued(self) -> int:
+        """Messages waiting for a worker, over all queues (the queue-depth gauge reads it when scraped)."""
+        return sum(inbox.qsize() for inbox in self.queues)
 
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the device's queue is full, gives up on stop."""
@@ -124,7 +128,7 @@ class ControlWorkers:
             except Stopping:
                 raise
             except Exception as exc:
-                metrics.incr("handler_errors")
+                m.HANDLER_ERRORS.inc()
                 log.exception(
                     "%s: handler for %s failed (attempt %d)", message.device_id or "-", message.topic, attempt
                 )
@@ -143,14 +147,14 @@ class ControlWorkers:
             device = import_string(REGISTRATION_HANDLER)(parsed["device_id"], parsed, message.received_at)
             self.directory.forget(device.device_id)
             if device.status == DeviceStatus.DECOMMISSIONED:
-                metrics.count_dropped(device.status)
+                m.MESSAGES_DROPPED.labels(device.status).inc()
             return
         device = Device.objects.filter(device_id=message.device_id).first()
         if device is None:
             message.reject(RejectReason.UNKNOWN_DEVICE, "device never registered")
             return
         if device.status in UNACCEPTED_STATUSES:
-            metrics.count_dropped(device.status)
+            m.MESSAGES_DROPPED.labels(device.status).inc()
             return
         with transaction.atomic():
             import_string(ROUTES[message.kind][1])(device, parsed, message.received_at)

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, connection
 
+from acuvim_console.core import metrics as m
 from acuvim_console.mqtt.connection import backoff_delay
-from acuvim_console.mqtt.metrics import metrics
 from acuvim_console.mqtt.ordering import NOTHING
 from acuvim_console.mqtt.reasons import report_rejection
 from acuvim_console.mqtt.topics import TopicKind
@@ -62,7 +62,7 @@ def retry_while_database_down(work, stop: threading.Event, what: str):
         try:
             return work()
         except DATABASE_OUTAGE_ERRORS as exc:
-            metrics.incr("db_errors")
+            m.DB_ERRORS.inc()
             delay = backoff_delay(attempt, RETRY_BASE_S, RETRY_CAP_S)
             log.warning("database unavailable while %s (%s); retry %d in %.1f s", what, exc, attempt + 1, delay)
             _drop_connection()

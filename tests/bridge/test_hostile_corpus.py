@@ -8,12 +8,12 @@ import json
 import time
 
 from acuvim_console.mqtt import payloads
-from acuvim_console.mqtt.metrics import metrics
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 # Raw JSON texts, so that values no Python object serialises to (huge integers, escapes) are included.
 HOSTILE_VALUES = [

@@ -4,13 +4,13 @@ import threading
 import time
 
 from acuvim_console.mqtt.directory import DeviceDirectory
-from acuvim_console.mqtt.metrics import metrics
 from acuvim_console.mqtt.ordering import NOTHING, DeviceOrder
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device, next_device_id
+from tests.support.metrics import metrics
 
 DEVICES = 20
 

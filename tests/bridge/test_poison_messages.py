@@ -12,12 +12,12 @@ import pytest
 
 from acuvim_console.mqtt.bridge import Bridge
 from acuvim_console.mqtt.dead_letters import dead_letters
-from acuvim_console.mqtt.metrics import metrics
 from devices.models import Device, RejectedMessage
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 
 def deep(depth: int) -> bytes:
