@@ -72,7 +72,7 @@ def metrics_view(request):
             status=403,
             content_type="text/plain",
         )
-    body, content_type = m.exposition()
+    body, content_type = m.exposition(with_database=True)
     response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response

@@ -6,7 +6,9 @@ process never touches stays at zero there, so a dashboard sums the same names ov
 
 Counts that live in the database (commands by status, rollouts by status) are not counted by any process:
 `DatabaseCounts` collectors read them when scraped, so they are right whichever process made the change.
-The web process binds them to queries on the apps' models (acuvim_console.web_metrics).
+They sit in a registry of their own, `DATABASE`, that only the web's `/metrics` serves (with queries on
+the apps' models bound in acuvim_console.web_metrics): served by every process they would be counted
+once per scrape target.
 
 This module imports no app (only Django's settings and prometheus_client), so every app may use it.
 Hot paths take a labelled child once (`Children(METRIC)[value]`) rather than calling `labels()` per event:
@@ -32,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 disable_created_metrics()  # a `_created` series beside every counter doubles the series for nothing we read
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # CPU seconds, resident memory, open files, start time
+DATABASE = CollectorRegistry()
 
 # --- the bridge: device messages in ---------------------------------------------------------------
 
@@ -140,8 +143,7 @@ HTTP_REQUEST_SECONDS = Histogram(
 class DatabaseCounts:
     """A gauge family whose values a query returns at scrape time: {label value: count}.
 
-    Unbound it yields nothing (the bridge has no business running the web's queries); `bind` attaches the
-    query. Every known label value is always present, at 0 when no row has it, so rates and alerts see
+    Unbound it yields an empty family; `bind` attaches the query. Every known label value is always present, at 0 when no row has it, so rates and alerts see
     a series disappear only when it is renamed.
     """
 
@@ -149,7 +151,7 @@ class DatabaseCounts:
         self.name, self.documentation, self.label = name, documentation, label
         self.values: tuple[str, ...] = ()
         self._query: Callable[[], dict[str, int]] | None = None
-        REGISTRY.register(self)
+        DATABASE.register(self)
 
     def bind(self, query: Callable[[], dict[str, int]], values: Iterable[str]) -> None:
         self._query, self.values = query, tuple(values)
@@ -186,9 +188,12 @@ class Children(dict):
         return child
 
 
-def exposition() -> tuple[bytes, str]:
-    """The whole registry in Prometheus' text format, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def exposition(*, with_database: bool = False) -> tuple[bytes, str]:
+    """The registry (and, for the web, the database counts) in Prometheus' text format, and its content type."""
+    body = generate_latest(REGISTRY)
+    if with_database:
+        body += generate_latest(DATABASE)
+    return body, CONTENT_TYPE_LATEST
 
 
 def scrape_refusal(authorization: str | None, client_ip: str | None) -> int | None:
