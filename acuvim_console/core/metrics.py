@@ -143,8 +143,8 @@ HTTP_REQUEST_SECONDS = Histogram(
 class DatabaseCounts:
     """A gauge family whose values a query returns at scrape time: {label value: count}.
 
-    Unbound it yields an empty family; `bind` attaches the query. Every known label value is always present, at 0 when no row has it, so rates and alerts see
-    a series disappear only when it is renamed.
+    Unbound it yields an empty family; `bind` attaches the query. Every known label value is always
+    present, at 0 when no row has it, so a series does not vanish when the last row of a status does.
     """
 
     def __init__(self, name: str, documentation: str, label: str):

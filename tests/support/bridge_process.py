@@ -46,7 +46,11 @@ class BridgeProcess:
         )
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "mqtt_bridge", *args], cwd=PROJECT_DIR, env=environment, stdout=log, stderr=log
+                [sys.executable, "manage.py", "mqtt_bridge", *args],
+                cwd=PROJECT_DIR,
+                env=environment,
+                stdout=log,
+                stderr=log,
             )
 
     def alive(self) -> bool:
