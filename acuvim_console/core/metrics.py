@@ -17,9 +17,11 @@ the label lookup costs more than the increment.
 
 import hmac
 import ipaddress
+import logging
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
+from django.db import DatabaseError
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -32,6 +34,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 disable_created_metrics()  # a `_created` series beside every counter doubles the series for nothing we read
+log = logging.getLogger(__name__)
+
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # CPU seconds, resident memory, open files, start time
 DATABASE = CollectorRegistry()
@@ -145,6 +149,8 @@ class DatabaseCounts:
 
     Unbound it yields an empty family; `bind` attaches the query. Every known label value is always
     present, at 0 when no row has it, so a series does not vanish when the last row of a status does.
+    With the database away the family is empty and the rest of the scrape still goes out: an outage is
+    exactly when the other figures are wanted.
     """
 
     def __init__(self, name: str, documentation: str, label: str):
@@ -162,7 +168,12 @@ class DatabaseCounts:
     def collect(self):
         family = GaugeMetricFamily(self.name, self.documentation, labels=[self.label])
         if self._query is not None:
-            counts = self._query()
+            try:
+                counts = self._query()
+            except DatabaseError as exc:
+                log.warning("%s left out of the scrape: the database did not answer (%s)", self.name, exc)
+                yield family
+                return
             for value in dict.fromkeys([*self.values, *counts]):
                 family.add_metric([value], counts.get(value, 0))
         yield family

@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from acuvim_console.mqtt.reasons import RejectReason
@@ -90,3 +91,16 @@ def test_commands_by_status_are_read_from_the_database_at_scrape_time(client):
     assert samples[("acuvim_commands", (("status", "success"),))] == 1
     assert samples[("acuvim_commands", (("status", "timeout"),))] == 2
     assert samples[("acuvim_commands", (("status", "pending"),))] == 0
+
+
+def test_with_the_database_away_the_counts_are_left_out_and_the_rest_is_served(client):
+    def refuse_commands(execute, sql, params, many, context):
+        if Command._meta.db_table in sql:
+            raise OperationalError("the database went away")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_commands):
+        samples = scrape(client)
+    assert not [name for name, _ in samples if name == "acuvim_commands"]
+    assert samples[("acuvim_firmware_rollouts", (("status", "running"),))] == 0
+    assert ("process_resident_memory_bytes", ()) in samples
