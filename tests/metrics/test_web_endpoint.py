@@ -7,8 +7,10 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from acuvim_console.mqtt.payloads import parse_response
 from acuvim_console.mqtt.reasons import RejectReason
 from devices.choices import CommandStatus
+from devices.commands import expire_and_timeout, handle_response
 from devices.models import Command
 from firmware.models import RolloutStatus
 from tests.factories import make_device
@@ -81,16 +83,26 @@ def test_requests_are_timed_by_route_pattern_and_random_paths_add_no_label(clien
     assert "other" in methods and len(methods) <= 8
 
 
-def test_commands_by_status_are_read_from_the_database_at_scrape_time(client):
+def test_commands_by_status_follow_a_success_and_a_timeout_at_the_next_scrape(client):
     device, now = make_device(), timezone.now()
-    for n, status in enumerate([CommandStatus.SUCCESS, CommandStatus.TIMEOUT, CommandStatus.TIMEOUT]):
+    answered, silent = (
         Command.objects.create(
-            device=device, request_id=f"r-{n}", command="ping", status=status, expires_at=now + timedelta(hours=1)
+            device=device, request_id=f"r-{n}", command="ping", status=CommandStatus.SENT,
+            sent_at=now - timedelta(seconds=120), expires_at=now + timedelta(hours=1),
         )
-    samples = scrape(client)
-    assert samples[("acuvim_commands", (("status", "success"),))] == 1
-    assert samples[("acuvim_commands", (("status", "timeout"),))] == 2
-    assert samples[("acuvim_commands", (("status", "pending"),))] == 0
+        for n in range(2)
+    )
+
+    def by_status() -> dict:
+        return {dict(labels)["status"]: v for (name, labels), v in scrape(client).items() if name == "acuvim_commands"}
+
+    assert by_status() == {status: (2 if status == "sent" else 0) for status in CommandStatus.values}
+    handle_response(device, parse_response({"req": answered.request_id, "cmd": "ping", "status": "success"}), now)
+    expire_and_timeout()  # the silent one has waited longer than its 60 s
+    after = by_status()
+    assert (after["sent"], after["success"], after["timeout"]) == (0, 1, 1)
+    silent.refresh_from_db()
+    assert silent.status == CommandStatus.TIMEOUT
 
 
 def test_with_the_database_away_the_counts_are_left_out_and_the_rest_is_served(client):
