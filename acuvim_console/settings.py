@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "acuvim_console.web_metrics.RequestTimingMiddleware",  # first: the time includes the other middleware
     "django.middleware.security.SecurityMiddleware",
     "acuvim_console.request_guards.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -140,6 +141,8 @@ AXES_LOCKOUT_TEMPLATE = "admin/acuvim/login_locked.html"
 # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma separated), e.g.
 # TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8. Empty: the header is ignored and the peer address counts.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Bearer token that /metrics (web) and the bridge's metrics port require; empty: loopback clients only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -342,6 +345,9 @@ MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the M
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
+# The bridge's Prometheus endpoint (docs/metrics.md): off at 0; on the loopback address unless told otherwise.
+MQTT_METRICS_PORT = env_int("MQTT_METRICS_PORT", 0)
+MQTT_METRICS_HOST = os.environ.get("MQTT_METRICS_HOST", "127.0.0.1")
 # Shape limits checked before anything walks a payload (acuvim_console.protocol.payloads.check_shape).
 MQTT_MAX_JSON_DEPTH = env_int("MQTT_MAX_JSON_DEPTH", 16)
 MQTT_MAX_JSON_MEMBERS = env_int("MQTT_MAX_JSON_MEMBERS", 512)  # keys of an object or items of an array

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from acuvim_console.bridge.device_order import DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
 from acuvim_console.bridge.messages import Inbound, Stopping, describe_failure, retry_while_database_down
-from acuvim_console.bridge.metrics import metrics
+from acuvim_console.core import metrics as m
 from acuvim_console.protocol import payloads
 from acuvim_console.protocol.reasons import RejectReason
 from acuvim_console.protocol.topics import TopicKind
@@ -76,6 +76,10 @@ class ControlWorkers:
                 started += 1
         return started
 
+    def queued(self) -> int:
+        """Messages waiting for a worker, over all queues (the queue-depth gauge reads it when scraped)."""
+        return sum(inbox.qsize() for inbox in self.queues)
+
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the device's queue is full, gives up on stop."""
         shard = zlib.crc32(message.device_id.encode()) % len(self.queues) if message.device_id else 0
@@ -127,7 +131,7 @@ class ControlWorkers:
             except Stopping:
                 raise
             except Exception as exc:
-                metrics.incr("handler_errors")
+                m.HANDLER_ERRORS.inc()
                 log.exception(
                     "%s: handler for %s failed (attempt %d)", message.device_id or "-", message.topic, attempt
                 )
@@ -146,14 +150,14 @@ class ControlWorkers:
             device = handle_registration(parsed["device_id"], parsed, message.received_at)
             self.directory.forget(device.device_id)
             if device.status == DeviceStatus.DECOMMISSIONED:
-                metrics.count_dropped(device.status)
+                m.MESSAGES_DROPPED.labels(device.status).inc()
             return
         device = Device.objects.filter(device_id=message.device_id).first()
         if device is None:
             message.reject(RejectReason.UNKNOWN_DEVICE, "device never registered")
             return
         if device.status in UNACCEPTED_STATUSES:
-            metrics.count_dropped(device.status)
+            m.MESSAGES_DROPPED.labels(device.status).inc()
             return
         with transaction.atomic():
             ROUTES[message.kind][1](device, parsed, message.received_at)

@@ -9,8 +9,8 @@ from datetime import datetime
 from django.db import InterfaceError, OperationalError, connection
 
 from acuvim_console.bridge.device_order import NOTHING
-from acuvim_console.bridge.metrics import metrics
 from acuvim_console.bridge.rejections import report_rejection
+from acuvim_console.core import metrics as m
 from acuvim_console.core.mqtt_connection import backoff_delay
 from acuvim_console.protocol.topics import TopicKind
 
@@ -62,7 +62,7 @@ def retry_while_database_down(work, stop: threading.Event, what: str):
         try:
             return work()
         except DATABASE_OUTAGE_ERRORS as exc:
-            metrics.incr("db_errors")
+            m.DB_ERRORS.inc()
             delay = backoff_delay(attempt, RETRY_BASE_S, RETRY_CAP_S)
             log.warning("database unavailable while %s (%s); retry %d in %.1f s", what, exc, attempt + 1, delay)
             _drop_connection()

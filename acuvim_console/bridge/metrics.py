@@ -1,105 +1,91 @@
-"""Counters of the bridge: what came in, what was stored, refused or dropped, and how fast and late it was.
+"""The bridge's view of the metrics registry (acuvim_console.core.metrics): its log line and its scrape port.
 
-One process-wide instance, written by the MQTT thread and the workers, read by `snapshot()` for the
-periodic log line (and a /metrics endpoint). Plain counters behind a lock: cheap enough per message.
+The counters themselves live in the registry; `snapshot()` reads them into the compact JSON the bridge
+logs every MQTT_METRICS_INTERVAL_S and on shutdown, and `MetricsServer` serves the whole registry to
+Prometheus from the bridge process (`mqtt_bridge --metrics-port N` or MQTT_METRICS_PORT), under the same
+rule as the web's `/metrics`: the bearer token when METRICS_TOKEN is set, else loopback clients only.
 """
 
+import logging
 import threading
 import time
-from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from acuvim_console.core import metrics as m
+
+log = logging.getLogger(__name__)
+
+_STARTED = time.monotonic()
 
 
-class _Summary:
-    """Count, sum and maximum of an observed quantity (batch size, commit latency, lag)."""
-
-    __slots__ = ("count", "last", "maximum", "total")
-
-    def __init__(self):
-        self.count = 0
-        self.total = 0.0
-        self.maximum = 0.0
-        self.last = 0.0
-
-    def observe(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        self.last = value
-        self.maximum = max(self.maximum, value)
-
-    def as_dict(self, scale: float = 1.0) -> dict:
-        mean = self.total / self.count if self.count else 0.0
-        return {
-            "count": self.count,
-            "mean": round(mean * scale, 3),
-            "max": round(self.maximum * scale, 3),
-            "last": round(self.last * scale, 3),
-        }
+def _mean(histogram, scale: float = 1.0) -> dict:
+    count, total = m.observed(histogram)
+    return {"count": count, "mean": round(total / count * scale, 3) if count else 0.0}
 
 
-class BridgeMetrics:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.started = time.monotonic()
-            self.received: Counter = Counter()  # by topic kind
-            self.rejected: Counter = Counter()  # by RejectReason
-            self.dropped: Counter = Counter()  # by device status (pending, decommissioned)
-            self.counters: Counter = Counter()  # stored, duplicates, acked, handler_errors, db_errors, ...
-            self.batch_size = _Summary()
-            self.commit_seconds = _Summary()
-            self.lag_seconds = _Summary()
-
-    def count_received(self, kind: str) -> None:
-        # Only the MQTT thread counts receptions, so no lock: this runs for every message.
-        self.received[kind] += 1
-
-    def count_rejected(self, reason: str) -> None:
-        with self._lock:
-            self.rejected[reason] += 1
-
-    def count_dropped(self, status: str, n: int = 1) -> None:
-        with self._lock:
-            self.dropped[status] += n
-
-    def incr(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self.counters[name] += n
-
-    def observe_batch(self, size: int, stored: int, commit_seconds: float, lag_seconds: float | None) -> None:
-        """One committed telemetry batch: rows offered, rows new, commit time and the newest live record's lag."""
-        with self._lock:
-            self.batch_size.observe(size)
-            self.commit_seconds.observe(commit_seconds)
-            if lag_seconds is not None:
-                self.lag_seconds.observe(lag_seconds)
-            self.counters["stored"] += stored
-            self.counters["duplicates"] += size - stored
-
-    def snapshot(self) -> dict:
-        with self._lock:
-            return {
-                "uptime_s": round(time.monotonic() - self.started, 1),
-                "received": dict(self.received),
-                "received_total": sum(self.received.values()),
-                "stored": self.counters["stored"],
-                "duplicates": self.counters["duplicates"],
-                "rejected": dict(self.rejected),
-                "rejected_total": sum(self.rejected.values()),
-                "dropped": dict(self.dropped),
-                "handler_errors": self.counters["handler_errors"],
-                "worker_restarts": self.counters["worker_restarts"],
-                "held_for_order": self.counters["held_for_order"],
-                "db_errors": self.counters["db_errors"],
-                "acked": self.counters["acked"],
-                "acks_skipped_after_reconnect": self.counters["acks_skipped"],
-                "connects": self.counters["connects"],
-                "batch_size": self.batch_size.as_dict(),
-                "commit_latency_ms": self.commit_seconds.as_dict(scale=1000.0),
-                "lag_s": self.lag_seconds.as_dict(),
-            }
+def snapshot() -> dict:
+    """This process's bridge counters (zeros left out of the per-label ones), for the periodic log line."""
+    received, rejected = m.counts(m.MESSAGES_RECEIVED), m.counts(m.MESSAGES_REJECTED)
+    return {
+        "uptime_s": round(time.monotonic() - _STARTED, 1),
+        "received": received,
+        "received_total": sum(received.values()),
+        "stored": m.total(m.ROWS_STORED),
+        "duplicates": m.total(m.DUPLICATES),
+        "rejected": rejected,
+        "rejected_total": sum(rejected.values()),
+        "dropped": m.counts(m.MESSAGES_DROPPED),
+        "handler_errors": m.total(m.HANDLER_ERRORS),
+        "worker_restarts": m.total(m.WORKER_RESTARTS),
+        "held_for_order": m.total(m.HELD_FOR_ORDER),
+        "db_errors": m.total(m.DB_ERRORS),
+        "acked": m.total(m.ACKED),
+        "acks_skipped_after_reconnect": m.total(m.ACKS_SKIPPED),
+        "connects": m.total(m.BRIDGE_CONNECTS),
+        "queued": m.counts(m.QUEUE_DEPTH),
+        "batch_size": _mean(m.BATCH_ROWS),
+        "commit_latency_ms": _mean(m.COMMIT_SECONDS, scale=1000.0),
+        "lag_s": _mean(m.LAG_SECONDS),
+    }
 
 
-metrics = BridgeMetrics()
+class _ScrapeHandler(BaseHTTPRequestHandler):
+    """GET /metrics (any path answers the same) with the registry; the peer address is the client's."""
+
+    def do_GET(self):
+        refusal = m.scrape_refusal(self.headers.get("Authorization"), self.client_address[0])
+        if refusal:
+            log.warning("metrics scrape from %s refused (%d)", self.client_address[0], refusal)
+            body, content_type = f"{self.responses[refusal][0]}\n".encode(), "text/plain; charset=utf-8"
+            self.send_response(refusal)
+            if refusal == 401:
+                self.send_header("WWW-Authenticate", 'Bearer realm="metrics"')
+        else:
+            body, content_type = m.exposition()
+            self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        """Silent: a scrape every few seconds would fill the log (refusals are logged above)."""
+
+
+class MetricsServer:
+    """The registry on http://HOST:PORT/metrics, served by a daemon thread until `stop()`."""
+
+    def __init__(self, host: str, port: int):
+        self.httpd = ThreadingHTTPServer((host, port), _ScrapeHandler)
+        self.httpd.daemon_threads = True
+        self.address = self.httpd.server_address[:2]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="metrics-http", daemon=True)
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        log.info("bridge metrics on http://%s:%d/metrics", *self.address)
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

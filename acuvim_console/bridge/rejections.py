@@ -5,7 +5,8 @@ import threading
 import time
 
 from acuvim_console.bridge.dead_letters import dead_letters
-from acuvim_console.bridge.metrics import metrics
+from acuvim_console.core import metrics as m
+from acuvim_console.protocol.reasons import RejectReason
 
 log = logging.getLogger("acuvim_console.bridge.rejected")
 
@@ -40,13 +41,14 @@ class _LogBudget:
 
 
 _log_budget = _LogBudget(per_second=20)
+_rejected = m.Children(m.MESSAGES_REJECTED, RejectReason)  # every reason shows, at 0 until it happens
 
 
 def report_rejection(
     device_id: str | None, topic: str, reason: str, message: str, *, kind: str = "", payload: bytes = b""
 ) -> None:
     """The structured log line, counter and dead-letter entry every refused message gets (it is acknowledged)."""
-    metrics.count_rejected(reason)
+    _rejected[reason].inc()
     dead_letters.add(device_id or "", kind, topic, reason, message, payload)
     if _log_budget.allow():
         log.warning("mqtt rejected device=%s topic=%s reason=%s: %s", device_id or "-", topic, reason, message)

@@ -26,9 +26,10 @@ from acuvim_console.bridge.dead_letters import dead_letters
 from acuvim_console.bridge.device_order import DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
 from acuvim_console.bridge.messages import Inbound
-from acuvim_console.bridge.metrics import metrics
+from acuvim_console.bridge.metrics import snapshot
 from acuvim_console.bridge.rejections import report_rejection
 from acuvim_console.bridge.telemetry_writer import TelemetryWriter
+from acuvim_console.core import metrics as m
 from acuvim_console.core.mqtt_connection import (
     BrokerAddress,
     backoff_delay,
@@ -73,12 +74,15 @@ class Bridge:
         self._failed_connects = 0
         self._topics: dict[str, DeviceTopic] = {}
         self._max_payload = settings.MQTT_MAX_PAYLOAD_BYTES  # read once: settings lookups show in profiles
+        self._received = m.Children(m.MESSAGES_RECEIVED, TopicKind)  # one labelled child per kind, looked up once
         directory = DeviceDirectory()
         self.order = DeviceOrder()
         self.telemetry = TelemetryWriter(self.acknowledge, directory, self.order, self.stop_event)
         self.control = ControlWorkers(self.acknowledge, directory, self.order, self.stop_event)
         self.client = self._make_client()
         self._housekeeper = threading.Thread(target=self._keep_house, name="mqtt-housekeeping", daemon=True)
+        m.QUEUE_DEPTH.labels("telemetry").set_function(self.telemetry.queue.__len__)
+        m.QUEUE_DEPTH.labels("control").set_function(self.control.queued)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -107,8 +111,9 @@ class Bridge:
                 log.warning("could not publish the bridge's offline status")
         self.client.disconnect()
         self.client.loop_stop()
+        m.BRIDGE_CONNECTED.set(0)
         self._housekeeper.join(5.0)  # it writes the last rejected messages first
-        log.info("MQTT bridge %s stopped: %s", self.client_id, json.dumps(metrics.snapshot()))
+        log.info("MQTT bridge %s stopped: %s", self.client_id, json.dumps(snapshot()))
 
     def _make_client(self) -> mqtt.Client:
         client = new_client(self.client_id, self.address, persistent=True, manual_ack=True)
@@ -138,7 +143,8 @@ class Bridge:
         with self._ack_lock:
             self._generation += 1
         self._failed_connects = 0
-        metrics.incr("connects")
+        m.BRIDGE_CONNECTS.inc()
+        m.BRIDGE_CONNECTED.set(1)
         client.subscribe([(topic_filter, 1) for topic_filter in subscription_filters(self.shared_group)])
         client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
         self.connected.set()
@@ -151,6 +157,7 @@ class Bridge:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
+        m.BRIDGE_CONNECTED.set(0)
         if not self.stop_event.is_set():
             log.warning("MQTT bridge disconnected from %s: %s", self.address, reason_code)
             self._wait_jitter()
@@ -173,7 +180,7 @@ class Bridge:
         try:
             self._route(message)
         except Exception:
-            metrics.incr("handler_errors")
+            m.HANDLER_ERRORS.inc()
             log.exception("routing of a message on %s failed", message.topic)
             self.acknowledge_one(message.mid, message.qos, self._generation)
 
@@ -191,7 +198,7 @@ class Bridge:
             if len(self._topics) > TOPIC_CACHE_LIMIT:
                 self._topics.clear()
             self._topics[topic] = parsed
-        metrics.count_received(parsed.kind)
+        self._received[parsed.kind].inc()
         payload = message.payload
         if len(payload) > self._max_payload:
             report_rejection(
@@ -236,15 +243,15 @@ class Bridge:
                 self.client.ack(message.mid, message.qos)
                 acked += 1
         if acked:
-            metrics.incr("acked", acked)
+            m.ACKED.inc(acked)
         if skipped:
-            metrics.incr("acks_skipped", skipped)
+            m.ACKS_SKIPPED.inc(skipped)
 
     def acknowledge_one(self, mid: int, qos: int, generation: int) -> None:
         with self._ack_lock:
             if qos and generation == self._generation:
                 self.client.ack(mid, qos)
-                metrics.incr("acked")
+                m.ACKED.inc()
 
     # --- housekeeping: supervision, dead letters, metrics ----------------------------------------
 
@@ -281,7 +288,7 @@ class Bridge:
 
     @staticmethod
     def _log_metrics() -> None:
-        log.info("mqtt bridge metrics %s", json.dumps(metrics.snapshot()))
+        log.info("mqtt bridge metrics %s", json.dumps(snapshot()))
 
     def supervise(self) -> int:
         """Start again any worker thread that died (a bug that escaped every per-message guard)."""
@@ -289,7 +296,7 @@ class Bridge:
             return 0
         restarted = self.telemetry.revive() + self.control.revive()
         if restarted:
-            metrics.incr("worker_restarts", restarted)
+            m.WORKER_RESTARTS.inc(restarted)
             log.error("MQTT bridge %s: %d worker thread(s) had died and were restarted", self.client_id, restarted)
         return restarted
 

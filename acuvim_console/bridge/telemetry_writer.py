@@ -28,7 +28,7 @@ from acuvim_console.bridge.messages import (
     describe_failure,
     retry_while_database_down,
 )
-from acuvim_console.bridge.metrics import metrics
+from acuvim_console.core import metrics as m
 from acuvim_console.protocol.enums import TelemetrySource
 from acuvim_console.protocol.payloads import PayloadError, decode_telemetry, latest_acceptable_ts
 from acuvim_console.protocol.reasons import RejectReason
@@ -119,7 +119,7 @@ class TelemetryWriter:
             else:
                 ready.append(message)
         if len(held) > len(waiting):
-            metrics.incr("held_for_order", len(held) - len(waiting))
+            m.HELD_FOR_ORDER.inc(len(held) - len(waiting))
         self._held = held
         return ready, held_from
 
@@ -133,7 +133,7 @@ class TelemetryWriter:
         except Stopping:
             raise
         except Exception:
-            metrics.incr("handler_errors")
+            m.HANDLER_ERRORS.inc()
             log.exception("a telemetry batch of %d messages failed; storing them one by one", len(messages))
             for message, items in groupby(parsed, key=itemgetter(0)):
                 self._store_alone(message, list(items))
@@ -147,7 +147,7 @@ class TelemetryWriter:
             except Stopping:
                 raise
             except Exception as exc:
-                metrics.incr("handler_errors")
+                m.HANDLER_ERRORS.inc()
                 if attempt == self.attempts:
                     log.exception("%s: telemetry on %s failed %d times", message.device_id, message.topic, attempt)
                     message.reject(RejectReason.HANDLER_ERROR, describe_failure(exc))
@@ -200,12 +200,22 @@ class TelemetryWriter:
                 )
         started = time.monotonic()
         stored = store_readings(readings)
-        metrics.observe_batch(len(readings), stored, time.monotonic() - started, _live_lag(readings))
+        _observe_batch(len(readings), stored, time.monotonic() - started, _live_lag(readings))
         evaluate_readings(readings)  # alert rules, after the commit (alerts.rules; never raises)
         for message in unknown:
             message.reject(RejectReason.UNKNOWN_DEVICE, "device never registered")
         for status in dropped:
-            metrics.count_dropped(status)
+            m.MESSAGES_DROPPED.labels(status).inc()
+
+
+def _observe_batch(offered: int, stored: int, commit_seconds: float, lag_seconds: float | None) -> None:
+    """One committed batch in the registry: a handful of updates per batch, none per message."""
+    m.BATCH_ROWS.observe(offered)
+    m.COMMIT_SECONDS.observe(commit_seconds)
+    if lag_seconds is not None:
+        m.LAG_SECONDS.observe(lag_seconds)
+    m.ROWS_STORED.inc(stored)
+    m.DUPLICATES.inc(offered - stored)
 
 
 def _live_lag(readings: list[Reading]) -> float | None:

@@ -23,13 +23,13 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Hashable
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from acuvim_console.core.metrics import LIVE_EVENTS, Children
 from acuvim_console.core.watchers import watchers
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,11 @@ DEVICE_ONLY_EVENTS = frozenset({TELEMETRY_RECEIVED, HEARTBEAT_RECEIVED, COMMAND_
 WATCHED_ONLY_EVENTS = frozenset({TELEMETRY_RECEIVED, HEARTBEAT_RECEIVED})
 COALESCED_EVENTS = frozenset({TELEMETRY_RECEIVED})
 
-# Process-wide counters of the live layer (submitted, sent, coalesced, unwatched, dropped_backlog,
-# dropped_no_listener, send_failed), for logs and the benchmark.
-stats: Counter = Counter()
+# What happened to live events, counted in the metrics registry (acuvim_live_events_total{outcome}).
+_outcome = Children(
+    LIVE_EVENTS,
+    ("submitted", "sent", "coalesced", "unwatched", "dropped_backlog", "dropped_no_listener", "send_failed"),
+)
 
 SEND_FAILURE_LOG_INTERVAL_S = 10.0
 
@@ -122,7 +124,7 @@ def publish_events(events: list[tuple[str, dict, str | None]]) -> None:
 def has_audience(name: str, device_id: str | None) -> bool:
     """False for a per-device stream nobody watches: producers can then skip even building its payload."""
     if name in WATCHED_ONLY_EVENTS and device_id and not watchers().is_watched(device_id):
-        stats["unwatched"] += 1
+        _outcome["unwatched"].inc()
         return False
     return True
 
@@ -135,7 +137,7 @@ def _send(name: str, data: dict, device_id: str | None) -> None:
     try:
         dispatcher.submit(message, groups, coalesce_key=device_id if name in COALESCED_EVENTS else None)
     except Exception:  # the live layer must never break ingestion or a request
-        stats["send_failed"] += 1
+        _outcome["send_failed"].inc()
         send_failures.failed(f"live event {name} for {device_id or 'fleet'} could not be sent")
 
 
@@ -158,7 +160,7 @@ class Coalescer:
     def offer(self, key: Hashable, item: object) -> None:
         if key in self._pending:
             self._pending[key] = item
-            stats["coalesced"] += 1
+            _outcome["coalesced"].inc()
             return
         now = self.loop.time()
         wait = self._last_sent.get(key, -math.inf) + self.interval - now
@@ -210,9 +212,9 @@ class _Dispatcher:
             return
         loop = self._target_loop(layer)
         if loop is None:
-            stats["dropped_no_listener"] += 1
+            _outcome["dropped_no_listener"].inc()
             return
-        stats["submitted"] += 1
+        _outcome["submitted"].inc()
         with self._lock:
             inbox = self._inboxes.get(loop)
             wake = not inbox
@@ -258,7 +260,7 @@ class _Dispatcher:
 
     def _start_droppable_send(self, item) -> None:
         if len(self._tasks) >= self.MAX_IN_FLIGHT:
-            stats["dropped_backlog"] += 1
+            _outcome["dropped_backlog"].inc()
             return
         self._start_send(item)
 
@@ -272,9 +274,9 @@ class _Dispatcher:
         try:
             for group in groups:
                 await layer.group_send(group, message)
-            stats["sent"] += 1
+            _outcome["sent"].inc()
         except Exception:
-            stats["send_failed"] += 1
+            _outcome["send_failed"].inc()
             send_failures.failed(f"live event {message.get('event')} could not be sent to {groups}")
 
     def _sender_loop(self) -> asyncio.AbstractEventLoop:

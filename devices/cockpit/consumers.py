@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from acuvim_console.core import events, json_limits
+from acuvim_console.core.metrics import WEBSOCKETS
 from acuvim_console.core.watchers import RENEW_S, watchers
 from acuvim_console.operators.ws_auth import BEARER_PREFIX
 from devices.cockpit import live
@@ -73,6 +74,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         for group in self.live_groups():
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
+        self.open_gauge = WEBSOCKETS.labels(type(self).__name__.removesuffix("Consumer").lower())
+        self.open_gauge.inc()
         await self.before_snapshot()
         await self.send_snapshot()
 
@@ -80,6 +83,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         """Whatever must be in place before the client sees the snapshot and may expect deltas after it."""
 
     async def disconnect(self, code):
+        if gauge := getattr(self, "open_gauge", None):  # only sockets that got past the checks were counted
+            gauge.dec()
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

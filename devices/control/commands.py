@@ -10,7 +10,6 @@ Publishing twice is harmless by design: the device answers a repeated `req` with
 import logging
 import time
 import uuid
-from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from acuvim_console.audit.models import AuditAction
 from acuvim_console.audit.recording import device_target, record
 from acuvim_console.core.bulk_updates import seconds_before, update_returning
 from acuvim_console.core.events import COMMAND_COMPLETED, COMMAND_UPDATED, publish_event
+from acuvim_console.core.metrics import COMMAND_PROBLEMS, Children
 from acuvim_console.core.mqtt_publisher import PublishError, publish
 from acuvim_console.protocol.commands import (
     FIRMWARE_DEPLOY_ONLY,
@@ -73,8 +73,10 @@ class _PublishPause:
 
 publish_pause = _PublishPause()
 
-# What went wrong, by reason (dropped answers, failed publishes): totals for logs and health checks.
-failure_counts: Counter[str] = Counter()
+# What went wrong, by reason (dropped answers, failed publishes): acuvim_command_problems_total{reason}.
+_problems = Children(
+    COMMAND_PROBLEMS, ("publish_skipped", "publish_failed", "response_unknown_request", "response_foreign_request")
+)
 
 
 def refuse_firmware_deploy_only(command) -> None:
@@ -187,13 +189,13 @@ def publish_command(command: Command, device_id: str) -> bool:
         _finish_expired(Command.objects.filter(pk=command.pk), now)
         return False
     if publish_pause.active():
-        failure_counts["publish_skipped"] += 1
+        _problems["publish_skipped"].inc()
         return False
     message = command_message(command.request_id, command.command, command.params, now, command.expires_at)
     try:
         publish(command_topic(device_id), message, qos=1, timeout=settings.COMMAND_PUBLISH_TIMEOUT_SECONDS)
     except PublishError as exc:
-        failure_counts["publish_failed"] += 1
+        _problems["publish_failed"].inc()
         publish_pause.start()
         log.warning(
             "%s: command %s (%s) not published, will retry: %s", device_id, command.command, command.request_id, exc
@@ -315,7 +317,7 @@ def _finish_expired(queryset, now) -> int:
 
 
 def _ignore(device: Device, payload: dict, reason: str) -> None:
-    failure_counts[f"response_{reason}"] += 1
+    _problems[f"response_{reason}"].inc()
     log.warning(
         "%s: response %s for request %s ignored: %s",
         device.device_id,

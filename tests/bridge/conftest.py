@@ -13,11 +13,11 @@ import pytest
 from django.conf import settings as django_settings
 from paho.mqtt.enums import CallbackAPIVersion
 
-from acuvim_console.bridge.metrics import metrics
 from acuvim_console.bridge.service import Bridge
 from acuvim_console.protocol.topics import bridge_status_topic
 from telemetry.models import TelemetryRecord
 from tests.support.bridge_process import BridgeProcess
+from tests.support.metrics import metrics
 from tests.support.mosquitto import Mosquitto
 
 _client_numbers = itertools.count(1)

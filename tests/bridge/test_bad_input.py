@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from acuvim_console.bridge.metrics import metrics
 from devices.models import Device, RejectedMessage
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device, next_device_id
+from tests.support.metrics import metrics
 
 YEAR = 365 * 24 * 3600
 

@@ -15,7 +15,6 @@ import psycopg
 import pytest
 from django.db import connection
 
-from acuvim_console.bridge.metrics import metrics
 from devices.models import Command, Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
@@ -23,6 +22,7 @@ from tests.bridge.conftest import DeviceClient, telemetry_table_locked, wait_unt
 from tests.control.mqtt_inbox import Inbox
 from tests.factories import make_device
 from tests.support.bridge_process import PROJECT_DIR
+from tests.support.metrics import metrics
 from tests.support.postgres import PostgresCluster
 
 

@@ -6,11 +6,11 @@ on, so stopping it is a real broker restart and not a reconnect to the session b
 
 import time
 
-from acuvim_console.bridge.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, telemetry_table_locked, wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 PER_PHASE = 60
 

@@ -11,13 +11,13 @@ import uuid
 
 import pytest
 
-from acuvim_console.bridge.metrics import metrics
 from devices.choices import DeviceStatus
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 ROUNDS = 15
 DEVICES = 4

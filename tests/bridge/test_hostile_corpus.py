@@ -7,13 +7,13 @@ Each message must be handled or refused with a reason; none may reach a handler 
 import json
 import time
 
-from acuvim_console.bridge.metrics import metrics
 from acuvim_console.protocol import payloads
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 # Raw JSON texts, so that values no Python object serialises to (huge integers, escapes) are included.
 HOSTILE_VALUES = [

@@ -2,11 +2,11 @@
 
 import time
 
-from acuvim_console.bridge.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 
 def test_duplicate_delivery_stores_nothing_twice(bridge, device_client):

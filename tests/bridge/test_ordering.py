@@ -5,12 +5,12 @@ import time
 
 from acuvim_console.bridge.device_order import NOTHING, DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
-from acuvim_console.bridge.metrics import metrics
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device, next_device_id
+from tests.support.metrics import metrics
 
 DEVICES = 20
 

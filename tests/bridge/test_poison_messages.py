@@ -11,13 +11,13 @@ import time
 import pytest
 
 from acuvim_console.bridge.dead_letters import dead_letters
-from acuvim_console.bridge.metrics import metrics
 from acuvim_console.bridge.service import Bridge
 from devices.models import Device, RejectedMessage
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 
 def deep(depth: int) -> bytes:

@@ -2,13 +2,13 @@
 
 import time
 
-from acuvim_console.bridge.metrics import metrics
 from devices.choices import DeviceStatus
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device, next_device_id
+from tests.support.metrics import metrics
 
 
 def _register(device_client, device_id):

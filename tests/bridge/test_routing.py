@@ -5,7 +5,6 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from acuvim_console.bridge.metrics import metrics
 from alerts.models import Alert, AlertSource
 from devices.choices import CommandStatus, DeviceStatus
 from devices.models import Command, Device, DeviceStatusChange
@@ -13,6 +12,7 @@ from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device, next_device_id
+from tests.support.metrics import metrics
 
 
 def test_registration_on_its_own_topic_creates_a_pending_device_with_its_inventory(bridge, device_client):

@@ -3,11 +3,11 @@
 import time
 import uuid
 
-from acuvim_console.bridge.metrics import metrics
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
 from tests.bridge.conftest import wait_until
 from tests.factories import make_device
+from tests.support.metrics import metrics
 
 
 def test_two_bridges_in_a_group_split_the_stream_without_duplicates(start_bridge, device_client):

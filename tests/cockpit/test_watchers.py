@@ -8,6 +8,7 @@ import redis
 from asgiref.sync import async_to_sync
 
 from acuvim_console.core import events, watchers
+from acuvim_console.core.metrics import LIVE_EVENTS, counts
 from acuvim_console.core.watchers import LocalWatchers, RedisWatchers
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -54,10 +55,10 @@ def test_telemetry_of_an_unwatched_device_is_not_published(monkeypatch):
     monkeypatch.setattr(events.dispatcher, "submit", lambda message, groups, coalesce_key=None: sent.append(groups))
     registry = LocalWatchers()
     monkeypatch.setattr(events, "watchers", lambda: registry)
-    before = events.stats["unwatched"]
+    before = counts(LIVE_EVENTS).get("unwatched", 0)
     events._send(events.TELEMETRY_RECEIVED, {"seq": 1}, "ACV-1")
     events._send(events.DEVICE_STATUS_CHANGED, {"status": "offline"}, "ACV-1")
     async_to_sync(registry.watch)("ACV-1")
     events._send(events.TELEMETRY_RECEIVED, {"seq": 2}, "ACV-1")
     assert sent == [["fleet", "device.ACV-1"], ["device.ACV-1"]]
-    assert events.stats["unwatched"] == before + 1
+    assert counts(LIVE_EVENTS).get("unwatched", 0) == before + 1

@@ -8,10 +8,10 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from acuvim_console.core.events import COMMAND_COMPLETED, COMMAND_UPDATED
+from acuvim_console.core.metrics import COMMAND_PROBLEMS, counts
 from acuvim_console.protocol.commands import CommandValidationError
 from acuvim_console.protocol.payloads import parse_response
 from devices.choices import CommandStatus, DeviceStatus
-from devices.control import commands
 from devices.control.commands import (
     batch_summary,
     deliver_pending,
@@ -154,24 +154,24 @@ def test_late_answer_after_timeout_is_ignored_and_counted(gateway, answers, send
     command = send(device, "ping")
     gateway.next()
     expire_and_timeout(now=timezone.now() + timedelta(seconds=61))
-    before = commands.failure_counts["response_already_timeout"]
+    before = counts(COMMAND_PROBLEMS).get("response_already_timeout", 0)
     assert answer(gateway, answers, device, {"req": command.request_id, "cmd": "ping", "status": "success"}) is None
     command.refresh_from_db()
     assert command.status == CommandStatus.TIMEOUT and command.response is None
-    assert commands.failure_counts["response_already_timeout"] == before + 1
+    assert counts(COMMAND_PROBLEMS).get("response_already_timeout", 0) == before + 1
 
 
 def test_answers_for_unknown_or_foreign_requests_are_ignored(gateway, answers, send, caplog):
     device, other = make_device(), make_device()
     command = send(other, "ping")
     gateway.next()
-    before = dict(commands.failure_counts)
+    before = counts(COMMAND_PROBLEMS)
     assert answer(gateway, answers, device, {"req": "nope", "cmd": "ping", "status": "success"}) is None
     assert answer(gateway, answers, device, {"req": command.request_id, "cmd": "ping", "status": "success"}) is None
     command.refresh_from_db()
     assert command.status == CommandStatus.SENT
-    assert commands.failure_counts["response_unknown_request"] == before.get("response_unknown_request", 0) + 1
-    assert commands.failure_counts["response_foreign_request"] == before.get("response_foreign_request", 0) + 1
+    assert counts(COMMAND_PROBLEMS).get("response_unknown_request", 0) == before.get("response_unknown_request", 0) + 1
+    assert counts(COMMAND_PROBLEMS).get("response_foreign_request", 0) == before.get("response_foreign_request", 0) + 1
     assert f"{device.device_id}: response success for request nope ignored: unknown_request" in caplog.text
 
 
@@ -229,13 +229,13 @@ def test_unreachable_broker_leaves_the_command_pending_and_the_sweep_delivers_it
     mqtt_publisher.close()
     command = send(device, "ping")
     assert command.status == CommandStatus.PENDING
-    assert commands.failure_counts["publish_failed"] >= 1
+    assert counts(COMMAND_PROBLEMS).get("publish_failed", 0) >= 1
     # The next commands do not each wait out the publish timeout while the broker is down.
-    skipped_before = commands.failure_counts["publish_skipped"]
+    skipped_before = counts(COMMAND_PROBLEMS).get("publish_skipped", 0)
     started = time.monotonic()
     second = send(device, "get_status")
     assert second.status == CommandStatus.PENDING and time.monotonic() - started < 1
-    assert commands.failure_counts["publish_skipped"] == skipped_before + 1
+    assert counts(COMMAND_PROBLEMS).get("publish_skipped", 0) == skipped_before + 1
 
     settings.MQTT_URL = broker.url
     mqtt_publisher.close()

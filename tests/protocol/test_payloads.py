@@ -199,8 +199,8 @@ def test_topics_round_trip_and_refuse_foreign_shapes(settings):
 
 
 def test_rejection_lines_are_capped_per_second_but_every_rejection_is_counted(caplog):
-    from acuvim_console.bridge.metrics import metrics
     from acuvim_console.bridge.rejections import _LogBudget, report_rejection
+    from tests.support.metrics import metrics
 
     metrics.reset()
     for _ in range(50):

@@ -20,7 +20,15 @@ def session_database_url() -> str:
 class BridgeProcess:
     """One bridge process; its log goes to `log_path` so a failing test can show what the bridge said."""
 
-    def __init__(self, mqtt_url: str, client_id: str, log_path: Path, database_url: str | None = None, **env: str):
+    def __init__(
+        self,
+        mqtt_url: str,
+        client_id: str,
+        log_path: Path,
+        database_url: str | None = None,
+        args: tuple[str, ...] = (),
+        **env: str,
+    ):
         self.client_id = client_id
         self.log_path = log_path
         environment = {
@@ -38,7 +46,11 @@ class BridgeProcess:
         )
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "mqtt_bridge"], cwd=PROJECT_DIR, env=environment, stdout=log, stderr=log
+                [sys.executable, "manage.py", "mqtt_bridge", *args],
+                cwd=PROJECT_DIR,
+                env=environment,
+                stdout=log,
+                stderr=log,
             )
 
     def alive(self) -> bool:

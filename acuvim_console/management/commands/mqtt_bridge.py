@@ -2,8 +2,9 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from acuvim_console.bridge.metrics import MetricsServer
 from acuvim_console.bridge.service import Bridge
 
 
@@ -20,13 +21,27 @@ class Command(BaseCommand):
             default=settings.MQTT_SHARED_GROUP,
             help="MQTT v5 shared subscription group, so several bridges split the load",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.MQTT_METRICS_PORT,
+            help="serve Prometheus metrics on this port (MQTT_METRICS_HOST, 127.0.0.1 by default); 0: off",
+        )
 
-    def handle(self, client_id, shared_group, **options):
+    def handle(self, client_id, shared_group, metrics_port, **options):
+        if not 0 <= metrics_port <= 65535:
+            raise CommandError(f"--metrics-port must be 0 (off) or a TCP port, not {metrics_port}")
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        try:
+            server = MetricsServer(settings.MQTT_METRICS_HOST, metrics_port).start() if metrics_port else None
+        except OSError as exc:
+            raise CommandError(f"cannot serve metrics on {settings.MQTT_METRICS_HOST}:{metrics_port}: {exc}") from exc
         bridge = Bridge(client_id=client_id, shared_group=shared_group).start()
         try:
             stop.wait()
         finally:
             bridge.stop()
+            if server:
+                server.stop()
