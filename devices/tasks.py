@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from devices.control import commands
-from devices.health.sweep import sweep
+from devices.health import sweep
 
 
 @shared_task(name="devices.tasks.health_sweep", ignore_result=True)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/health/run.py [--devices 100000] [--runs 5] [--keep]
 
 Creates its own database (acuvim_bench_health, dropped at the end unless --keep), loads the fleet with
-COPY, and times devices.health.sweep() in three situations:
+COPY, and times devices.health.sweep.sweep() in three situations:
   steady   every device heartbeated recently: nothing moves (the sweep that runs every 30 s all day)
   churn    1 % of the fleet degraded and 1 % offline in one sweep (a bad hour on GSM)
   outage   the whole fleet silent at once (the broker died): every device goes offline in one sweep

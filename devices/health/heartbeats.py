@@ -17,7 +17,7 @@ from alerts.services import raise_alert, resolve_alert
 from devices.choices import DeviceStatus
 from devices.control.commands import deliver_pending
 from devices.control.config_state import record_applied_config
-from devices.health.sweep import anomalies
+from devices.health import anomalies
 from devices.models import Device
 from devices.registry.freshness import device_time, is_stale
 from devices.registry.status import change_status
