@@ -5,8 +5,8 @@ from asgiref.sync import async_to_sync
 
 from acuvim_console.core.metrics import WEBSOCKETS, counts
 from acuvim_console.operators.roles import VIEWER
+from tests.cockpit.test_consumers import close_code_of, communicator, connect_and_snapshot, session_headers
 from tests.factories import make_device, make_user
-from tests.live.test_consumers import close_code_of, communicator, connect_and_snapshot, session_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
