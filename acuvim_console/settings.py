@@ -358,6 +358,8 @@ MQTT_BROKER_ADMIN = os.environ.get("MQTT_BROKER_ADMIN", "none")
 # broker` creates it on first start when the password is set.
 MQTT_PROVISIONING_USERNAME = os.environ.get("MQTT_PROVISIONING_USERNAME", "provisioning")
 MQTT_PROVISIONING_PASSWORD = os.environ.get("MQTT_PROVISIONING_PASSWORD", "")
+# The broker as gateways reach it (what provision_device prints for the captive portal); empty: MQTT_URL.
+MQTT_PUBLIC_URL = os.environ.get("MQTT_PUBLIC_URL", "")
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

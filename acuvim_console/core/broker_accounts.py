@@ -176,6 +176,11 @@ class NoBrokerAdmin:
 def broker_admin() -> DynsecAdmin | NoBrokerAdmin:
     chosen = settings.MQTT_BROKER_ADMIN
     if chosen == "dynsec":
+        if broker_address().embedded:
+            raise ImproperlyConfigured(
+                "MQTT_BROKER_ADMIN=dynsec needs MQTT_URL with the console's credentials: the embedded broker "
+                "has no accounts to manage (run `manage.py broker`, docs/deployment.md)"
+            )
         return DynsecAdmin()
     if chosen == "none":
         return NoBrokerAdmin()

@@ -25,7 +25,10 @@ class ProvisionedDevice:
 
     def portal_values(self) -> dict[str, str]:
         """What the engineer types into the gateway's captive portal."""
-        broker = urlsplit(settings.MQTT_URL or f"mqtt://127.0.0.1:{settings.MQTT_EMBEDDED_PORT}")
+        # Where gateways reach the broker, which may not be where the console does (compose: the internal
+        # plain listener); never the console's credentials, only host, port and scheme are read.
+        url = settings.MQTT_PUBLIC_URL or settings.MQTT_URL or f"mqtt://127.0.0.1:{settings.MQTT_EMBEDDED_PORT}"
+        broker = urlsplit(url)
         return {
             "Device ID": self.device.device_id,
             "MQTT host": broker.hostname or "",

@@ -103,13 +103,22 @@ def test_production_config_has_the_local_brokers_security(tmp_path):
 @pytest.mark.django_db
 def test_without_broker_management_provisioning_prints_no_mqtt_credentials(settings, caplog):
     settings.MQTT_BROKER_ADMIN = "none"
+    settings.MQTT_URL = "mqtt://console:console-only-secret@mosquitto:1883"
+    settings.MQTT_PUBLIC_URL = "mqtts://mqtt.example.com:8883"
     out = io.StringIO()
     with caplog.at_level("INFO", logger="acuvim_console.core.broker_accounts"):
         call_command("provision_device", next_device_id(), stdout=out)
-    assert "MQTT password" not in out.getvalue() and "Device token" in out.getvalue()
+    printed = out.getvalue()
+    assert "MQTT password" not in printed and "Device token" in printed
+    # The portal gets the gateways' address, never the console's own listener or credentials.
+    assert re.search(r"MQTT host +mqtt\.example\.com\n +MQTT port +8883\n +MQTT TLS +yes", printed), printed
+    assert "console-only-secret" not in printed and "mosquitto" not in printed
     assert "MQTT_BROKER_ADMIN=none" in caplog.text
     settings.MQTT_BROKER_ADMIN = "mosquitto_passwd"
     with pytest.raises(ImproperlyConfigured, match="MQTT_BROKER_ADMIN"):
+        broker_accounts.broker_admin()
+    settings.MQTT_BROKER_ADMIN, settings.MQTT_URL = "dynsec", ""
+    with pytest.raises(ImproperlyConfigured, match="needs MQTT_URL"):
         broker_accounts.broker_admin()
 
 
