@@ -350,7 +350,7 @@ MQTT_HANDLER_ATTEMPTS = env_int("MQTT_HANDLER_ATTEMPTS", 3)  # then a failing me
 MQTT_DEAD_LETTER_FLUSH_S = env_int("MQTT_DEAD_LETTER_FLUSH_S", 2)
 DEAD_LETTER_MAX_ROWS = env_int("DEAD_LETTER_MAX_ROWS", 10_000)
 DEAD_LETTER_KEEP_DAYS = env_int("DEAD_LETTER_KEEP_DAYS", 7)
-# --- Broker accounts (acuvim_console.mqtt.broker_accounts, docs/deployment.md#broker-credentials) ---
+# --- Broker accounts (acuvim_console.core.broker_accounts, docs/deployment.md#broker-credentials) ---
 # dynsec: provisioning, approval, rotation and decommissioning manage each device's client in Mosquitto's
 # dynamic-security plugin, over MQTT_URL with the console's credentials; none: they only log a line.
 MQTT_BROKER_ADMIN = os.environ.get("MQTT_BROKER_ADMIN", "none")

@@ -118,7 +118,7 @@ class LocalMosquitto:
         )
 
     def listener_text(self) -> str:
-        """Who may connect, and where: anyone, on `host:port` (acuvim_console.mqtt.broker_files secures it)."""
+        """Who may connect, and where: anyone, on `host:port` (acuvim_console.core.broker_files secures it)."""
         return f"allow_anonymous true\nlistener {self.port} {self.host}\n"
 
     def start(self, timeout: float = START_TIMEOUT_S) -> "LocalMosquitto":

@@ -15,7 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.core.management import call_command
 
+from acuvim_console.bridge.health_check import bridge_online
+from acuvim_console.bridge.service import Bridge
 from acuvim_console.core import mqtt_publisher as publisher
+from acuvim_console.operators.roles import ADMIN
 from acuvim_console.protocol.topics import command_topic
 from devices.choices import DeviceStatus
 from devices.models import Device
@@ -135,8 +138,6 @@ def test_factory_fresh_gateways_may_only_register_and_never_as_a_provisioned_dev
 
 
 def test_approving_a_pending_device_in_the_admin_shows_working_credentials_once(console_settings, client, clients):
-    from acuvim_console.operators.roles import ADMIN
-
     client.force_login(make_user(ADMIN))
     pending = make_device(status=DeviceStatus.PENDING, approved_at=None)
     response = client.post("/admin/devices/device/", {"action": "approve_devices", "_selected_action": [pending.pk]})
@@ -179,9 +180,6 @@ def test_protocol_v311_devices_are_held_to_the_same_acl(console_settings, secure
 def test_the_bridge_connects_over_tls_with_the_console_credentials_and_stores_a_registration(
     console_settings, clients, transactional_db
 ):
-    from acuvim_console.bridge.service import Bridge
-    from acuvim_console.bridge.health_check import bridge_online
-
     console_settings.MQTT_BATCH_MAX_WAIT_MS = 20
     console_settings.MQTT_METRICS_INTERVAL_S = 0
     console_settings.DEVICE_AUTO_ACCEPT = False
