@@ -18,7 +18,7 @@ from devices.admin.filters import ConfigDriftFilter, DeviceIdFilter
 from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.cockpit import views
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange, RejectedMessage
-from devices.registry.mqtt_credentials import issue_mqtt_credentials
+from devices.registry.mqtt_credentials import disable_mqtt_client, issue_mqtt_credentials
 from devices.registry.status import approve_device, decommission_device
 from devices.registry.tokens import issue_token
 
@@ -251,6 +251,30 @@ class DeviceAdmin(admin.ModelAdmin):
             self.message_user(request, "Only approved devices have MQTT credentials.", messages.WARNING)
             return None
         return actions.issued_mqtt_credentials_page(self, request, issued)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._disable_broker_clients(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        devices = list(queryset)
+        super().delete_queryset(request, queryset)
+        self._disable_broker_clients(request, devices)
+
+    def _disable_broker_clients(self, request, devices) -> None:
+        """A deleted device's broker account is disabled as a decommissioned one's is: otherwise its gateway
+        could still log in and speak on its topics. The deletion stands if the broker refuses; the page says
+        which accounts are left for the broker's administrator."""
+        left = []
+        for device in devices:
+            try:
+                disable_mqtt_client(device)
+            except BrokerAdminError as exc:
+                left.append(f"{device.device_id} ({exc})")
+        if left:
+            self.message_user(
+                request, f"Deleted, but the broker still accepts these clients: {'; '.join(left)}", messages.ERROR
+            )
 
     def has_approve_permission(self, request):
         return request.user.has_perm("devices.approve_device")

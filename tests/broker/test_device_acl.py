@@ -150,6 +150,18 @@ def test_approving_a_pending_device_in_the_admin_shows_working_credentials_once(
     assert pending.status == DeviceStatus.OFFLINE and pending.mqtt_password_hash == hash_token(password)
 
 
+def test_deleting_a_device_in_the_admin_disables_its_broker_account(console_settings, client, clients):
+    device_id = next_device_id()
+    username, password = provision(device_id)
+    session, _ = clients(username, password)
+    client.force_login(make_user(ADMIN))
+    device = Device.objects.get(device_id=device_id)
+    response = client.post(f"/admin/devices/device/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not Device.objects.filter(device_id=device_id).exists()
+    assert session.disconnected.wait(WAIT_S)
+    assert refused(clients(username, password)[1])
+
+
 def test_a_broker_that_refuses_the_console_leaves_the_device_as_it_was(console_settings):
     console_settings.MQTT_URL = console_settings.MQTT_URL.replace("console-secret", "wrong-secret")
     device = make_device()
