@@ -57,6 +57,10 @@ def test_the_broker_needs_the_console_credentials_in_mqtt_url(settings, tmp_path
     settings.MQTT_URL = ""
     with pytest.raises(CommandError, match="username and password"):
         call_command("broker", "--dir", str(tmp_path), "--init-only")
+    settings.MQTT_URL = "mqtt://console:secret@127.0.0.1:1883"
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CommandError, match="cannot write the broker's files"):
+        call_command("broker", "--dir", str(tmp_path / "a-file"), "--init-only")
 
 
 def test_manage_py_broker_runs_in_the_foreground_with_tls_and_stops_on_sigterm(tmp_path):

@@ -45,7 +45,11 @@ class Command(BaseCommand):
         if bool(certfile) != bool(keyfile):
             raise CommandError("--certfile and --keyfile go together")
         directory = dir.resolve()
-        self._write_files(directory, hostname or [socket.gethostname(), "localhost", "127.0.0.1"], real=bool(certfile))
+        hostnames = hostname or [socket.gethostname(), "localhost", "127.0.0.1"]
+        try:
+            self._write_files(directory, hostnames, real=bool(certfile))
+        except OSError as exc:
+            raise CommandError(f"cannot write the broker's files into {directory}: {exc}") from None
         if init_only:
             return
         broker = broker_files.SecuredMosquitto(
