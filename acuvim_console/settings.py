@@ -356,6 +356,16 @@ MQTT_HANDLER_ATTEMPTS = env_int("MQTT_HANDLER_ATTEMPTS", 3)  # then a failing me
 MQTT_DEAD_LETTER_FLUSH_S = env_int("MQTT_DEAD_LETTER_FLUSH_S", 2)
 DEAD_LETTER_MAX_ROWS = env_int("DEAD_LETTER_MAX_ROWS", 10_000)
 DEAD_LETTER_KEEP_DAYS = env_int("DEAD_LETTER_KEEP_DAYS", 7)
+# --- Broker accounts (acuvim_console.core.broker_accounts, docs/deployment.md#broker-credentials) ---
+# dynsec: provisioning, approval, rotation and decommissioning manage each device's client in Mosquitto's
+# dynamic-security plugin, over MQTT_URL with the console's credentials; none: they only log a line.
+MQTT_BROKER_ADMIN = os.environ.get("MQTT_BROKER_ADMIN", "none")
+# The shared client factory-fresh gateways register with (publish devices/register/{id} only); `manage.py
+# broker` creates it on first start when the password is set.
+MQTT_PROVISIONING_USERNAME = os.environ.get("MQTT_PROVISIONING_USERNAME", "provisioning")
+MQTT_PROVISIONING_PASSWORD = os.environ.get("MQTT_PROVISIONING_PASSWORD", "")
+# The broker as gateways reach it (what provision_device prints for the captive portal); empty: MQTT_URL.
+MQTT_PUBLIC_URL = os.environ.get("MQTT_PUBLIC_URL", "")
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -79,6 +79,9 @@ class Device(models.Model):
     # HTTP credential for the firmware endpoints; only its SHA-256 is kept.
     token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # SHA-256 of the device's MQTT password (random, so no slow hash is needed): the broker checks the
+    # password; the console keeps only proof of which one it issued last (acuvim_console.core.broker_accounts).
+    mqtt_password_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

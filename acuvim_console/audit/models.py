@@ -23,6 +23,7 @@ class AuditAction(models.TextChoices):
     DEVICE_APPROVED = "device.approved", "Device approved"
     DEVICE_DECOMMISSIONED = "device.decommissioned", "Device decommissioned"
     DEVICE_TOKEN_ISSUED = "device.token_issued", "Device token issued"
+    MQTT_CREDENTIALS_ISSUED = "device.mqtt_credentials_issued", "Device MQTT credentials issued"
     USER_CREATED = "user.created", "User created"
     USER_CHANGED = "user.changed", "User changed"
     USER_PASSWORD_CHANGED = "user.password_changed", "User password changed"

@@ -1,8 +1,8 @@
 """A Mosquitto child process configured from the project's broker config (deploy/mosquitto/conf.d).
 
 The console's durability promise is made for Mosquitto with the queueing limits in conf.d, so whatever
-runs a broker on this machine (runconsole's embedded broker, the test suite, benchmarks, a future
-`manage.py broker`) starts it here and gets the same limits as docker-compose. Only what differs from
+runs a broker on this machine (runconsole's embedded broker, the test suite, benchmarks, `manage.py
+broker`) starts it here and gets the same limits as docker-compose. Only what differs from
 the container is written locally: where it listens, where it keeps its database and its log, and as
 whom it runs.
 
@@ -111,12 +111,15 @@ class LocalMosquitto:
             f"persistence_location {self.data_dir}/\n"
             f"autosave_interval {self.autosave_interval_s}\n"
             "per_listener_settings false\n"
-            "allow_anonymous true\n"
-            f"listener {self.port} {self.host}\n"
+            f"{self.listener_text()}"
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             f"include_dir {CONF_D}\n"
         )
+
+    def listener_text(self) -> str:
+        """Who may connect, and where: anyone, on `host:port` (acuvim_console.core.broker_files secures it)."""
+        return f"allow_anonymous true\nlistener {self.port} {self.host}\n"
 
     def start(self, timeout: float = START_TIMEOUT_S) -> "LocalMosquitto":
         binary = mosquitto_binary()

@@ -5,17 +5,20 @@ page is the cockpit (templates/admin/devices/device/change_form.html, devices/co
 """
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.urls import path
 from django.utils.html import format_html
 
+from acuvim_console.core.broker_accounts import BrokerAdminError
 from acuvim_console.core.record_admin import RecordAdmin
 from acuvim_console.protocol.config import canonical_json, redact_secrets
 from acuvim_console.protocol.reasons import RejectReason
 from devices.admin import actions
 from devices.admin.filters import ConfigDriftFilter, DeviceIdFilter
-from devices.choices import DeviceStatus
+from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.cockpit import views
 from devices.models import Command, CommandBatch, Device, DeviceConfig, DeviceStatusChange, RejectedMessage
+from devices.registry.mqtt_credentials import disable_mqtt_client, issue_mqtt_credentials
 from devices.registry.status import approve_device, decommission_device
 from devices.registry.tokens import issue_token
 
@@ -115,6 +118,7 @@ class DeviceAdmin(admin.ModelAdmin):
         "approve_devices",
         "decommission_devices",
         "issue_tokens",
+        "rotate_mqtt_credentials",
     ]
 
     @admin.display(description="Status", ordering="status")
@@ -187,14 +191,35 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected pending devices", permissions=["approve"])
     def approve_devices(self, request, queryset):
-        approved = sum(
-            approve_device(device, user=request.user) for device in queryset.filter(status=DeviceStatus.PENDING)
-        )
-        self.message_user(request, f"{approved} device(s) approved; they go online with their next heartbeat.")
+        """Approve each pending device with its MQTT credentials (when the console manages the broker),
+        one device per transaction: one the broker refuses stays pending, the others are approved."""
+        issued, refused = [], []
+        for device in queryset.filter(status=DeviceStatus.PENDING):
+            try:
+                with transaction.atomic():
+                    if approve_device(device, user=request.user):
+                        issued.append((device, issue_mqtt_credentials(device, user=request.user)))
+            except BrokerAdminError as exc:
+                refused.append(f"{device.device_id}: {exc}")
+        if refused:
+            self.message_user(request, f"Not approved, the broker refused: {'; '.join(refused)}", messages.ERROR)
+        note = f"{len(issued)} device(s) approved; they go online with their next heartbeat."
+        with_credentials = [(device, credentials) for device, credentials in issued if credentials is not None]
+        if with_credentials:
+            return actions.issued_mqtt_credentials_page(self, request, with_credentials, note=note)
+        self.message_user(request, note)
+        return None
 
     @admin.action(description="Decommission selected devices", permissions=["approve"])
     def decommission_devices(self, request, queryset):
-        changed = sum(decommission_device(device, user=request.user) for device in queryset)
+        changed, refused = 0, []
+        for device in queryset:
+            try:
+                changed += decommission_device(device, user=request.user)
+            except BrokerAdminError as exc:
+                refused.append(f"{device.device_id}: {exc}")
+        if refused:
+            self.message_user(request, f"Not decommissioned, the broker refused: {'; '.join(refused)}", messages.ERROR)
         self.message_user(request, f"{changed} device(s) decommissioned; their data is no longer stored.")
 
     @admin.action(description="Issue a new device token (shown once)", permissions=["manage_token"])
@@ -203,6 +228,53 @@ class DeviceAdmin(admin.ModelAdmin):
             self.message_user(request, "Issue tokens for at most 20 devices at a time.", messages.ERROR)
             return None
         return actions.issued_tokens_page(self, request, [(device, issue_token(device)) for device in queryset])
+
+    @admin.action(description="Rotate MQTT credentials (shown once)", permissions=["manage_token"])
+    def rotate_mqtt_credentials(self, request, queryset):
+        """A new broker password for each selected accepted device; the old one is refused from now on."""
+        if queryset.count() > 20:
+            self.message_user(request, "Rotate MQTT credentials for at most 20 devices at a time.", messages.ERROR)
+            return None
+        issued = []
+        try:
+            for device in queryset.exclude(status__in=UNACCEPTED_STATUSES):
+                with transaction.atomic():
+                    issued.append((device, issue_mqtt_credentials(device, user=request.user)))
+        except BrokerAdminError as exc:
+            self.message_user(request, f"The broker refused: {exc}", messages.ERROR)
+        if any(credentials is None for _, credentials in issued):
+            self.message_user(
+                request, "The console does not manage the broker's accounts (MQTT_BROKER_ADMIN=none).", messages.ERROR
+            )
+            return None
+        if not issued:
+            self.message_user(request, "Only approved devices have MQTT credentials.", messages.WARNING)
+            return None
+        return actions.issued_mqtt_credentials_page(self, request, issued)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._disable_broker_clients(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        devices = list(queryset)
+        super().delete_queryset(request, queryset)
+        self._disable_broker_clients(request, devices)
+
+    def _disable_broker_clients(self, request, devices) -> None:
+        """A deleted device's broker account is disabled as a decommissioned one's is: otherwise its gateway
+        could still log in and speak on its topics. The deletion stands if the broker refuses; the page says
+        which accounts are left for the broker's administrator."""
+        left = []
+        for device in devices:
+            try:
+                disable_mqtt_client(device)
+            except BrokerAdminError as exc:
+                left.append(f"{device.device_id} ({exc})")
+        if left:
+            self.message_user(
+                request, f"Deleted, but the broker still accepts these clients: {'; '.join(left)}", messages.ERROR
+            )
 
     def has_approve_permission(self, request):
         return request.user.has_perm("devices.approve_device")

@@ -178,18 +178,24 @@ def send_command_to_groups(modeladmin, request, queryset):
     )
 
 
-def issued_tokens_page(modeladmin, request, issued: list) -> TemplateResponse:
-    """The new tokens, on a page that is not cached, rather than in the `messages` cookie.
+def shown_once_page(modeladmin, request, template: str, title: str, **extra) -> TemplateResponse:
+    """New secrets (device tokens, MQTT passwords), on a page that is not cached, rather than in the
+    `messages` cookie.
 
-    Django's message storage keeps messages in a signed but readable cookie, so a token put there
+    Django's message storage keeps messages in a signed but readable cookie, so a secret put there
     travels in every request until shown, and lands in any proxy or browser that stores cookies.
     """
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": "New device tokens",
-        "opts": modeladmin.model._meta,
-        "issued": issued,
-    }
-    response = TemplateResponse(request, "admin/acuvim/issued_tokens.html", context)
+    context = {**modeladmin.admin_site.each_context(request), "title": title, "opts": modeladmin.model._meta, **extra}
+    response = TemplateResponse(request, template, context)
     add_never_cache_headers(response)
     return response
+
+
+def issued_tokens_page(modeladmin, request, issued: list) -> TemplateResponse:
+    return shown_once_page(modeladmin, request, "admin/acuvim/issued_tokens.html", "New device tokens", issued=issued)
+
+
+def issued_mqtt_credentials_page(modeladmin, request, issued: list, *, note: str = "") -> TemplateResponse:
+    """`issued`: (device, MqttCredentials) pairs; `note` says what else the action did (e.g. approvals)."""
+    template = "admin/acuvim/issued_mqtt_credentials.html"
+    return shown_once_page(modeladmin, request, template, "New MQTT credentials", issued=issued, note=note)

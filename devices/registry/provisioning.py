@@ -8,7 +8,9 @@ from django.db import transaction
 
 from acuvim_console.audit.models import AuditAction
 from acuvim_console.audit.recording import device_target, record
+from acuvim_console.core.broker_accounts import MqttCredentials
 from devices.models import Device
+from devices.registry.mqtt_credentials import issue_mqtt_credentials
 from devices.registry.status import accept_device
 from devices.registry.tokens import issue_token
 from groups.models import DeviceGroup
@@ -19,10 +21,14 @@ class ProvisionedDevice:
     device: Device
     token: str
     created: bool
+    mqtt: MqttCredentials | None = None  # None when the console does not manage the broker (MQTT_BROKER_ADMIN=none)
 
     def portal_values(self) -> dict[str, str]:
         """What the engineer types into the gateway's captive portal."""
-        broker = urlsplit(settings.MQTT_URL or f"mqtt://127.0.0.1:{settings.MQTT_EMBEDDED_PORT}")
+        # Where gateways reach the broker, which may not be where the console does (compose: the internal
+        # plain listener); never the console's credentials, only host, port and scheme are read.
+        url = settings.MQTT_PUBLIC_URL or settings.MQTT_URL or f"mqtt://127.0.0.1:{settings.MQTT_EMBEDDED_PORT}"
+        broker = urlsplit(url)
         return {
             "Device ID": self.device.device_id,
             "MQTT host": broker.hostname or "",
@@ -35,7 +41,7 @@ class ProvisionedDevice:
 
 @transaction.atomic
 def provision_device(device_id: str, name: str = "", group_name: str = "") -> ProvisionedDevice:
-    """Create (or re-provision) a device, accept it and issue a fresh token."""
+    """Create (or re-provision) a device, accept it and issue a fresh token and MQTT password."""
     group = DeviceGroup.objects.get_or_create(name=group_name)[0] if group_name else None
     device, created = Device.objects.get_or_create(device_id=device_id)
     device.full_clean(validate_unique=False, exclude=["token_hash"])
@@ -47,4 +53,5 @@ def provision_device(device_id: str, name: str = "", group_name: str = "") -> Pr
     device.save()
     accept_device(device, reason="provisioned")
     record(AuditAction.DEVICE_PROVISIONED, device_target(device), detail={"created": created, "group": group_name})
-    return ProvisionedDevice(device=device, token=issue_token(device), created=created)
+    token = issue_token(device)
+    return ProvisionedDevice(device=device, token=token, created=created, mqtt=issue_mqtt_credentials(device))

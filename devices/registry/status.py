@@ -8,6 +8,7 @@ from acuvim_console.audit.recording import device_target, record
 from acuvim_console.core.events import DEVICE_STATUS_CHANGED, publish_event
 from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.models import Device, DeviceStatusChange
+from devices.registry.mqtt_credentials import disable_mqtt_client
 
 
 @transaction.atomic
@@ -72,8 +73,10 @@ def approve_device(device: Device, *, user) -> bool:
 
 @transaction.atomic
 def decommission_device(device: Device, *, user) -> bool:
-    """An operator retires a device: its data is no longer stored (audited); False if it already was."""
+    """An operator retires a device: its data is no longer stored and the broker refuses and disconnects it
+    (audited); False if it already was. Raises BrokerAdminError, changing nothing, when the broker cannot."""
     changed = change_status(device, DeviceStatus.DECOMMISSIONED, reason=f"decommissioned by {user}")
     if changed:
         record(AuditAction.DEVICE_DECOMMISSIONED, device_target(device), user=user)
+        disable_mqtt_client(device)  # last: a broker that refuses rolls the decommissioning back
     return changed

@@ -1,13 +1,15 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from acuvim_console.core.broker_accounts import BrokerAdminError
 from devices.registry.provisioning import provision_device
 
 
 class Command(BaseCommand):
     help = (
-        "Pre-provision a gateway so it is accepted on its first registration, and print its device token "
-        "(shown once) with the values to type into its captive portal. Re-running rotates the token."
+        "Pre-provision a gateway so it is accepted on its first registration, and print its device token and, "
+        "when the console manages the broker, its MQTT credentials (shown once) with the values to type into "
+        "its captive portal. Re-running rotates both."
     )
 
     def add_arguments(self, parser):
@@ -20,9 +22,19 @@ class Command(BaseCommand):
             result = provision_device(device_id.strip().upper(), name=name, group_name=group)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
+        except BrokerAdminError as exc:
+            raise CommandError(f"nothing provisioned: {exc}") from None
         verb = "Provisioned" if result.created else "Re-provisioned (token rotated)"
         self.stdout.write(self.style.SUCCESS(f"{verb} {result.device.device_id}"))
         self.stdout.write("Captive portal values:")
         for label, value in result.portal_values().items():
             self.stdout.write(f"  {label:<13} {value}")
-        self.stdout.write(self.style.WARNING("The device token is stored hashed: copy it now, it is not shown again."))
+        if result.mqtt is not None:
+            self.stdout.write(f"MQTT username: {result.mqtt.username}")
+            self.stdout.write(f"MQTT password: {result.mqtt.password}")
+        warning = (
+            "The device token and MQTT password are stored hashed: copy them now, they are not shown again."
+            if result.mqtt
+            else "The device token is stored hashed: copy it now, it is not shown again."
+        )
+        self.stdout.write(self.style.WARNING(warning))
