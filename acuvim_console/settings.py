@@ -332,7 +332,7 @@ CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 # Protocol spoken to the broker: "5" (Mosquitto; Receive Maximum and shared subscriptions) or "3.1.1".
 # Empty: 5 for Mosquitto (MQTT_URL or embedded), 3.1.1 for the embedded amqtt broker, which drops MQTT v5.
 MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "")
-MQTT_TLS_CA_FILE = os.environ.get("MQTT_TLS_CA_FILE", "")  # for mqtts://; the system CAs when empty
+MQTT_CA_FILE = os.environ.get("MQTT_CA_FILE", "")  # for mqtts://; the system CAs when empty
 MQTT_KEEPALIVE_S = env_int("MQTT_KEEPALIVE_S", 30)
 MQTT_SESSION_EXPIRY_S = env_int("MQTT_SESSION_EXPIRY_S", 14 * 24 * 3600)  # broker keeps our queue this long
 MQTT_RECEIVE_MAXIMUM = env_int("MQTT_RECEIVE_MAXIMUM", 3000)  # unacknowledged messages the broker may send

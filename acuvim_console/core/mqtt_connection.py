@@ -1,6 +1,6 @@
 """Where the broker is and how the console's MQTT clients talk to it (address, protocol, session, backoff).
 
-MQTT_URL is `mqtt://[user:password@]host[:1883]` or `mqtts://...[:8883]` (TLS, CA from MQTT_TLS_CA_FILE or the
+MQTT_URL is `mqtt://[user:password@]host[:1883]` or `mqtts://...[:8883]` (TLS, CA from MQTT_CA_FILE or the
 system store). Unset, the console talks to its embedded broker on 127.0.0.1:MQTT_EMBEDDED_PORT: a Mosquitto
 child process where Mosquitto is installed, else amqtt in-process (MQTT_EMBEDDED_BROKER chooses). Mosquitto
 gets MQTT v5 (Receive Maximum, session expiry, shared subscriptions); amqtt only speaks 3.1.1 and silently
@@ -99,7 +99,7 @@ def new_client(client_id: str, address: BrokerAddress, *, persistent: bool, manu
     if address.username:
         client.username_pw_set(address.username, address.password)
     if address.tls:
-        client.tls_set(ca_certs=settings.MQTT_TLS_CA_FILE or None)
+        client.tls_set(ca_certs=settings.MQTT_CA_FILE or None)
     client.reconnect_delay_set(settings.MQTT_RECONNECT_MIN_S, settings.MQTT_RECONNECT_MAX_S)
     return client
 

@@ -42,7 +42,7 @@ def secured_broker(tmp_path_factory):
 def console_settings(settings, secured_broker):
     """The console talks TLS to the secured broker with its own credentials, and manages its accounts."""
     settings.MQTT_URL = f"mqtts://{CONSOLE_USER}:{CONSOLE_PASSWORD}@localhost:{secured_broker.tls_port}"
-    settings.MQTT_TLS_CA_FILE = str(secured_broker.ca_path)
+    settings.MQTT_CA_FILE = str(secured_broker.ca_path)
     settings.MQTT_BROKER_ADMIN = "dynsec"
     settings.MQTT_PROVISIONING_USERNAME = PROVISIONING_USER
     publisher.close()

@@ -89,7 +89,7 @@ def test_manage_py_broker_runs_in_the_foreground_with_tls_and_stops_on_sigterm(t
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=20)[0].decode()
     assert process.returncode == 0, output
-    assert re.search(r"CA for gateways and MQTT_TLS_CA_FILE: .*ca\.crt", output)
+    assert re.search(r"CA for gateways and MQTT_CA_FILE: .*ca\.crt", output)
 
 
 def test_production_config_has_the_local_brokers_security(tmp_path):

@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = (
         "Run Mosquitto in the foreground with TLS on --tls-port, a plain listener on 127.0.0.1:--port for the "
         "console, anonymous access off and the dynamic-security plugin. On first start it writes into --dir a "
-        "development CA (ca.crt, for gateways and MQTT_TLS_CA_FILE) with a server certificate, and the plugin's "
+        "development CA (ca.crt, for gateways and MQTT_CA_FILE) with a server certificate, and the plugin's "
         "document with the console's client from MQTT_URL's username and password (and the provisioning client "
         "when MQTT_PROVISIONING_PASSWORD is set). Later starts keep both."
     )
@@ -61,7 +61,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         listening = f"TLS on {tls_host}:{tls_port}, plain on 127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS(f"Mosquitto: {listening}, log {broker.log_path}"))
-        self.stdout.write(f"CA for gateways and MQTT_TLS_CA_FILE: {broker.ca_path}")
+        self.stdout.write(f"CA for gateways and MQTT_CA_FILE: {broker.ca_path}")
         stopping = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopping.set())
