@@ -19,7 +19,7 @@ from acuvim_console import json_limits
 from devices.admin_forms import COMMAND_EXAMPLES, CommandForm
 from devices.command_specs import OPERATOR_COMMANDS, CommandValidationError
 from devices.configs import DEFAULT_CONFIG, InvalidConfig, redact_secrets
-from devices.live import command_payload, device_state, latest_telemetry
+from devices.live import ALERT_ROWS, alert_payload, command_payload, device_state, latest_telemetry
 from devices.models import Device
 from telemetry.quantities import CHART_SETS, chart_sets
 
@@ -145,6 +145,13 @@ def changed_settings(current: dict, edited: dict) -> dict:
     return changes
 
 
+def silence_durations() -> list[tuple[str, str, bool]]:
+    """The choices of the device page's silence, the same as the alert list's."""
+    from alerts.admin_views import DEFAULT_SILENCE, SILENCE_DURATIONS
+
+    return [(key, label, key == DEFAULT_SILENCE) for key, (label, _) in SILENCE_DURATIONS.items()]
+
+
 def cockpit_context(request, device: Device) -> dict:
     """Everything the device page renders on first paint; the websocket keeps it current afterwards."""
     from firmware.models import RolloutDevice
@@ -157,7 +164,12 @@ def cockpit_context(request, device: Device) -> dict:
             command_payload(command)
             for command in device.commands.select_related("device").order_by("-created_at")[:RECENT_ROWS]
         ],
-        "recent_alerts": device.alerts.order_by("-created_at")[:RECENT_ROWS],
+        "recent_alerts": [
+            alert_payload(alert) for alert in ALERT_ROWS.filter(device=device).order_by("-created_at")[:RECENT_ROWS]
+        ],
+        "can_handle_alerts": user.has_perm("alerts.acknowledge_alert"),
+        "can_silence": user.has_perm("alerts.add_silence"),
+        "silence_durations": silence_durations(),
         "status_history": device.status_changes.order_by("-changed_at")[:RECENT_ROWS],
         "ota_history": RolloutDevice.objects.filter(device=device)
         .select_related("rollout__firmware")

@@ -31,6 +31,8 @@ RECENT_EVENTS_LIMIT = 20
 RECENT_COMMANDS_LIMIT = 10
 COUNTERS_CACHE_KEY = "live:fleet-counters"
 COUNTERS_CACHE_SECONDS = 1
+# Alerts with what alert_payload names (the rule, who acknowledged and resolved), in one query.
+ALERT_ROWS = Alert.objects.select_related("device", "rule", "acknowledged_by", "resolved_by")
 
 DEVICE_STATE_FIELDS = (
     "device_id",
@@ -106,7 +108,7 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
     ]
     alerts = [
         _event(events.ALERT_CREATED, alert.device.device_id, alert.created_at, alert_payload(alert))
-        for alert in Alert.objects.select_related("device").order_by("-created_at")[:limit]
+        for alert in ALERT_ROWS.order_by("-created_at")[:limit]
     ]
     commands = [
         _event(events.COMMAND_COMPLETED, command.device.device_id, command.completed_at, command_payload(command))
@@ -135,16 +137,22 @@ def fleet_snapshot() -> dict:
 
 
 def alert_payload(alert: Alert) -> dict:
+    """An alert as the live events and the pages' inboxes carry it: the rule that opened it, who handled it."""
     return {
         "id": alert.pk,
         "device_id": alert.device.device_id,
         "alert_type": alert.alert_type,
         "severity": alert.severity,
         "message": alert.message,
+        "rule": alert.rule_id,
+        "rule_name": alert.rule.name if alert.rule_id else None,
         "acknowledged": alert.acknowledged,
+        "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by_id else None,
         "resolved": alert.resolved_at is not None,
+        "resolved_by": alert.resolved_by.username if alert.resolved_by_id else None,
         "occurrences": alert.occurrences,
         "created_at": _iso(alert.created_at),
+        "last_seen_at": _iso(alert.last_seen_at),
         "acknowledged_at": _iso(alert.acknowledged_at),
         "resolved_at": _iso(alert.resolved_at),
     }
