@@ -5,6 +5,7 @@ delivery log (read only: what was sent to whom, what failed and why, what is bei
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import path
 from django.utils.html import format_html
@@ -143,6 +144,14 @@ class AlertRuleAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_by", "created_at", "updated_at")}),
     )
 
+    def get_urls(self):
+        dry_run_view = path(
+            "dry-run/",
+            self.admin_site.admin_view(lambda request: admin_views.rule_dry_run(self, request)),
+            name="alerts_alertrule_dry_run",
+        )
+        return [dry_run_view, *super().get_urls()]
+
     @admin.display(description="Condition")
     def condition(self, rule):
         if rule.threshold_high is not None:
@@ -153,6 +162,10 @@ class AlertRuleAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["dry_run_days"] = settings.ALERT_RULE_DRY_RUN_DAYS
+        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(description="Dry run: how often would these rules have fired in the last 7 days?")
     def dry_run_7_days(self, request, queryset):

@@ -1,4 +1,6 @@
-"""The alert inbox outside the alert list: acknowledge, resolve and silence one alert from the device page.
+"""Admin views beside the alert list: the device page's inbox and the rule editor's dry run.
+
+Inbox: acknowledge, resolve and silence one alert from the device page.
 
 The device cockpit (templates/admin/devices/device/change_form.html, static/acuvim/alert_inbox.js) posts
 `{"action": "acknowledge" | "resolve" | "silence", "duration": "4h", "reason": "..."}` here and gets the
@@ -11,9 +13,11 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST
 
+from alerts.dry_run import dry_run
 from alerts.models import Alert, Silence
 from alerts.services import acknowledge_alerts, resolve_alerts, silence_devices
 from devices.admin_views import _json_body, _require, json_response
@@ -106,3 +110,22 @@ def silence_payload(silence: Silence) -> dict:
         "ends_at": silence.ends_at.isoformat(),
         "created_by": silence.created_by.username if silence.created_by_id else None,
     }
+
+
+def rule_dry_run(model_admin, request):
+    """The rule editor's Dry run: the form as it stands, validated like a save, replayed, never saved.
+
+    The page posts the whole add/change form (static/acuvim/rule_dry_run.js); the answer is the dry run
+    (alerts.dry_run) or the form's errors, field by field, as the Save button would show them.
+    """
+    if request.method != "POST":
+        return json_response({"errors": {"method": "POST the rule form"}}, 405)
+    if not (model_admin.has_add_permission(request) or model_admin.has_change_permission(request)):
+        raise PermissionDenied("needs alerts.add_alertrule or alerts.change_alertrule")
+    form = model_admin.get_form(request)(request.POST)
+    if not form.is_valid():
+        return json_response({"errors": {field: " ".join(messages) for field, messages in form.errors.items()}}, 400)
+    rule = form.save(commit=False)
+    if rule.watches_health:
+        return json_response({"errors": {"field": "health rules have no stored history to replay"}}, 400)
+    return json_response(dry_run(rule).as_dict())

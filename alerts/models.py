@@ -297,6 +297,9 @@ class Silence(models.Model):
 
     class Meta:
         ordering = ["-ends_at"]
+        indexes = [
+            models.Index(fields=["ends_at"], name="silence_unreleased_idx", condition=Q(released_at__isnull=True))
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(device__isnull=False) | Q(group__isnull=False) | Q(rule__isnull=False),
