@@ -124,3 +124,25 @@ def test_a_viewer_may_not_handle_alerts_from_the_device_page(client, as_role):
                        content_type="application/json").status_code == 400
     alert.refresh_from_db()
     assert not alert.acknowledged and alert.resolved_at is None
+
+
+RULE_FORM = {"name": "V1 high", "severity": "warning", "field": "v1", "op": ">", "threshold": "250",
+             "clear_threshold": "245", "duration_s": "10", "clear_duration_s": "0"}
+
+
+def test_the_rule_editor_dry_runs_the_unsaved_form_and_refuses_what_saving_would(client, as_role):
+    as_role(OPERATOR)
+    device = make_device()
+    store_readings(series(device, timezone.now() - timedelta(minutes=5), "v1", [260, 261, 262, 230]))
+    assert 'id="acv-dry-run-button"' in client.get("/admin/alerts/alertrule/add/").content.decode()
+    answer = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "device": str(device.pk)})
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["would_open"], answer.json()["readings"], answer.json()["resolution"]) == (1, 4, "raw")
+    assert not AlertRule.objects.exists()
+    wrong = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "clear_threshold": "260"})
+    assert wrong.status_code == 400 and "at or below the threshold" in wrong.json()["errors"]["clear_threshold"]
+    health = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "field": "offline_s"})
+    assert health.status_code == 400 and "no stored history" in health.json()["errors"]["field"]
+    assert client.get("/admin/alerts/alertrule/dry-run/").status_code == 405
+    as_role(VIEWER)
+    assert client.post("/admin/alerts/alertrule/dry-run/", RULE_FORM).status_code == 403

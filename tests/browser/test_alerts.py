@@ -66,3 +66,28 @@ def test_acknowledge_silence_and_resolve_from_the_device_page(console_server, pa
     page.wait_for_selector(f"#acv-alerts tr[data-alert-id='{fresh.pk}'] [data-alert-action=acknowledge]")
     assert page.locator("#acv-alerts tr").first.get_attribute("data-alert-id") == str(fresh.pk)
     screenshot(page, "device-alerts")
+
+
+def test_the_rule_editor_dry_runs_the_form_before_it_is_saved(console_server, page):
+    from telemetry.ingest import store_readings
+    from tests.alerts.conftest import series
+
+    device = make_device()
+    start = timezone.now() - timedelta(days=1)
+    store_readings(series(device, start, "v1", [230, 255, 256, 257, 231, 252, 253, 230], every_s=5))
+    log_in(page, console_server, make_user(OPERATOR))
+    page.goto(f"{console_server.url}/admin/alerts/alertrule/add/")
+    page.fill("#id_name", "V1 high")
+    page.select_option("#id_field", "v1")
+    page.select_option("#id_op", ">")
+    page.fill("#id_threshold", "250")
+    page.fill("#id_duration_s", "10")
+    page.click("#acv-dry-run-button")
+    summary = page.wait_for_selector("[data-dry-run-summary]")
+    assert summary.inner_text().startswith("Would have opened 1 alert(s) on 1 of 1 device(s), from 8 readings")
+    assert device.device_id in page.inner_text("#acv-dry-run-result")
+    page.fill("#id_duration_s", "0")  # tuned: every breach opens at once
+    page.click("#acv-dry-run-button")
+    page.wait_for_selector("[data-dry-run-summary]:has-text('Would have opened 2 alert(s)')")
+    screenshot(page, "rule-dry-run")
+    assert not AlertRule.objects.exists()
