@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
-
 from django.db.models import F
+from django.utils import timezone
 
 from alerts.models import AlertRule, RuleOp, RulePhase
 from alerts.rules import CompiledRule, StateView, step
