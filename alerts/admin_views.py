@@ -115,14 +115,21 @@ def silence_payload(silence: Silence) -> dict:
 def rule_dry_run(model_admin, request):
     """The rule editor's Dry run: the form as it stands, validated like a save, replayed, never saved.
 
-    The page posts the whole add/change form (static/acuvim/rule_dry_run.js); the answer is the dry run
-    (alerts.dry_run) or the form's errors, field by field, as the Save button would show them.
+    The page posts the whole add/change form (static/acuvim/rule_dry_run.js); a script may post the same
+    fields as JSON. The answer is the dry run (alerts.dry_run) or the form's errors, field by field, as
+    the Save button would show them.
     """
     if request.method != "POST":
         return json_response({"errors": {"method": "POST the rule form"}}, 405)
     if not (model_admin.has_add_permission(request) or model_admin.has_change_permission(request)):
         raise PermissionDenied("needs alerts.add_alertrule or alerts.change_alertrule")
-    form = model_admin.get_form(request)(request.POST)
+    data = request.POST
+    if request.content_type == "application/json":  # the same fields as a JSON object, within json_limits
+        try:
+            data = _json_body(request)
+        except ValueError as exc:
+            return json_response({"errors": {"body": str(exc)}}, 400)
+    form = model_admin.get_form(request)(data)
     if not form.is_valid():
         return json_response({"errors": {field: " ".join(messages) for field, messages in form.errors.items()}}, 400)
     rule = form.save(commit=False)

@@ -138,6 +138,9 @@ def test_the_rule_editor_dry_runs_the_unsaved_form_and_refuses_what_saving_would
     answer = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "device": str(device.pk)})
     assert answer.status_code == 200, answer.content
     assert (answer.json()["would_open"], answer.json()["readings"], answer.json()["resolution"]) == (1, 4, "raw")
+    as_json = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "duration_s": 0, "threshold": 250},
+                          content_type="application/json")
+    assert as_json.status_code == 200 and as_json.json()["would_open"] == 1
     assert not AlertRule.objects.exists()
     wrong = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "clear_threshold": "260"})
     assert wrong.status_code == 400 and "at or below the threshold" in wrong.json()["errors"]["clear_threshold"]
