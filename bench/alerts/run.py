@@ -117,7 +117,9 @@ def main() -> None:
     started = time.perf_counter()
     offline = load_fleet(args.devices, args.offline, now)
     print(f"loaded {args.devices:,} devices ({offline:,} offline) in {time.perf_counter() - started:.1f} s (COPY)")
-    rule = AlertRule.objects.create(name="Offline 10 min", field="offline_s", op=">", threshold=600, severity="critical")
+    rule = AlertRule.objects.create(
+        name="Offline 10 min", field="offline_s", op=">", threshold=600, severity="critical"
+    )
     compiled = CompiledRule.of(rule)
     passes = {"chosen in SQL": _evaluate_health, "full scan (before)": full_scan}
 
