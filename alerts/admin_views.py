@@ -21,7 +21,7 @@ from alerts.dry_run import dry_run
 from alerts.models import Alert, Silence
 from alerts.services import acknowledge_alerts, resolve_alerts, silence_devices
 from devices.admin_views import _json_body, _require, json_response
-from devices.live import ALERT_ROWS, alert_payload
+from devices.live import alert_payload, alert_rows
 
 # What an operator may choose for a silence from the inbox: a bounded list, not free text.
 SILENCE_DURATIONS = {
@@ -100,7 +100,7 @@ def inbox_action(request, pk):
             return json_response({"errors": {"silence": str(exc)}}, 400)
         (silence,) = silence_devices(selected, duration=duration, reason=reason, user=request.user)
         answer["silence"] = silence_payload(silence)
-    return json_response({**answer, "alert": alert_payload(ALERT_ROWS.get(pk=alert.pk))})
+    return json_response({**answer, "alert": alert_payload(alert_rows().get(pk=alert.pk))})
 
 
 def silence_payload(silence: Silence) -> dict:

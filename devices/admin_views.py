@@ -19,7 +19,7 @@ from acuvim_console import json_limits
 from devices.admin_forms import COMMAND_EXAMPLES, CommandForm
 from devices.command_specs import OPERATOR_COMMANDS, CommandValidationError
 from devices.configs import DEFAULT_CONFIG, InvalidConfig, redact_secrets
-from devices.live import ALERT_ROWS, alert_payload, command_payload, device_state, latest_telemetry
+from devices.live import alert_payload, alert_rows, command_payload, device_state, latest_telemetry
 from devices.models import Device
 from telemetry.quantities import CHART_SETS, chart_sets
 
@@ -165,7 +165,7 @@ def cockpit_context(request, device: Device) -> dict:
             for command in device.commands.select_related("device").order_by("-created_at")[:RECENT_ROWS]
         ],
         "recent_alerts": [
-            alert_payload(alert) for alert in ALERT_ROWS.filter(device=device).order_by("-created_at")[:RECENT_ROWS]
+            alert_payload(alert) for alert in alert_rows().filter(device=device).order_by("-created_at")[:RECENT_ROWS]
         ],
         "can_handle_alerts": user.has_perm("alerts.acknowledge_alert"),
         "can_silence": user.has_perm("alerts.add_silence"),

@@ -31,8 +31,6 @@ RECENT_EVENTS_LIMIT = 20
 RECENT_COMMANDS_LIMIT = 10
 COUNTERS_CACHE_KEY = "live:fleet-counters"
 COUNTERS_CACHE_SECONDS = 1
-# Alerts with what alert_payload names (the rule, who acknowledged and resolved), in one query.
-ALERT_ROWS = Alert.objects.select_related("device", "rule", "acknowledged_by", "resolved_by")
 
 DEVICE_STATE_FIELDS = (
     "device_id",
@@ -108,7 +106,7 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
     ]
     alerts = [
         _event(events.ALERT_CREATED, alert.device.device_id, alert.created_at, alert_payload(alert))
-        for alert in ALERT_ROWS.order_by("-created_at")[:limit]
+        for alert in alert_rows().order_by("-created_at")[:limit]
     ]
     commands = [
         _event(events.COMMAND_COMPLETED, command.device.device_id, command.completed_at, command_payload(command))
@@ -134,6 +132,11 @@ def last_seen_of(device_ids: list[str]) -> dict:
 
 def fleet_snapshot() -> dict:
     return {"counters": fleet_counters(), "recent_events": recent_events()}
+
+
+def alert_rows():
+    """Alerts with what alert_payload names (the device, the rule, who handled them), in one query."""
+    return Alert.objects.select_related("device", "rule", "acknowledged_by", "resolved_by")
 
 
 def alert_payload(alert: Alert) -> dict:
