@@ -5,12 +5,15 @@ delivery log (read only: what was sent to whom, what failed and why, what is bei
 """
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.urls import path
 from django.utils.html import format_html
 
+from alerts import admin_views
 from alerts.dry_run import dry_run
 from alerts.models import Alert, AlertRule, Delivery, Notice, NotificationChannel, Silence
-from alerts.services import acknowledge_alerts, resolve_alert, silence_devices
+from alerts.services import acknowledge_alerts, resolve_alerts, silence_devices
 from devices.admin.filters import DeviceIdFilter
 
 
@@ -49,15 +52,23 @@ class AlertAdmin(admin.ModelAdmin):
         "message",
         "occurrences",
         "live_state",
+        "handled",
         "created_at",
         "last_seen_at",
     )
     list_filter = (StateFilter, "severity", "alert_type", "source", DeviceIdFilter)
     search_fields = ("device__device_id", "message")
-    list_select_related = ("device", "rule")
+    list_select_related = ("device", "rule", "acknowledged_by", "resolved_by")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Alert._meta.fields]
-    actions = ["acknowledge", "resolve", "silence_devices_4h"]
+    actions = ["acknowledge", "resolve", "silence_devices"]
+    action_form = admin_views.AlertActionForm
+
+    def get_urls(self):
+        inbox = path(
+            "<int:pk>/inbox/", self.admin_site.admin_view(admin_views.inbox_action), name="alerts_alert_inbox"
+        )
+        return [inbox, *super().get_urls()]
 
     @admin.display(description="Severity", ordering="severity")
     def severity_badge(self, obj):
@@ -75,18 +86,35 @@ class AlertAdmin(admin.ModelAdmin):
         acknowledged = acknowledge_alerts(queryset, request.user)
         self.message_user(request, f"{len(acknowledged)} alert(s) acknowledged.")
 
+    @admin.display(description="Handled")
+    def handled(self, obj):
+        """Who acknowledged and who resolved it, and when: the inbox's memory."""
+        parts = []
+        if obj.acknowledged_at:
+            parts.append(f"ack {obj.acknowledged_by or '?'} {obj.acknowledged_at:%Y-%m-%d %H:%M}")
+        if obj.resolved_at:
+            parts.append(f"resolved {obj.resolved_by or 'automatically'} {obj.resolved_at:%Y-%m-%d %H:%M}")
+        return "; ".join(parts) or "-"
+
     @admin.action(description="Resolve selected alerts", permissions=["acknowledge"])
     def resolve(self, request, queryset):
-        resolved = sum(
-            resolve_alert(alert.device, alert.alert_type, reason=f"resolved by {request.user}")
-            for alert in queryset.filter(resolved_at__isnull=True).select_related("device")
-        )
+        resolved = resolve_alerts(queryset, request.user)
         self.message_user(request, f"{resolved} alert(s) resolved.")
 
-    @admin.action(description="Silence the devices of the selected alerts for 4 hours", permissions=["silence"])
-    def silence_devices_4h(self, request, queryset):
-        created = silence_devices(queryset, hours=4, user=request.user)
-        self.message_user(request, f"{len(created)} device(s) silenced for 4 hours; their alerts stay open.")
+    @admin.action(
+        description="Silence the devices of the selected alerts (duration and reason beside the menu)",
+        permissions=["silence"],
+    )
+    def silence_devices(self, request, queryset):
+        fields = admin_views.SilenceFields(request.POST)
+        try:
+            duration, reason = fields.silence()
+        except ValueError as exc:
+            self.message_user(request, f"Nothing silenced: {exc}.", messages.ERROR)
+            return
+        created = silence_devices(queryset, duration=duration, reason=reason, user=request.user)
+        label = admin_views.SILENCE_DURATIONS[fields.cleaned_data["silence_for"] or admin_views.DEFAULT_SILENCE][0]
+        self.message_user(request, f"{len(created)} device(s) silenced for {label}; their alerts stay open.")
 
     def has_acknowledge_permission(self, request):
         return request.user.has_perm("alerts.acknowledge_alert")
@@ -116,6 +144,14 @@ class AlertRuleAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_by", "created_at", "updated_at")}),
     )
 
+    def get_urls(self):
+        dry_run_view = path(
+            "dry-run/",
+            self.admin_site.admin_view(lambda request: admin_views.rule_dry_run(self, request)),
+            name="alerts_alertrule_dry_run",
+        )
+        return [dry_run_view, *super().get_urls()]
+
     @admin.display(description="Condition")
     def condition(self, rule):
         if rule.threshold_high is not None:
@@ -126,6 +162,10 @@ class AlertRuleAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["dry_run_days"] = settings.ALERT_RULE_DRY_RUN_DAYS
+        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(description="Dry run: how often would these rules have fired in the last 7 days?")
     def dry_run_7_days(self, request, queryset):

@@ -79,6 +79,14 @@ class Alert(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who resolved it by hand (none when the device, a rule or the health checks cleared it).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -275,9 +283,17 @@ class Silence(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the notification pass told the channels of the alerts still open that it had held back.",
+    )
 
     class Meta:
         ordering = ["-ends_at"]
+        indexes = [
+            models.Index(fields=["ends_at"], name="silence_unreleased_idx", condition=Q(released_at__isnull=True))
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(device__isnull=False) | Q(group__isnull=False) | Q(rule__isnull=False),
@@ -365,6 +381,7 @@ class NoticeEvent(models.TextChoices):
     OPENED = "opened"
     ESCALATED = "escalated"
     RESOLVED = "resolved"
+    STILL_OPEN = "still_open"  # opened while silenced, still open when the silence ended
 
 
 class NoticeStatus(models.TextChoices):

@@ -15,6 +15,10 @@ Three steps, each its own transaction, so nothing here can hold up the code that
 3. `send_delivery` claims a delivery (conditional update, so two workers never send it twice), renders
    and sends it; a failure is retried with exponential backoff up to NOTIFY_RETRY_MAX attempts, and the
    delivery log in the admin says what happened.
+
+When a silence ends, `release_silences` (part of the notification pass) tells each channel once of the
+alerts it held back that are still open: one `still_open` notice per alert and channel, queued together
+so that storm control turns a site's worth of them into one digest.
 """
 
 import hashlib
@@ -40,6 +44,7 @@ from alerts.models import (
     Delivery,
     DeliveryStatus,
     Notice,
+    NoticeEvent,
     NoticeStatus,
     NotificationChannel,
     Silence,
@@ -121,6 +126,31 @@ def _enqueue(task, calls: list[tuple[tuple, float]]) -> None:
             task.apply_async(args, countdown=countdown)
     except Exception:
         log.exception("could not queue %s; the notification pass will pick the work up", task.name)
+
+
+def release_silences(now=None) -> int:
+    """For every silence that has ended: tell the channels of its held-back alerts that are still open.
+
+    Once per silence: the pass that marks it released (a conditional update) is the one that announces,
+    inside the same transaction. An alert covered by another silence that is still active is recorded
+    as silenced by that one and waits for its end. Alerts resolved meanwhile are not mentioned: their
+    whole story happened while nobody wanted to hear it. Returns the notices queued.
+    """
+    now = now or timezone.now()
+    queued = 0
+    ended = Silence.objects.filter(released_at__isnull=True, ends_at__lte=now).values_list("pk", flat=True)
+    for silence_id in list(ended):
+        with transaction.atomic():
+            if not Silence.objects.filter(pk=silence_id, released_at__isnull=True).update(released_at=now):
+                continue  # another pass released it first
+            held = Alert.objects.filter(
+                resolved_at__isnull=True,
+                notices__silence_id=silence_id,
+                notices__status=NoticeStatus.SILENCED,
+                notices__event__in=[NoticeEvent.OPENED, NoticeEvent.ESCALATED, NoticeEvent.STILL_OPEN],
+            ).distinct()
+            queued += announce(held.select_related("device", "rule"), NoticeEvent.STILL_OPEN)
+    return queued
 
 
 # --- 2. storm control ---------------------------------------------------------------------------
@@ -225,6 +255,7 @@ def _failed(delivery: Delivery, exc: Exception) -> str:
 def sweep(now=None) -> dict:
     """The periodic pass: flush every channel with queued notices, send what is due, reclaim stuck sends."""
     now = now or timezone.now()
+    released = release_silences(now)
     stuck = now - timedelta(seconds=settings.NOTIFY_SEND_TIMEOUT_S * 2)
     Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stuck).update(
         status=DeliveryStatus.RETRYING, next_attempt_at=now, last_error="sender lost while sending"
@@ -236,7 +267,12 @@ def sweep(now=None) -> dict:
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
     ).values_list("pk", flat=True)
     results = [send_delivery(pk, now) for pk in list(due)]
-    return {"channels": len(channels), "sent": results.count(DeliveryStatus.SENT), "attempted": len(results)}
+    return {
+        "released": released,
+        "channels": len(channels),
+        "sent": results.count(DeliveryStatus.SENT),
+        "attempted": len(results),
+    }
 
 
 def _send(delivery: Delivery) -> None:
@@ -273,9 +309,13 @@ def alert_document(notice: Notice) -> dict:
     }
 
 
+_EVENT_WORDS = {NoticeEvent.STILL_OPEN: "still open after a silence"}
+
+
 def _summary_line(notice: Notice) -> str:
     alert = notice.alert
-    return f"[{notice.severity.upper()}] {notice.event}: {alert.device.device_id} {alert.message}"
+    event = _EVENT_WORDS.get(notice.event, notice.event)
+    return f"[{notice.severity.upper()}] {event}: {alert.device.device_id} {alert.message}"
 
 
 def _inbox_link() -> str:

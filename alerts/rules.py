@@ -28,7 +28,7 @@ from functools import partial
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from acuvim_console.protocol.enums import CommandName, DeviceOtaState, TelemetrySource
@@ -459,15 +459,19 @@ _HEALTH_COLUMNS = (
 
 
 def _evaluate_health(rule: AlertRule, compiled: CompiledRule, now: datetime) -> int:
-    """A health rule over the accepted devices of its scope, with `now` as the reading's time."""
-    devices = Device.objects.exclude(status__in=UNACCEPTED_STATUSES)
-    if rule.device_id:
-        devices = devices.filter(pk=rule.device_id)
-    elif rule.group_id:
-        devices = devices.filter(group_id=rule.group_id)
-    rows = list(devices.values(*_HEALTH_COLUMNS))
+    """A health rule over the devices of its scope whose rule state may move now, with `now` as the time.
+
+    Proportional to what changes, not to the fleet: the database picks the devices (see health_candidates)
+    and only those are read and stepped.
+    """
+    rows = list(health_candidates(rule, now).values(*_HEALTH_COLUMNS))
+    if not rows:
+        return 0
     values = health_values(rule.field, rows, now)
-    states = {row.device_id: StateView.of(row) for row in AlertRuleState.objects.filter(rule=rule)}
+    states = {
+        row.device_id: StateView.of(row)
+        for row in AlertRuleState.objects.filter(rule=rule, device__in=[row["pk"] for row in rows])
+    }
     transitions = 0
     for row in rows:
         value = values.get(row["pk"])
@@ -479,6 +483,91 @@ def _evaluate_health(rule: AlertRule, compiled: CompiledRule, now: datetime) -> 
             _transition(compiled, row["pk"], row["device_id"], state, value, now)
             transitions += 1
     return transitions
+
+
+def health_scope(rule: AlertRule):
+    """The accepted devices a health rule watches."""
+    devices = Device.objects.exclude(status__in=UNACCEPTED_STATUSES)
+    if rule.device_id:
+        return devices.filter(pk=rule.device_id)
+    if rule.group_id:
+        return devices.filter(group_id=rule.group_id)
+    return devices
+
+
+def health_candidates(rule: AlertRule, now: datetime):
+    """The devices of the rule's scope whose state can move this pass, chosen in SQL.
+
+    A device without a state row matters only if it breaches now: for "offline for 10 minutes" those are
+    the devices offline since before now - 600 s that have no row yet, i.e. the ones that crossed the
+    threshold since the last pass (an indexed range on the offline devices). A device with a row matters
+    if it is pending or clearing, or firing while the value is back past the clear threshold. Firing
+    devices that still breach, and every healthy device, are never read. The GSM budget's value lives in
+    command answers, so for it the candidates are the devices that answered gsm_status this month.
+    """
+    scope = health_scope(rule)
+    states = AlertRuleState.objects.filter(rule=rule)
+    if rule.field == HealthQuantity.GSM_BYTES_MONTH:
+        answered = Command.objects.filter(
+            command=CommandName.GSM_STATUS, status=CommandStatus.SUCCESS, completed_at__gte=_month_start(now)
+        )
+        return scope.filter(Q(pk__in=answered.values("device")) | Q(pk__in=states.values("device")))
+    clear = rule.threshold if rule.clear_threshold is None else rule.clear_threshold
+    clear_high = rule.threshold_high if rule.clear_threshold_high is None else rule.clear_threshold_high
+    breaching = scope.filter(health_q(rule.field, rule.op, rule.threshold, rule.threshold_high, now)).exclude(
+        Exists(states.filter(device=OuterRef("pk")))
+    )
+    recovered = states.filter(phase=RulePhase.FIRING).exclude(
+        device__in=Device.objects.filter(health_q(rule.field, rule.op, clear, clear_high, now))
+    )
+    waiting = states.filter(phase__in=[RulePhase.PENDING, RulePhase.CLEARING])
+    moving = list(waiting.values_list("device", flat=True).union(recovered.values_list("device", flat=True)))
+    return breaching.union(scope.filter(pk__in=moving)) if moving else breaching
+
+
+def health_q(quantity: str, op: str, limit: float, high: float | None, now: datetime) -> Q:
+    """`value op limit` for a health quantity (`outside`: below limit or above high), as a filter on devices.
+
+    Written on the columns themselves, so that the database can use their indexes: seconds offline above
+    600 becomes "offline, and changed status before now - 600 s". Devices whose value is unknown (heap
+    and SD queue of an offline device) never match, as the pass skips them.
+    """
+    if op == RuleOp.OUTSIDE:
+        return health_q(quantity, RuleOp.LT, limit, None, now) | health_q(quantity, RuleOp.GT, high, None, now)
+    offline = Q(status=DeviceStatus.OFFLINE)
+    if quantity == HealthQuantity.OFFLINE_S:
+        since = Q(status_changed_at__isnull=False)
+        changed = Q(**{f"status_changed_at__{_MIRRORED_LOOKUP[op]}": now - timedelta(seconds=limit)})
+        return _zero_or(offline & since & changed, ~(offline & since), op, limit)
+    if quantity in (HealthQuantity.HEAP_FREE, HealthQuantity.SD_QUEUED):
+        # isnull spelled out: Django drops a comparison it finds always true for the column's range
+        # (heap_free > -1 on a positive integer), and NULL would then match.
+        known = Q(**{f"{quantity}__isnull": False})
+        return ~offline & known & Q(**{f"{quantity}__{_LOOKUP[op]}": limit})
+    if quantity == HealthQuantity.OTA_ROLLED_BACK:
+        rolled_back = Q(ota_state=DeviceOtaState.ROLLED_BACK)
+        one = rolled_back if _MIRRORED[op](limit, 1.0) else Q(pk__in=[])
+        return _zero_or(one, ~rolled_back, op, limit)
+    if quantity == HealthQuantity.BOOTS_RECENT:
+        window = timedelta(seconds=settings.HEALTH_ANOMALIES["reboot_loop_window_s"])
+        recent = Q(
+            boot_window_started_at__gte=now - window,
+            boot_window_start_count__isnull=False,
+            boot_count__isnull=False,
+        )
+        boots = Q(**{f"boot_count__{_LOOKUP[op]}": F("boot_window_start_count") + limit})
+        return _zero_or(recent & boots, ~recent, op, limit)
+    raise ValueError(f"no SQL form for health quantity {quantity}")
+
+
+def _zero_or(match: Q, zero: Q, op: str, limit: float) -> Q:
+    """`match`, or also the devices whose value is 0 (`zero`) when 0 itself satisfies `0 op limit`."""
+    return match | zero if _MIRRORED[op](limit, 0.0) else match
+
+
+_LOOKUP = {RuleOp.GT: "gt", RuleOp.GE: "gte", RuleOp.LT: "lt", RuleOp.LE: "lte"}
+# now - changed > limit  <=>  changed < now - limit: the comparison on the timestamp is the mirror.
+_MIRRORED_LOOKUP = {RuleOp.GT: "lt", RuleOp.GE: "lte", RuleOp.LT: "gt", RuleOp.LE: "gte"}
 
 
 def health_values(quantity: str, rows: list[dict], now: datetime) -> dict:
@@ -505,15 +594,18 @@ def health_values(quantity: str, rows: list[dict], now: datetime) -> dict:
     return values
 
 
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def _gsm_bytes_this_month(device_pks: list, now: datetime) -> dict:
     """The latest successful gsm_status answer of this calendar month (UTC) per device: its bytes_month."""
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     answers = (
         Command.objects.filter(
             device__in=device_pks,
             command=CommandName.GSM_STATUS,
             status=CommandStatus.SUCCESS,
-            completed_at__gte=month_start,
+            completed_at__gte=_month_start(now),
         )
         .order_by("completed_at")
         .values_list("device_id", "response")

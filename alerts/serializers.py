@@ -8,6 +8,7 @@ from alerts.models import Alert
 class AlertSerializer(serializers.ModelSerializer):
     device_id = serializers.CharField(source="device.device_id", read_only=True)
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_open = serializers.BooleanField(read_only=True)
     rule_name = serializers.CharField(source="rule.name", read_only=True, allow_null=True, default=None)
 
@@ -33,5 +34,6 @@ class AlertSerializer(serializers.ModelSerializer):
             "created_at",
             "last_seen_at",
             "resolved_at",
+            "resolved_by",
         ]
         read_only_fields = fields

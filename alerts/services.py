@@ -78,11 +78,15 @@ def _bump_open(device: Device, alert_type: str, severity: str, message: str, val
         changes["value"] = value
     if not open_alert.update(**changes):
         return None
-    return open_alert.first()
+    return open_alert.select_related("rule", "acknowledged_by").first()
 
 
-def resolve_alert(device: Device, alert_type: str, reason: str = "") -> bool:
-    """Close the open alert of this type, if any; return whether one was closed."""
+def resolve_alert(device: Device, alert_type: str, reason: str = "", *, user=None) -> bool:
+    """Close the open alert of this type, if any; return whether one was closed.
+
+    `user` is the person who resolved it from the inbox (recorded in resolved_by); None for the device,
+    a rule or the health checks.
+    """
     now = timezone.now()
     with transaction.atomic():
         alert = (
@@ -93,9 +97,10 @@ def resolve_alert(device: Device, alert_type: str, reason: str = "") -> bool:
         if alert is None:
             return False
         alert.resolved_at = now
+        alert.resolved_by = user
         if reason:
             alert.metadata = {**alert.metadata, "resolution": reason}
-        alert.save(update_fields=["resolved_at", "metadata"])
+        alert.save(update_fields=["resolved_at", "resolved_by", "metadata"])
         log.info("%s: alert %s resolved: %s", device.device_id, alert_type, reason or "-")
         publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=device.device_id)
         notifications.announce([alert], NoticeEvent.RESOLVED)
@@ -132,36 +137,61 @@ def acknowledge_alerts(alerts, user) -> list[Alert]:
             acknowledged=True, acknowledged_by=user, acknowledged_at=now
         )
         acknowledged = list(
-            Alert.objects.filter(pk__in=ids, acknowledged_by=user, acknowledged_at=now).select_related("device")
+            Alert.objects.filter(pk__in=ids, acknowledged_by=user, acknowledged_at=now).select_related(
+                "device", "rule", "acknowledged_by"
+            )
         )
         for alert in acknowledged:
             publish_event(ALERT_UPDATED, alert_event_data(alert), device_id=alert.device.device_id)
     return acknowledged
 
 
-def silence_devices(alerts, *, hours: int, user) -> list[Silence]:
-    """From the inbox: silence each device of these alerts for `hours`, saying who did it and when."""
+def resolve_alerts(alerts, user) -> int:
+    """From the inbox: resolve the open ones among these alerts by hand, recording who (and when: resolved_at)."""
+    return sum(
+        resolve_alert(alert.device, alert.alert_type, reason=f"resolved by {user}", user=user)
+        for alert in alerts.filter(resolved_at__isnull=True).select_related("device")
+    )
+
+
+def silence_devices(alerts, *, duration: timedelta, reason: str, user) -> list[Silence]:
+    """From the inbox: silence each device of these alerts for `duration`, with the operator's reason.
+
+    Who and when are the silence's created_by and created_at; the reason says them too, so the silence
+    reads on its own in the list and in the notices it marks.
+    """
     now = timezone.now()
     devices = sorted(set(alerts.values_list("device_id", flat=True)))
-    reason = f"silenced from the alert inbox by {user} at {now:%Y-%m-%d %H:%M} UTC"
+    reason = f"{reason.strip()} (silenced from the alert inbox by {user} at {now:%Y-%m-%d %H:%M} UTC)"
     return Silence.objects.bulk_create(
-        Silence(device_id=device, reason=reason, starts_at=now, ends_at=now + timedelta(hours=hours), created_by=user)
+        Silence(device_id=device, reason=reason, starts_at=now, ends_at=now + duration, created_by=user)
         for device in devices
     )
 
 
+def alert_rows():
+    """Alerts with what alert_event_data names (the device, the rule, who handled them), in one query."""
+    return Alert.objects.select_related("device", "rule", "acknowledged_by", "resolved_by")
+
+
 def alert_event_data(alert: Alert) -> dict:
-    """What AlertCreated / AlertUpdated carry, and how the live snapshot lists alerts."""
+    """What AlertCreated / AlertUpdated carry, and how the live snapshot and the inboxes list alerts: the
+    rule that opened it and who handled it."""
     return {
         "id": alert.pk,
         "device_id": alert.device.device_id,
         "alert_type": alert.alert_type,
         "severity": alert.severity,
         "message": alert.message,
+        "rule": alert.rule_id,
+        "rule_name": alert.rule.name if alert.rule_id else None,
         "acknowledged": alert.acknowledged,
+        "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by_id else None,
         "resolved": alert.resolved_at is not None,
+        "resolved_by": alert.resolved_by.username if alert.resolved_by_id else None,
         "occurrences": alert.occurrences,
         "created_at": _iso(alert.created_at),
+        "last_seen_at": _iso(alert.last_seen_at),
         "acknowledged_at": _iso(alert.acknowledged_at),
         "resolved_at": _iso(alert.resolved_at),
     }

@@ -149,5 +149,8 @@ class DryRunSerializer(serializers.Serializer):
     devices = serializers.IntegerField(help_text="Devices with readings in the period.")
     would_open = serializers.IntegerField(help_text="Alerts the rule would have opened.")
     devices_alerted = serializers.IntegerField()
-    truncated = serializers.BooleanField(help_text="More readings than ALERT_RULE_DRY_RUN_MAX_ROWS: replay stopped.")
+    truncated = serializers.BooleanField(help_text="More rows than ALERT_RULE_DRY_RUN_MAX_ROWS: replay stopped.")
+    resolution = serializers.ChoiceField(
+        choices=["raw", "5min"], help_text="raw: the readings; 5min: too many readings, the 5-minute rollups."
+    )
     busiest = DryRunDeviceSerializer(many=True)

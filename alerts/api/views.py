@@ -28,7 +28,7 @@ class AlertListBase(generics.ListAPIView):
     ordering = ["-created_at"]
     permission_classes = PROTECTED
     required_permissions = {"GET": VIEW_ALERT}
-    queryset = Alert.objects.select_related("device", "acknowledged_by")
+    queryset = Alert.objects.select_related("device", "rule", "acknowledged_by", "resolved_by")
 
 
 @extend_schema_view(
@@ -69,5 +69,5 @@ class AlertAcknowledgeView(APIView):
             raise NotFound()
         alert = get_object_or_404(Alert, pk=pk)
         acknowledge_alerts(Alert.objects.filter(pk=alert.pk), request.user)
-        alert = Alert.objects.select_related("device", "acknowledged_by").get(pk=alert.pk)
+        alert = AlertListBase.queryset.get(pk=alert.pk)
         return Response(AlertSerializer(alert).data)

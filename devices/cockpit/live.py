@@ -13,7 +13,7 @@ from django.utils import timezone
 from acuvim_console.core import events
 from acuvim_console.protocol.enums import Severity
 from alerts.models import Alert
-from alerts.services import alert_event_data
+from alerts.services import alert_event_data, alert_rows
 from devices.choices import FINAL_COMMAND_STATUSES, DeviceStatus
 from devices.control.commands import command_event_data
 from devices.models import Command, Device, DeviceStatusChange
@@ -101,7 +101,7 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
     ]
     alerts = [
         _event(events.ALERT_CREATED, alert.device.device_id, alert.created_at, alert_event_data(alert))
-        for alert in Alert.objects.select_related("device").order_by("-created_at")[:limit]
+        for alert in alert_rows().order_by("-created_at")[:limit]
     ]
     commands = [
         _event(events.COMMAND_COMPLETED, command.device.device_id, command.completed_at, command_payload(command))

@@ -8,17 +8,15 @@ translate their errors into `{"errors": {field: message}}` with status 400.
 import json
 from datetime import timedelta
 
-from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from acuvim_console.core import json_limits
+from acuvim_console.core.admin_json import json_body, json_response, require_permission
 from acuvim_console.protocol.commands import OPERATOR_COMMANDS, CommandValidationError
 from acuvim_console.protocol.config import DEFAULT_CONFIG, InvalidConfig, redact_secrets
 from acuvim_console.protocol.quantities import CHART_SETS, chart_sets
+from alerts.services import alert_event_data, alert_rows
 from devices.cockpit.forms import COMMAND_EXAMPLES, CommandForm
 from devices.cockpit.live import command_payload, device_state, latest_telemetry
 from devices.models import Device
@@ -34,23 +32,6 @@ DEFAULT_RANGE = "1h"
 RECENT_ROWS = 10
 
 
-def json_response(data: dict, status: int = 200) -> JsonResponse:
-    return JsonResponse(data, status=status, encoder=DjangoJSONEncoder)
-
-
-def _json_body(request) -> dict:
-    """The body as a JSON object, decoded within json_limits' bounds (JsonRefused is a ValueError)."""
-    body = json_limits.loads(request.body or b"{}")
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    return body
-
-
-def _require(request, permission: str) -> None:
-    if not request.user.has_perm(permission):
-        raise PermissionDenied(f"needs {permission}")
-
-
 @require_GET
 def telemetry_history(request, pk):
     """Bucketed history for the charts; the bucket grows with the range so every range costs the same.
@@ -58,7 +39,7 @@ def telemetry_history(request, pk):
     Without `set`: averages of the five chart quantities. With `set` (acuvim_console.protocol.quantities.CHART_SETS):
     avg, min and max of that set's quantities, for a chart with min/max bands.
     """
-    _require(request, "telemetry.view_telemetryrecord")
+    require_permission(request, "telemetry.view_telemetryrecord")
     from telemetry.queries import history, quantity_history
 
     device = get_object_or_404(Device, pk=pk)
@@ -83,10 +64,10 @@ def send_device_command(request, pk):
     """The command panel: `{"command": "ping", "params": {}}` -> the queued command, or the errors."""
     from devices.control.commands import send_command
 
-    _require(request, "devices.send_command")
+    require_permission(request, "devices.send_command")
     device = get_object_or_404(Device, pk=pk)
     try:
-        body = _json_body(request)
+        body = json_body(request)
         command = send_command(device, body.get("command"), body.get("params"), user=request.user)
     except ValueError as exc:  # CommandValidationError is a ValueError with per-field errors
         return json_response({"errors": getattr(exc, "errors", None) or {"body": str(exc)}}, 400)
@@ -98,10 +79,10 @@ def push_device_config(request, pk):
     """The config editor: the edited document is compared with the desired one; only changes are pushed."""
     from devices.control.config_push import push_config
 
-    _require(request, "devices.push_config")
+    require_permission(request, "devices.push_config")
     device = get_object_or_404(Device, pk=pk)
     try:
-        edited = _json_body(request).get("config")
+        edited = json_body(request).get("config")
         if not isinstance(edited, dict):
             raise ValueError("config must be a JSON object")
     except ValueError as exc:
@@ -145,6 +126,13 @@ def changed_settings(current: dict, edited: dict) -> dict:
     return changes
 
 
+def silence_durations() -> list[tuple[str, str, bool]]:
+    """The choices of the device page's silence, the same as the alert list's."""
+    from alerts.admin_views import DEFAULT_SILENCE, SILENCE_DURATIONS
+
+    return [(key, label, key == DEFAULT_SILENCE) for key, (label, _) in SILENCE_DURATIONS.items()]
+
+
 def cockpit_context(request, device: Device) -> dict:
     """Everything the device page renders on first paint; the websocket keeps it current afterwards."""
     from firmware.models import RolloutDevice
@@ -157,7 +145,13 @@ def cockpit_context(request, device: Device) -> dict:
             command_payload(command)
             for command in device.commands.select_related("device").order_by("-created_at")[:RECENT_ROWS]
         ],
-        "recent_alerts": device.alerts.order_by("-created_at")[:RECENT_ROWS],
+        "recent_alerts": [
+            alert_event_data(alert)
+            for alert in alert_rows().filter(device=device).order_by("-created_at")[:RECENT_ROWS]
+        ],
+        "can_handle_alerts": user.has_perm("alerts.acknowledge_alert"),
+        "can_silence": user.has_perm("alerts.add_silence"),
+        "silence_durations": silence_durations(),
         "status_history": device.status_changes.order_by("-changed_at")[:RECENT_ROWS],
         "ota_history": RolloutDevice.objects.filter(device=device)
         .select_related("rollout__firmware")

@@ -3,7 +3,6 @@
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,20 +14,7 @@ from django.utils import timezone
 from alerts.rules import cache
 from telemetry.ingest import Reading
 from tests.bridge.conftest import bridge_settings, start_bridge  # noqa: F401 (the bridge's fixtures, shared)
-
-# This session's spare ports (the brief of the alert-rules branch); each receiver takes a free one.
-PORTS = range(24000, 25000)
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 24000-24999")
+from tests.support.ports import free_port  # receivers stay inside TEST_PORTS on a shared machine
 
 
 @pytest.fixture(autouse=True)

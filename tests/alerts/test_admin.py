@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from acuvim_console.operators.roles import ADMIN, OPERATOR
+from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER
 from alerts.models import Alert, AlertRule, AlertType, Delivery, NotificationChannel, Silence
 from telemetry.ingest import store_readings
 from tests.alerts.conftest import series
@@ -68,14 +68,84 @@ def test_operators_see_channels_read_only_and_admins_keep_the_secret_when_the_fi
     assert channel.secret == "k3y" and channel.url == "https://h.example.com/y"
 
 
-def test_silencing_from_the_inbox_and_the_delivery_log(client, as_role):
+def test_silencing_from_the_list_takes_a_duration_and_a_reason_and_the_delivery_log(client, as_role):
     user = as_role(OPERATOR)
     device = make_device()
     alert = Alert.objects.create(device=device, alert_type=AlertType.DEVICE_OFFLINE, message="gone")
-    client.post("/admin/alerts/alert/", {"action": "silence_devices_4h", "_selected_action": [alert.pk]})
+    selection = {"action": "silence_devices", "_selected_action": [alert.pk], "silence_for": "24h"}
+    page = client.post("/admin/alerts/alert/", selection, follow=True).content.decode()
+    assert "Nothing silenced: silence_reason: say why" in page and not Silence.objects.exists()
+    client.post("/admin/alerts/alert/", {**selection, "silence_reason": "  feeder   works "})
     silence = Silence.objects.get()
-    assert silence.device == device and silence.created_by == user and str(user) in silence.reason
-    assert timedelta(hours=3, minutes=59) < silence.ends_at - timezone.now() <= timedelta(hours=4)
+    assert silence.device == device and silence.created_by == user
+    assert silence.reason.startswith(f"feeder works (silenced from the alert inbox by {user} at ")
+    assert timedelta(hours=23, minutes=59) < silence.ends_at - timezone.now() <= timedelta(hours=24)
     channel = NotificationChannel.objects.create(name="ops", kind="email", to=["a@example.com"])
     Delivery.objects.create(channel=channel, status="retrying", last_error="SMTPConnectError: refused")
     assert "SMTPConnectError: refused" in client.get("/admin/alerts/delivery/").content.decode()
+
+
+def test_the_list_records_who_resolved_and_shows_it(client, as_role):
+    user = as_role(OPERATOR)
+    alert = Alert.objects.create(device=make_device(), alert_type=AlertType.LOW_HEAP, message="heap")
+    client.post("/admin/alerts/alert/", {"action": "resolve", "_selected_action": [alert.pk]})
+    alert.refresh_from_db()
+    assert alert.resolved_by == user and alert.resolved_at is not None
+    assert f"resolved {user} {alert.resolved_at:%Y-%m-%d %H:%M}" in client.get("/admin/alerts/alert/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[1]", "body"),
+        (b"{\"action\": \"delete\"}", "action"),
+        (b"{\"action\": \"silence\", \"duration\": \"5y\", \"reason\": \"x\"}", "silence"),
+        (b"{\"action\": \"silence\", \"duration\": \"1h\", \"reason\": {\"a\": 1}}", "silence"),
+        (b"{\"action\": \"silence\", \"duration\": \"1h\", \"reason\": \"" + b"x" * 121 + b"\"}", "silence"),
+        (b"{\"action\": \"silence\", \"duration\": \"1h\", \"reason\": \"   \"}", "silence"),
+    ],
+)
+def test_the_device_page_inbox_refuses_what_it_cannot_do_with_the_reason(client, as_role, body, error):
+    as_role(OPERATOR)
+    alert = Alert.objects.create(device=make_device(), alert_type=AlertType.LOW_HEAP, message="heap")
+    response = client.post(f"/admin/alerts/alert/{alert.pk}/inbox/", body, content_type="application/json")
+    assert response.status_code == 400 and error in response.json()["errors"], response.content
+    assert not Silence.objects.exists()
+
+
+def test_a_viewer_may_not_handle_alerts_from_the_device_page(client, as_role):
+    as_role(VIEWER)
+    alert = Alert.objects.create(device=make_device(), alert_type=AlertType.LOW_HEAP, message="heap")
+    for action in ("acknowledge", "resolve", "silence"):
+        response = client.post(f"/admin/alerts/alert/{alert.pk}/inbox/", {"action": action},
+                               content_type="application/json")
+        assert response.status_code == 403
+    assert client.post("/admin/alerts/alert/999999/inbox/", {"action": "x"},
+                       content_type="application/json").status_code == 400
+    alert.refresh_from_db()
+    assert not alert.acknowledged and alert.resolved_at is None
+
+
+RULE_FORM = {"name": "V1 high", "severity": "warning", "field": "v1", "op": ">", "threshold": "250",
+             "clear_threshold": "245", "duration_s": "10", "clear_duration_s": "0"}
+
+
+def test_the_rule_editor_dry_runs_the_unsaved_form_and_refuses_what_saving_would(client, as_role):
+    as_role(OPERATOR)
+    device = make_device()
+    store_readings(series(device, timezone.now() - timedelta(minutes=5), "v1", [260, 261, 262, 230]))
+    assert 'id="acv-dry-run-button"' in client.get("/admin/alerts/alertrule/add/").content.decode()
+    answer = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "device": str(device.pk)})
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["would_open"], answer.json()["readings"], answer.json()["resolution"]) == (1, 4, "raw")
+    as_json = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "duration_s": 0, "threshold": 250},
+                          content_type="application/json")
+    assert as_json.status_code == 200 and as_json.json()["would_open"] == 1
+    assert not AlertRule.objects.exists()
+    wrong = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "clear_threshold": "260"})
+    assert wrong.status_code == 400 and "at or below the threshold" in wrong.json()["errors"]["clear_threshold"]
+    health = client.post("/admin/alerts/alertrule/dry-run/", {**RULE_FORM, "field": "offline_s"})
+    assert health.status_code == 400 and "no stored history" in health.json()["errors"]["field"]
+    assert client.get("/admin/alerts/alertrule/dry-run/").status_code == 405
+    as_role(VIEWER)
+    assert client.post("/admin/alerts/alertrule/dry-run/", RULE_FORM).status_code == 403

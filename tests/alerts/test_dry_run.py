@@ -39,3 +39,23 @@ def test_the_dry_run_stops_at_its_row_limit_and_says_so(settings):
     store_readings(series(device, timezone.now() - timedelta(hours=1), "v1", [260] * 12))
     result = dry_run(rule(device=device)).as_dict()
     assert result["truncated"] is True and result["readings"] == 5 and result["would_open"] == 1
+
+
+def test_past_the_row_limit_the_dry_run_replays_the_5_minute_rollups_by_their_worst_values(settings):
+    from telemetry.rollups import roll_up
+
+    device = make_device()
+    start = (timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    values = [230.0] * 720  # an hour every 5 s, with a 2-minute swell at minute 31 and a sag at minute 47
+    values[372:396] = [262.0] * 24
+    values[564:570] = [190.0] * 6
+    store_readings(series(device, start, "v1", values))
+    roll_up()
+    settings.ALERT_RULE_DRY_RUN_MAX_ROWS = 100
+    high = dry_run(rule(device=device, duration_s=0)).as_dict()
+    assert (high["resolution"], high["readings"], high["would_open"], high["truncated"]) == ("5min", 12, 1, False)
+    assert high["busiest"][0]["first_at"] == (start + timedelta(minutes=35)).isoformat()  # the bucket's end
+    low = dry_run(rule(device=device, op="<", threshold=200, clear_threshold=None, duration_s=0)).as_dict()
+    band = dry_run(rule(device=device, op="outside", threshold=200, threshold_high=250, clear_threshold=None,
+                        duration_s=0)).as_dict()
+    assert (low["would_open"], band["would_open"]) == (1, 2)

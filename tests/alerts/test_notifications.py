@@ -306,3 +306,43 @@ def test_a_broker_outage_costs_the_alert_path_a_log_line_and_the_pass_delivers_l
     assert not receiver.requests
     notifications.sweep()
     assert len(receiver.requests) == 1
+
+
+def test_alerts_a_silence_held_back_are_told_once_in_one_digest_when_it_ends(webhook):
+    receiver = webhook(secret=SECRET)
+    hook_channel(receiver)
+    site = make_group("Building A")
+    devices = [make_device(group=site) for _ in range(6)]
+    silence = Silence.objects.create(group=site, reason="switchgear", ends_at=timezone.now() + timedelta(hours=1))
+    for device in devices:
+        offline(device)
+    resolve_alert(devices[0], AlertType.DEVICE_OFFLINE, reason="status online")  # back before the end: not told
+    notifications.sweep()
+    assert receiver.requests == []
+
+    Silence.objects.filter(pk=silence.pk).update(ends_at=timezone.now() - timedelta(seconds=1))  # ended early
+    assert notifications.sweep()["released"] == 5
+    (document,) = receiver.documents()
+    assert receiver.requests[0]["signature_ok"] and document["digest"] and document["count"] == 5
+    assert {item["event"] for item in document["notifications"]} == {"still_open"}
+    assert {item["device"]["device_id"] for item in document["notifications"]} == {d.device_id for d in devices[1:]}
+    silence.refresh_from_db()
+    assert silence.released_at is not None
+    notifications.sweep(now=timezone.now() + timedelta(seconds=5))  # past the digest window: nothing more
+    assert len(receiver.requests) == 1
+
+
+def test_an_alert_still_under_another_silence_waits_for_that_one_and_is_mailed_then(smtp_server):
+    NotificationChannel.objects.create(name="ops mail", kind="email", to=["ops@example.com"], min_severity="info")
+    device = make_device()
+    short = Silence.objects.create(device=device, reason="short", ends_at=timezone.now() + timedelta(hours=1))
+    offline(device)
+    longer = Silence.objects.create(device=device, reason="longer", ends_at=timezone.now() + timedelta(hours=2))
+    Silence.objects.filter(pk=short.pk).update(ends_at=timezone.now())
+    notifications.sweep()
+    assert smtp_server.messages == []
+    assert Notice.objects.filter(event="still_open", status=NoticeStatus.SILENCED, silence=longer).count() == 1
+    Silence.objects.filter(pk=longer.pk).update(ends_at=timezone.now())
+    notifications.sweep()
+    (message,) = smtp_server.messages
+    assert f"Subject: Acuvim: [CRITICAL] still open after a silence: {device.device_id}" in message.content.decode()

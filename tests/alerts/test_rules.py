@@ -256,3 +256,55 @@ def test_a_device_moved_into_a_watched_group_is_covered_after_the_reload(now, se
     device.save()
     evaluate_readings([reading(device, now + timedelta(seconds=5), v1=260)])
     assert open_alerts(rule).exists()
+
+
+# --- health rules at fleet scale: the pass reads only the devices whose state can move ---
+
+
+def test_the_health_pass_reads_only_devices_crossing_the_threshold_or_recovering(now):
+    from alerts.rules import health_candidates
+
+    quiet = [make_device(status="online") for _ in range(5)]
+    gone_long = make_device(status="offline", status_changed_at=now - timedelta(hours=2))
+    gone_soon = make_device(status="offline", status_changed_at=now - timedelta(seconds=590))
+    rule = make_rule(name="Offline 10 min", field="offline_s", op=">", threshold=600, clear_threshold=None,
+                     duration_s=0)
+    assert set(health_candidates(rule, now).values_list("pk", flat=True)) == {gone_long.pk}
+    advance(now)
+    assert not health_candidates(rule, now).exists()  # firing and still away: nothing to read
+    later = now + timedelta(seconds=20)
+    assert set(health_candidates(rule, later).values_list("pk", flat=True)) == {gone_soon.pk}  # crossed since
+    advance(later)
+    gone_long.status = "online"
+    gone_long.save()
+    assert set(health_candidates(rule, later).values_list("pk", flat=True)) == {gone_long.pk}  # recovered
+    advance(later)
+    assert set(open_alerts(rule).values_list("device_id", flat=True)) == {gone_soon.pk}
+    assert quiet[0].pk not in set(health_candidates(rule, later + timedelta(days=1)).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("quantity", ["offline_s", "heap_free", "sd_queued", "boots_recent", "ota_rolled_back"])
+def test_the_sql_form_of_each_health_quantity_matches_its_value(now, quantity):
+    """health_q (SQL on the columns) and health_values (Python on the row) agree for every comparison."""
+    from alerts.rules import _HEALTH_COLUMNS, _MIRRORED, health_q, health_values
+    from devices.models import Device
+
+    window_start = now - timedelta(minutes=5)
+    for n, status in enumerate(["online", "offline", "degraded", "offline", "online"]):
+        make_device(status=status, status_changed_at=now - timedelta(seconds=300 * n) if n != 3 else None,
+                    heap_free=[None, 20_000, 40_000, 5_000, 30_000][n], sd_queued=[0, 600, 10, None, 500][n],
+                    boot_count=10 + n, boot_window_start_count=[None, 9, 8, 10, 7][n],
+                    boot_window_started_at=[window_start, window_start, now - timedelta(days=1), window_start,
+                                            window_start][n],
+                    ota_state=["valid", "rolled_back", "", "pending_verify", "rolled_back"][n])
+    rows = list(Device.objects.values(*_HEALTH_COLUMNS))
+    values = health_values(quantity, rows, now)
+    for op in (">", ">=", "<", "<=", "outside"):
+        for limit in (-1, 0, 1, 3, 500, 600, 30_000):
+            high = limit + 250 if op == "outside" else None
+            if op == "outside":
+                expected = {pk for pk, v in values.items() if v is not None and (v < limit or v > high)}
+            else:
+                expected = {pk for pk, v in values.items() if v is not None and _MIRRORED[op](limit, v)}
+            matched = set(Device.objects.filter(health_q(quantity, op, limit, high, now)).values_list("pk", flat=True))
+            assert matched == expected, (op, limit)
