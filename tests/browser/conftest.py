@@ -129,7 +129,31 @@ def page(browser):
     page.js_errors = errors
     yield page
     context.close()
+    _wait_for_server_queries()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _wait_for_server_queries(timeout: float = 10.0) -> None:
+    """Until no request the closed page made is still querying the test database.
+
+    The test's teardown truncates every table; a chart request still running in a server thread holds a
+    lock on one table while the truncation holds another, and PostgreSQL breaks the deadlock by failing the
+    truncation (seen on a loaded machine), which leaves rows behind for the next test.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 def log_in(page, server: ThreadedServer, user) -> None:
