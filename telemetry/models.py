@@ -155,13 +155,32 @@ _add_rollup_fields(HourlyRollup, with_energy_parts=False)
 
 
 class RollupWatermark(models.Model):
-    """Up to which receive time the readings are rolled up, per rollup table (see telemetry.rollups)."""
+    """The newest receive time the rollups have taken in; history reads newer buckets from the readings.
+
+    It only tells history where the rollups end. What the rollups still have to take in is in
+    PendingRollup, so a reading committed late (see telemetry.rollups) is never left behind it.
+    """
 
     name = models.CharField(max_length=32, unique=True)
     received_until = models.DateTimeField()
 
     def __str__(self):
         return f"{self.name}: {self.received_until.isoformat()}"
+
+
+class PendingRollup(models.Model):
+    """The receive-time range of one committed batch of readings the rollups have not taken in yet.
+
+    The ingest writes it in the batch's own transaction, so it becomes visible exactly when the batch's
+    readings do, however late that is after their receive time (a database outage, a writer backlog);
+    the rollup pass rewrites the buckets of the readings received in the range and deletes the row.
+    """
+
+    received_from = models.DateTimeField()
+    received_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.received_from.isoformat()} .. {self.received_until.isoformat()}"
 
 
 # Wire field -> name of the chart quantities in the first API and the TelemetryReceived event.
