@@ -6,8 +6,8 @@ has a typed column (telemetry.quantities); keys the protocol does not know stay 
 there are none, so a reading costs ~280 bytes instead of the ~1,000 of a record kept whole as JSON.
 
 On PostgreSQL the three tables are partitioned by time (telemetry.partitions): retention drops whole
-partitions. Django's admin cannot show a model with a composite key, so readings are reached through
-the device page's charts and the CSV exports, not an admin list.
+partitions. Django's admin cannot register a model with a composite key, so the admin's readings list is
+a view of its own (telemetry.admin_views), beside the device page's charts and the CSV exports.
 """
 
 from django.db import models

@@ -1,0 +1,138 @@
+"""The readings list in the admin: a read-only page of raw readings, filtered by device and time range.
+
+Django's admin refuses to register a model with a composite primary key, so readings, keyed by
+`(device, ts)`, cannot have a ModelAdmin changelist. This view gives field engineers the same thing:
+the newest readings first, filters by device and time range, a page at a time, columns named by the
+protocol's fields, and a link to the device's CSV download of the same range. It is listed under
+Telemetry in the admin's app list (telemetry.admin).
+
+Pages go by offset and show no total: counting millions of readings on every page would cost more
+than the page itself; one row more than a page tells whether an older page exists.
+"""
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from devices.models import Device
+from telemetry.models import TelemetryRecord
+from telemetry.quantities import BY_FIELD, CHART_SETS, QUANTITIES
+
+PERMISSION = "telemetry.view_telemetryrecord"
+PAGE_SIZE = 50
+MAX_PAGE = 10_000  # deeper offsets would read the whole range; narrow the range instead
+DEFAULT_SPAN = timedelta(hours=1)
+ENVELOPE = ("ts", "device", "received_at", "src", "conn", "seq")
+# Quantity columns shown by default: what an engineer looks at first on a three-phase meter.
+SUMMARY = ("f", "v1", "v2", "v3", "vavg", "i1", "i2", "i3", "iavg", "pt", "pft", "ep_imp", "ep_exp")
+COLUMN_SETS = {
+    "summary": ("Summary", SUMMARY),
+    **{key: (label, fields) for key, (label, fields) in CHART_SETS.items()},
+    "all": ("All quantities", tuple(quantity.field for quantity in QUANTITIES)),
+}
+
+
+class ReadingsFilter(forms.Form):
+    """The page's query string; anything it does not accept is shown back to the engineer, never a 500."""
+
+    device = forms.CharField(required=False, max_length=32, help_text="device_id, e.g. ACV-24DCC3A1B2C4")
+    start = forms.DateTimeField(required=False, help_text="UTC")
+    end = forms.DateTimeField(required=False, help_text="UTC")
+    columns = forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in COLUMN_SETS.items()])
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
+
+    def clean_device(self):
+        device_id = self.cleaned_data["device"].strip()
+        if not device_id:
+            return None
+        device = Device.objects.filter(device_id=device_id).first()
+        if device is None:
+            raise forms.ValidationError(f"No device {device_id}.")
+        return device
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and start >= end:
+            raise forms.ValidationError("The start must be before the end.")
+        return cleaned
+
+
+@require_GET
+def readings_view(request):
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied(f"needs {PERMISSION}")
+    form = ReadingsFilter(request.GET or None)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Readings",
+        "form": form,
+        "page_size": PAGE_SIZE,
+        "envelope": ENVELOPE,
+    }
+    if request.GET and not form.is_valid():
+        return TemplateResponse(request, "admin/telemetry/readings.html", context, status=400)
+    values = form.cleaned_data if request.GET else {}
+    # A time without an offset is UTC, the console's TIME_ZONE, as the page says.
+    end = values.get("end") or timezone.now()
+    start = values.get("start") or end - DEFAULT_SPAN
+    device, page = values.get("device"), values.get("page") or 1
+    fields = COLUMN_SETS[values.get("columns") or "summary"][1]
+    readings = TelemetryRecord.objects.filter(ts__gte=start, ts__lt=end).select_related("device")
+    if device is not None:
+        readings = readings.filter(device=device)
+    offset = (page - 1) * PAGE_SIZE
+    rows = list(readings.order_by("-ts", "device__device_id")[offset : offset + PAGE_SIZE + 1])
+    query = {"start": _iso(start), "end": _iso(end), "columns": values.get("columns") or "summary"}
+    if device is not None:
+        query["device"] = device.device_id
+
+    def page_url(number: int) -> str:
+        return "?" + urlencode({**query, "page": number})
+
+    context.update(
+        start=start,
+        end=end,
+        device=device,
+        quantities=[BY_FIELD[field] for field in fields],
+        column_count=len(ENVELOPE) + len(fields),
+        rows=[_row(reading, fields) for reading in rows[:PAGE_SIZE]],
+        page=page,
+        newer_url=page_url(page - 1) if page > 1 else None,
+        older_url=page_url(page + 1) if len(rows) > PAGE_SIZE and page < MAX_PAGE else None,
+        csv_url=_csv_url(device, start, end),
+    )
+    return TemplateResponse(request, "admin/telemetry/readings.html", context)
+
+
+def _row(reading: TelemetryRecord, fields) -> dict:
+    return {
+        "ts": reading.ts,
+        "device": reading.device,
+        "device_url": reverse("admin:devices_device_change", args=[reading.device_id]),
+        "received_at": reading.received_at,
+        "src": reading.source,
+        "conn": reading.connection,
+        "seq": reading.seq,
+        "estimated": reading.ts_estimated,
+        "values": [getattr(reading, BY_FIELD[field].column) for field in fields],
+    }
+
+
+def _csv_url(device, start: datetime, end: datetime) -> str | None:
+    """The device's raw-reading CSV of the same range (the REST export; the admin session authenticates it)."""
+    if device is None:
+        return None
+    base = reverse("telemetry-export", kwargs={"device_id": device.device_id})
+    return base + "?" + urlencode({"start": _iso(start), "end": _iso(end)})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
