@@ -1,4 +1,6 @@
-"""The readings list in the admin: a read-only page of raw readings, filtered by device and time range.
+"""Telemetry pages of the admin: the readings list, and a group's energy (linked from the groups admin).
+
+The readings list is a read-only page of raw readings, filtered by device and time range.
 
 Django's admin refuses to register a model with a composite primary key, so readings, keyed by
 `(device, ts)`, cannot have a ModelAdmin changelist. This view gives field engineers the same thing:
@@ -8,6 +10,10 @@ Telemetry in the admin's app list (telemetry.admin).
 
 Pages go by offset and show no total: counting millions of readings on every page would cost more
 than the page itself; one row more than a page tells whether an older page exists.
+
+A group's energy is the energy endpoint's answer summed over the group's devices, per hour, day or
+month, as a table with totals and a link to the same as CSV; its query is checked by the endpoint's own
+serializer, so the page and the API accept and refuse the same things.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -22,10 +28,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from devices.models import Device
+from telemetry import queries
+from telemetry.api.serializers import EnergyQuerySerializer
 from telemetry.models import TelemetryRecord
-from telemetry.quantities import BY_FIELD, CHART_SETS, QUANTITIES
+from telemetry.quantities import BY_FIELD, CHART_SETS, ENERGY_KEYS, QUANTITIES
 
 PERMISSION = "telemetry.view_telemetryrecord"
+GROUP_PERMISSION = "groups.view_devicegroup"
 PAGE_SIZE = 50
 MAX_PAGE = 10_000  # deeper offsets would read the whole range; narrow the range instead
 DEFAULT_SPAN = timedelta(hours=1)
@@ -134,5 +143,52 @@ def _csv_url(device, start: datetime, end: datetime) -> str | None:
     return base + "?" + urlencode({"start": _iso(start), "end": _iso(end)})
 
 
+def _total(values) -> float | None:
+    """None when no period has a value (a meter that does not report the counter), not a misleading 0."""
+    present = [value for value in values if value is not None]
+    return sum(present) if present else None
+
+
+def _shown(value: float | None) -> float | None:
+    """To the watt-hour: sums of float increases otherwise end in ...0000001."""
+    return None if value is None else round(value, 3)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@require_GET
+def group_energy_view(request, group, group_admin):
+    """Energy per period summed over `group`'s devices (telemetry.queries.energy), with totals and CSV."""
+    for permission in (PERMISSION, GROUP_PERMISSION):
+        if not request.user.has_perm(permission):
+            raise PermissionDenied(f"needs {permission}")
+    query = EnergyQuerySerializer(data=request.GET)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Energy of {group.name}",
+        "group": group,
+        "opts": group_admin.model._meta,
+        "periods": queries.EnergyPeriod.values,
+        "keys": list(ENERGY_KEYS.values()),
+        "given": {key: request.GET.get(key, "") for key in ("start", "end", "period")},
+    }
+    if not query.is_valid():
+        errors = [f"{field}: {' '.join(map(str, messages))}" for field, messages in query.errors.items()]
+        return TemplateResponse(request, "admin/telemetry/group_energy.html", {**context, "errors": errors}, status=400)
+    start, end, period = (query.validated_data[key] for key in ("start", "end", "period"))
+    devices = list(group.devices.values_list("pk", flat=True))
+    points = queries.energy(devices, start, end, period)
+    totals = [_total(point[key] for point in points) for key in context["keys"]]
+    range_query = urlencode({"start": _iso(start), "end": _iso(end), "period": period})
+    context.update(
+        start=start,
+        end=end,
+        period=period,
+        device_count=len(devices),
+        rows=[{"t": point["t"], "values": [_shown(point[key]) for key in context["keys"]]} for point in points],
+        totals=[_shown(total) for total in totals],
+        csv_url=reverse("group-energy-export", kwargs={"pk": group.pk}) + "?" + range_query,
+    )
+    return TemplateResponse(request, "admin/telemetry/group_energy.html", context)
