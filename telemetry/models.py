@@ -14,7 +14,7 @@ from django.db import models
 
 from telemetry.fields import DeviceRecordField
 from telemetry.indexes import BlockRangeIndex
-from telemetry.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Aggregate, Quantity
+from telemetry.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Quantity
 
 
 class TelemetrySource(models.TextChoices):
@@ -102,7 +102,8 @@ def increase_column(counter: Quantity) -> str:
 class Rollup(models.Model):
     """One device's readings over one bucket: the count, and avg/min/max/last of every quantity.
 
-    `last` is the value of the bucket's newest reading. Maintained by telemetry.rollups.
+    `last` is the value of the bucket's newest reading; of an energy counter only `last` is kept, beside
+    its energy (Quantity.aggregates). Maintained by telemetry.rollups.
     """
 
     BUCKET_SECONDS: int
@@ -122,7 +123,7 @@ class Rollup(models.Model):
 
 def _add_rollup_fields(model: type[Rollup], *, with_energy_parts: bool) -> None:
     for quantity in QUANTITIES:
-        for aggregate in Aggregate.values:
+        for aggregate in quantity.aggregates:
             help_text = f"{aggregate} of {quantity.field}"
             model.add_to_class(rollup_column(quantity, aggregate), _number_field(quantity, help_text))
     for counter in COUNTERS:

@@ -232,8 +232,8 @@ def _energy(row: str, counter, previous_last: str) -> str:
 
     NULL for a bucket without any value of the counter (a meter that does not report it).
     """
-    first, measured = f"{row}.{_q(first_column(counter))}", f"{row}.{_q(rollup_column(counter, Aggregate.MAX))}"
-    increase = f"{row}.{_q(increase_column(counter))}"
+    first, increase = f"{row}.{_q(first_column(counter))}", f"{row}.{_q(increase_column(counter))}"
+    measured = increase  # NULL exactly when no reading of the bucket has the counter
     return (
         f"CASE WHEN {measured} IS NOT NULL THEN COALESCE({increase}, 0) + CASE WHEN {first} >= {previous_last} "
         f"THEN {first} - {previous_last} ELSE 0 END END"
@@ -250,11 +250,14 @@ def _five_minute_insert() -> str:
     for quantity in QUANTITIES:
         column = _q(quantity.column)
         inner.append(f"r.{column} AS {column}")
-        for aggregate, expression in zip(
-            Aggregate.values,
-            (f"avg({column})", f"min({column})", f"max({column})", f"max(CASE WHEN n = total THEN {column} END)"),
-            strict=True,
-        ):
+        expressions = {
+            Aggregate.AVG: f"avg({column})",
+            Aggregate.MIN: f"min({column})",
+            Aggregate.MAX: f"max({column})",
+            Aggregate.LAST: f"max(CASE WHEN n = total THEN {column} END)",
+        }
+        for aggregate in quantity.aggregates:
+            expression = expressions[aggregate]
             aggregates.append(f"{expression} AS {_q(rollup_column(quantity, aggregate))}")
             targets.append(rollup_column(quantity, aggregate))
     carried = []  # the columns the energy of the next bucket depends on
@@ -267,8 +270,7 @@ def _five_minute_insert() -> str:
             f"ELSE max({column}) - min({column}) END AS {_q(increase_column(counter))}",
         ]
         targets += [first_column(counter), increase_column(counter)]
-        carried += [first_column(counter), increase_column(counter), rollup_column(counter, Aggregate.MAX),
-                    rollup_column(counter, Aggregate.LAST)]  # fmt: skip
+        carried += [first_column(counter), increase_column(counter), rollup_column(counter, Aggregate.LAST)]
     carried_sql = ", ".join(map(_q, carried))
     energies = ", ".join(
         f"{_energy('c', counter, f'lag(c.{_q(rollup_column(counter, Aggregate.LAST))}) OVER w')} "
@@ -335,18 +337,27 @@ def _successors_update() -> str:
     )
 
 
+def combine_sql(aggregate: str, column: str) -> str:
+    """SQL combining one aggregate over a bucket's rows (rollup rows, or readings as rollups of one).
+
+    Averages are weighted by the readings each row stands for. Also history's (telemetry.queries).
+    """
+    if aggregate == Aggregate.LAST:
+        return f"max(CASE WHEN n = total THEN {column} END)"
+    if aggregate == Aggregate.AVG:
+        return (
+            f"sum(CAST({column} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {column} IS NOT NULL THEN samples END)"
+        )
+    return f"{aggregate}({column})"
+
+
 def _hourly_insert() -> str:
     """Every dirty hour from its 5-minute rows: averages weighted by samples, energy summed."""
     outer, targets = [], ["device_id", "bucket", "samples"]
     for quantity in QUANTITIES:
-        avg, low, high, last = (_q(rollup_column(quantity, aggregate)) for aggregate in Aggregate.values)
-        outer += [
-            f"sum(CAST({avg} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {avg} IS NOT NULL THEN samples END)",
-            f"min({low})",
-            f"max({high})",
-            f"max(CASE WHEN n = total THEN {last} END)",
-        ]
-        targets += [rollup_column(quantity, aggregate) for aggregate in Aggregate.values]
+        for aggregate in quantity.aggregates:
+            outer.append(combine_sql(aggregate, _q(rollup_column(quantity, aggregate))))
+            targets.append(rollup_column(quantity, aggregate))
     for counter in COUNTERS:
         outer.append(f"sum({_q(energy_column(counter))})")
         targets.append(energy_column(counter))
