@@ -63,11 +63,14 @@ def test_called_as_before_the_history_keeps_its_first_shape(viewer_client):
                                  "power_factor": 0.99}  # fmt: skip
 
 
-@pytest.mark.parametrize(("params", "field"), [
-        ({"fields": "v1,volts"}, "fields"),
-        ({"agg": "median"}, "agg"),
-        ({"fields": "v1,ep_imp", "agg": "last,max"}, "agg"),  # a counter keeps `last` only
-    ])
+REFUSED = [
+    ({"fields": "v1,volts"}, "fields"),
+    ({"agg": "median"}, "agg"),
+    ({"fields": "v1,ep_imp", "agg": "last,max"}, "agg"),  # a counter keeps `last` only
+]
+
+
+@pytest.mark.parametrize(("params", "field"), REFUSED)
 def test_unknown_fields_and_aggregates_are_refused_by_name(viewer_client, params, field):
     device = make_device()
     response = viewer_client.get(f"/api/devices/{device.device_id}/telemetry/history", params)
