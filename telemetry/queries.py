@@ -36,7 +36,7 @@ from telemetry.quantities import (
     Quantity,
 )
 from telemetry.rollups import WATERMARK, combine_sql
-from telemetry.timebuckets import BUCKET_ORIGIN, TimeBucket, bucket_sql, month_sql
+from telemetry.timebuckets import BUCKET_ORIGIN, TimeBucket, as_aware, bucket_sql, month_sql
 
 __all__ = ["BUCKET_ORIGIN", "TimeBucket"]
 
@@ -157,7 +157,7 @@ def _aggregate(device, tiers, bucket_seconds, quantities, aggregates) -> list[tu
 
 def _point(row: tuple, quantities: list[Quantity], aggregates: Sequence[str]) -> dict:
     t, samples, *values = row
-    point = {"t": _aware(t), "samples": samples}
+    point = {"t": as_aware(t), "samples": samples}
     values = iter(values)
     for quantity in quantities:
         point[quantity.field] = {
@@ -171,12 +171,6 @@ def _measured(value, quantity: Quantity, averaged: bool):
     if value is None or quantity.counter or not averaged:
         return value
     return float(f"{value:.7g}")
-
-
-def _aware(value):
-    if isinstance(value, str):  # SQLite returns buckets as text
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- Energy ----------------------------------------------------------------------------------------
@@ -211,10 +205,8 @@ def energy(device_pks: Sequence, start: datetime, end: datetime, period: str) ->
     with connection.cursor() as cursor:
         cursor.execute(statement, [*keys, start, end])
         rows = cursor.fetchall()
-    return [
-        {"t": _aware(t), **{ENERGY_KEYS[counter.field]: value for counter, value in zip(COUNTERS, values, strict=True)}}
-        for t, *values in rows
-    ]
+    keys = [ENERGY_KEYS[counter.field] for counter in COUNTERS]
+    return [{"t": as_aware(t), **dict(zip(keys, values, strict=True))} for t, *values in rows]
 
 
 # --- CSV export ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from telemetry.models import (
     rollup_column,
 )
 from telemetry.quantities import COUNTERS, QUANTITIES, Aggregate
-from telemetry.timebuckets import BUCKET_ORIGIN, add_seconds_sql, bucket_sql
+from telemetry.timebuckets import BUCKET_ORIGIN, add_seconds_sql, as_aware, bucket_sql
 
 WATERMARK = "rollups"
 RAW, FIVE, HOURLY = TelemetryRecord._meta.db_table, FiveMinuteRollup._meta.db_table, HourlyRollup._meta.db_table
@@ -121,7 +121,7 @@ def rebuild(since: datetime, device_pk=None) -> RollupReport:
     report = RollupReport()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT max(ts) FROM {_q(RAW)} WHERE ts >= %s", [since])  # noqa: S608
-        newest = _aware(cursor.fetchone()[0])
+        newest = as_aware(cursor.fetchone()[0])
     if newest is None:
         return report
     device_filter, device_params = ("", []) if device_pk is None else (" AND device_id = %s", [_device_key(device_pk)])
@@ -151,21 +151,13 @@ def _device_key(device_pk):
     return TelemetryRecord._meta.get_field("device").get_db_prep_value(device_pk, connection)
 
 
-def _aware(value):
-    if isinstance(value, str):  # SQLite returns aggregates of datetimes as text
-        value = datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def _locked_watermark(now: datetime) -> RollupWatermark:
     """The watermark row, locked; the first pass queues every reading stored so far (a migrated database)."""
     mark = RollupWatermark.objects.select_for_update().filter(name=WATERMARK).first()
     if mark is None:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT min(received_at), max(received_at) FROM {_q(RAW)}", [])  # noqa: S608
-            oldest, newest = map(_aware, cursor.fetchone())
+            oldest, newest = map(as_aware, cursor.fetchone())
         if oldest is not None:
             PendingRollup.objects.create(received_from=oldest, received_until=newest)
         start = oldest - timedelta(microseconds=1) if oldest else now
