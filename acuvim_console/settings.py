@@ -263,9 +263,7 @@ TELEMETRY_PARTITIONS_AHEAD_DAYS = env_int("TELEMETRY_PARTITIONS_AHEAD_DAYS", 3)
 TELEMETRY_COMPACT_AFTER_HOURS = env_int("TELEMETRY_COMPACT_AFTER_HOURS", 2)
 # TimescaleDB only: chunks of readings older than this are compressed.
 TELEMETRY_COMPRESS_AFTER_DAYS = env_int("TELEMETRY_COMPRESS_AFTER_DAYS", 2)
-# Rollups take readings received up to this long ago (a batch still in the bridge is not skipped),
-# in receive-time windows of this length, one transaction each.
-TELEMETRY_ROLLUP_SETTLE_SECONDS = env_int("TELEMETRY_ROLLUP_SETTLE_SECONDS", 60)
+# Rollups take in the committed batches in receive-time windows of this length, one transaction each.
 TELEMETRY_ROLLUP_WINDOW_SECONDS = env_int("TELEMETRY_ROLLUP_WINDOW_SECONDS", 3600)
 # How often the maintenance pass (partitions, rollups, compression, retention) runs.
 TELEMETRY_MAINTENANCE_SECONDS = env_int("TELEMETRY_MAINTENANCE_SECONDS", 300)

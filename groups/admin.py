@@ -2,13 +2,15 @@
 
 from django.contrib import admin
 from django.db.models import Count, Q
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from devices.admin import actions
 from devices.choices import DeviceStatus
 from devices.models import Device
 from groups.models import DeviceGroup
+from telemetry.admin_views import group_energy_view
 
 COUNTED_STATUSES = (DeviceStatus.ONLINE, DeviceStatus.DEGRADED, DeviceStatus.OFFLINE, DeviceStatus.PENDING)
 
@@ -23,7 +25,7 @@ def deploy_target(groups) -> dict:
 
 @admin.register(DeviceGroup)
 class DeviceGroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "device_count", *(f"{s}_count" for s in COUNTED_STATUSES))
+    list_display = ("name", "description", "device_count", *(f"{s}_count" for s in COUNTED_STATUSES), "energy_link")
     search_fields = ("name",)
     actions = ["send_group_command", "deploy_firmware"]
     change_list_template = "admin/groups/devicegroup/change_list.html"
@@ -66,6 +68,19 @@ class DeviceGroupAdmin(admin.ModelAdmin):
             status,
             count,
         )
+
+    @admin.display(description="Energy")
+    def energy_link(self, obj):
+        return format_html('<a href="{}">energy</a>', reverse("admin:groups_devicegroup_energy", args=[obj.pk]))
+
+    def get_urls(self):
+        """The group's energy page (telemetry.admin_views) beside the usual ones."""
+
+        def energy(request, pk):
+            return group_energy_view(request, get_object_or_404(DeviceGroup, pk=pk), self)
+
+        view = self.admin_site.admin_view(energy)
+        return [path("<uuid:pk>/energy/", view, name="groups_devicegroup_energy"), *super().get_urls()]
 
     @admin.action(description="Send a command to selected groups", permissions=["send_command"])
     def send_group_command(self, request, queryset):

@@ -3,7 +3,8 @@
 The bridge hands over readings that already passed validation and belong to accepted devices. A batch
 is one transaction: the rows go in with `ON CONFLICT (device_id, ts) DO NOTHING`, so redelivered
 messages and SD replays of stored records are no-ops, and the number returned is the rows that were
-new. On PostgreSQL the readings' envelopes (device, times, flags) travel as one array per column through
+new; the batch's receive-time range goes in beside them, for the rollups (telemetry.rollups). On
+PostgreSQL the readings' envelopes (device, times, flags) travel as one array per column through
 `unnest`, with each record's JSON text from which the database takes every quantity into its typed
 column: a single statement per batch whatever its size. SQLite (embedded mode) gets the values row by
 row through executemany.
@@ -24,9 +25,10 @@ from acuvim_console.core.events import TELEMETRY_RECEIVED, has_audience, publish
 from acuvim_console.protocol.enums import TelemetrySource
 from acuvim_console.protocol.quantities import KNOWN_FIELDS, QUANTITIES
 from devices.models import Device
-from telemetry.models import COLUMN_FIELDS, TelemetryRecord
+from telemetry.models import COLUMN_FIELDS, PendingRollup, TelemetryRecord
 
 TABLE = TelemetryRecord._meta.db_table
+PENDING_TABLE = PendingRollup._meta.db_table
 DEVICE_TABLE = Device._meta.db_table
 ENVELOPE_COLUMNS = ("device_id", "ts", "received_at", "seq", "ts_estimated", "source", "connection")
 QUANTITY_COLUMNS = tuple(quantity.column for quantity in QUANTITIES)
@@ -91,8 +93,12 @@ _EXTRA = (
     f"THEN {_outside_real('e.value::text::double precision')} "
     "ELSE false END)) ELSE v.extra END"
 )
+# The batch's receive-time range goes to the rollups' queue in the same statement (no extra round trip),
+# so it commits with the readings: see telemetry.rollups.
+_PENDING = f"INSERT INTO {PENDING_TABLE} (received_from, received_until) VALUES (%s, %s)"  # noqa: S608
 INSERT_POSTGRESQL = (
-    f"INSERT INTO {TABLE} ({', '.join(map(_quote, COLUMNS))}) "  # noqa: S608
+    f"WITH pending AS ({_PENDING}) "  # noqa: S608
+    f"INSERT INTO {TABLE} ({', '.join(map(_quote, COLUMNS))}) "
     f"SELECT {', '.join('v.' + c for c in ENVELOPE_COLUMNS)}, {', '.join(map(_in_range, QUANTITIES))}, {_EXTRA} "
     f"FROM unnest({_UNNEST}) AS v({', '.join(name for name, _, _ in _ARRAYS)}) "
     f"CROSS JOIN LATERAL json_to_record(v.record) AS q({_RECORD_TYPES}) "
@@ -187,10 +193,16 @@ def _insert_postgresql(readings: list[Reading]) -> int:
         "extra": [reading.extra_json() for reading in readings],
     }
     # Parameters in _ARRAYS' order, each in the form its placeholder (%s or %b) expects.
-    parameters = [_array_literal(arrays[name]) if literal else arrays[name] for name, _, literal in _ARRAYS]
+    parameters = [*_received_range(readings)]
+    parameters += [_array_literal(arrays[name]) if literal else arrays[name] for name, _, literal in _ARRAYS]
     with _server_side_cursor() as cursor:
         cursor.execute(INSERT_POSTGRESQL, parameters)
         return cursor.rowcount
+
+
+def _received_range(readings: list[Reading]) -> tuple[datetime, datetime]:
+    received = [reading.received_at for reading in readings]
+    return min(received), max(received)
 
 
 def _array_literal(values: list) -> str:
@@ -252,7 +264,9 @@ def _insert_portable(readings: list[Reading]) -> int:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(INSERT_PORTABLE, rows)
-        return cursor.rowcount
+        stored = cursor.rowcount
+        cursor.execute(_PENDING, [ops.adapt_datetimefield_value(moment) for moment in _received_range(readings)])
+    return stored
 
 
 def _touch_devices_portable(latest: list[Reading]) -> None:

@@ -92,8 +92,9 @@ def _create_partitions(report: MaintenanceReport, now: datetime) -> None:
 def _roll_up(report: MaintenanceReport, now: datetime) -> None:
     done = rollups.roll_up(now)
     report.say(
-        f"rollups: {done.five_minute_buckets} 5-minute and {done.hourly_buckets} hourly buckets rewritten "
-        f"in {done.windows} window(s); readings received until {done.received_until:%Y-%m-%d %H:%M:%S} UTC included"
+        f"rollups: {done.batches} committed batch(es) taken in; {done.five_minute_buckets} 5-minute and "
+        f"{done.hourly_buckets} hourly buckets rewritten in {done.windows} window(s); newest reading included "
+        f"received {done.received_until:%Y-%m-%d %H:%M:%S} UTC"
     )
 
 

@@ -6,14 +6,14 @@ has a typed column (acuvim_console.protocol.quantities); keys the protocol does 
 there are none, so a reading costs ~280 bytes instead of the ~1,000 of a record kept whole as JSON.
 
 On PostgreSQL the three tables are partitioned by time (telemetry.partitions): retention drops whole
-partitions. Django's admin cannot show a model with a composite key, so readings are reached through
-the device page's charts and the CSV exports, not an admin list.
+partitions. Django's admin cannot register a model with a composite key, so the admin's readings list is
+a view of its own (telemetry.admin_views), beside the device page's charts and the CSV exports.
 """
 
 from django.db import models
 
 from acuvim_console.protocol.enums import TelemetrySource
-from acuvim_console.protocol.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Aggregate, Quantity
+from acuvim_console.protocol.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Quantity
 from telemetry.fields import DeviceRecordField
 from telemetry.indexes import BlockRangeIndex
 
@@ -98,7 +98,8 @@ def increase_column(counter: Quantity) -> str:
 class Rollup(models.Model):
     """One device's readings over one bucket: the count, and avg/min/max/last of every quantity.
 
-    `last` is the value of the bucket's newest reading. Maintained by telemetry.rollups.
+    `last` is the value of the bucket's newest reading; of an energy counter only `last` is kept, beside
+    its energy (Quantity.aggregates). Maintained by telemetry.rollups.
     """
 
     BUCKET_SECONDS: int
@@ -118,7 +119,7 @@ class Rollup(models.Model):
 
 def _add_rollup_fields(model: type[Rollup], *, with_energy_parts: bool) -> None:
     for quantity in QUANTITIES:
-        for aggregate in Aggregate.values:
+        for aggregate in quantity.aggregates:
             help_text = f"{aggregate} of {quantity.field}"
             model.add_to_class(rollup_column(quantity, aggregate), _number_field(quantity, help_text))
     for counter in COUNTERS:
@@ -151,13 +152,32 @@ _add_rollup_fields(HourlyRollup, with_energy_parts=False)
 
 
 class RollupWatermark(models.Model):
-    """Up to which receive time the readings are rolled up, per rollup table (see telemetry.rollups)."""
+    """The newest receive time the rollups have taken in; history reads newer buckets from the readings.
+
+    It only tells history where the rollups end. What the rollups still have to take in is in
+    PendingRollup, so a reading committed late (see telemetry.rollups) is never left behind it.
+    """
 
     name = models.CharField(max_length=32, unique=True)
     received_until = models.DateTimeField()
 
     def __str__(self):
         return f"{self.name}: {self.received_until.isoformat()}"
+
+
+class PendingRollup(models.Model):
+    """The receive-time range of one committed batch of readings the rollups have not taken in yet.
+
+    The ingest writes it in the batch's own transaction, so it becomes visible exactly when the batch's
+    readings do, however late that is after their receive time (a database outage, a writer backlog);
+    the rollup pass rewrites the buckets of the readings received in the range and deletes the row.
+    """
+
+    received_from = models.DateTimeField()
+    received_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.received_from.isoformat()} .. {self.received_until.isoformat()}"
 
 
 # Wire field -> name of the chart quantities in the first API and the TelemetryReceived event.

@@ -158,7 +158,9 @@ def compact_closed_partitions(scheme: PartitionScheme, closed_before: datetime, 
     key order instead (CLUSTER, which rebuilds the key too): a device's buckets, written an hour at a time
     beside every other device's, then share a few pages, and a year's history reads ~1,000 pages instead
     of 8,760. CLUSTER locks the partition while it runs; only late back-fills write to a closed one.
-    The partition's comment records that it is done.
+    Either way the key is rebuilt with its pages packed full (fillfactor 100, ~4 bytes per reading less
+    than B-tree's default 90 %): a closed partition's later inserts are few. The partition's comment
+    records that it is done.
     """
     done = []
     for start, name in sorted(existing_partitions(scheme).items()):
@@ -178,6 +180,8 @@ def compact_closed_partitions(scheme: PartitionScheme, closed_before: datetime, 
                 [name],
             )
             for (index,) in cursor.fetchall():
+                # Packed full: only late back-fills still insert into a closed partition (B-tree default: 90 %).
+                cursor.execute(f"ALTER INDEX {_quote(index)} SET (fillfactor = 100)")
                 if cluster:
                     cursor.execute(f"CLUSTER {_quote(name)} USING {_quote(index)}")
                 else:

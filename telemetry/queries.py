@@ -35,8 +35,8 @@ from telemetry.models import (
     energy_column,
     rollup_column,
 )
-from telemetry.rollups import WATERMARK
-from telemetry.timebuckets import BUCKET_ORIGIN, TimeBucket, bucket_sql, month_sql
+from telemetry.rollups import WATERMARK, combine_sql
+from telemetry.timebuckets import BUCKET_ORIGIN, TimeBucket, as_aware, bucket_sql, month_sql
 
 __all__ = ["BUCKET_ORIGIN", "TimeBucket"]
 
@@ -159,27 +159,16 @@ def _aggregate(device, tiers, bucket_seconds, quantities, aggregates) -> list[tu
             f"SELECT bucketed.*, row_number() OVER (PARTITION BY t ORDER BY at) AS n, "  # noqa: S608
             f"count(*) OVER (PARTITION BY t) AS total FROM ({inner}) AS bucketed"
         )
-    outer = ", ".join(_combine(aggregate, name) for _, aggregate, name in names)
+    outer = ", ".join(combine_sql(aggregate, name) for _, aggregate, name in names)
     statement = f"SELECT t, sum(samples), {outer} FROM ({inner}) AS rows GROUP BY t ORDER BY t"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall()
 
 
-def _combine(aggregate: str, column: str) -> str:
-    """SQL combining one aggregate over a bucket's rows (rollup rows, or readings as rollups of one)."""
-    if aggregate == Aggregate.LAST:
-        return f"max(CASE WHEN n = total THEN {column} END)"
-    if aggregate == Aggregate.AVG:  # weighted by the readings each row stands for
-        return (
-            f"sum(CAST({column} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {column} IS NOT NULL THEN samples END)"
-        )
-    return f"{aggregate}({column})"
-
-
 def _point(row: tuple, quantities: list[Quantity], aggregates: Sequence[str]) -> dict:
     t, samples, *values = row
-    point = {"t": _aware(t), "samples": samples}
+    point = {"t": as_aware(t), "samples": samples}
     values = iter(values)
     for quantity in quantities:
         point[quantity.field] = {
@@ -193,12 +182,6 @@ def _measured(value, quantity: Quantity, averaged: bool):
     if value is None or quantity.counter or not averaged:
         return value
     return float(f"{value:.7g}")
-
-
-def _aware(value):
-    if isinstance(value, str):  # SQLite returns buckets as text
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- Energy ----------------------------------------------------------------------------------------
@@ -233,10 +216,8 @@ def energy(device_pks: Sequence, start: datetime, end: datetime, period: str) ->
     with connection.cursor() as cursor:
         cursor.execute(statement, [*keys, start, end])
         rows = cursor.fetchall()
-    return [
-        {"t": _aware(t), **{ENERGY_KEYS[counter.field]: value for counter, value in zip(COUNTERS, values, strict=True)}}
-        for t, *values in rows
-    ]
+    keys = [ENERGY_KEYS[counter.field] for counter in COUNTERS]
+    return [{"t": as_aware(t), **dict(zip(keys, values, strict=True))} for t, *values in rows]
 
 
 # --- CSV export ------------------------------------------------------------------------------------
@@ -266,7 +247,7 @@ def _export_columns(kind: str) -> list[tuple[str, str]]:
         ]
     columns = [("bucket", "bucket"), ("samples", "samples")]
     for quantity in QUANTITIES:
-        columns += [(f"{quantity.field}_{a}", rollup_column(quantity, a)) for a in Aggregate.values]
+        columns += [(f"{quantity.field}_{a}", rollup_column(quantity, a)) for a in quantity.aggregates]
     return columns + [(f"{c.field}_energy", energy_column(c)) for c in COUNTERS]
 
 

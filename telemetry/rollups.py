@@ -1,11 +1,15 @@
-"""5-minute and hourly rollups, kept up to date incrementally from the readings' receive time.
+"""5-minute and hourly rollups, kept up to date incrementally from the batches of readings committed.
 
-A pass takes the readings received since the watermark (a few minutes of live data, or an SD replay
-of hours-old readings) and recomputes, in full, every 5-minute bucket they fall into; then the hourly
-buckets those lie in, from the 5-minute rows. The watermark stops TELEMETRY_ROLLUP_SETTLE_SECONDS
-short of now, so a batch still in flight in the bridge (received, not yet committed) is not skipped.
-Work goes in receive-time windows, one transaction each, so a first pass over a large database makes
-steady progress; a window that found nothing doubles the next one.
+Every batch the ingest commits leaves its receive-time range in a queue (PendingRollup) in the same
+transaction. A pass reads the queue, recomputes in full every 5-minute bucket the readings received in
+those ranges fall into (a few minutes of live data, an SD replay of hours-old readings, a batch that
+waited minutes in the bridge for a database that was down), then the hourly buckets those lie in, from
+the 5-minute rows, and deletes the queue rows it read. A range becomes visible only when its readings
+do, so no reading can commit "behind" the pass, however late it commits after its receive time; the
+watermark kept beside (RollupWatermark) only tells history where the rollups end. Work goes in
+receive-time windows, one transaction each, so a first pass over a large database makes steady
+progress; a window that found nothing doubles the next one. `rebuild` rewrites the buckets of a device
+time range from the readings, for rollups lost or readings written around the ingest.
 
 Each bucket keeps `samples` and avg/min/max/last of every quantity, where `last` is the bucket's newest
 reading. The energy of a bucket is the increase of each counter: the increase between its own readings
@@ -28,6 +32,7 @@ from acuvim_console.protocol.quantities import COUNTERS, QUANTITIES, Aggregate
 from telemetry.models import (
     FiveMinuteRollup,
     HourlyRollup,
+    PendingRollup,
     RollupWatermark,
     TelemetryRecord,
     energy_column,
@@ -35,7 +40,7 @@ from telemetry.models import (
     increase_column,
     rollup_column,
 )
-from telemetry.timebuckets import add_seconds_sql, bucket_sql
+from telemetry.timebuckets import BUCKET_ORIGIN, add_seconds_sql, as_aware, bucket_sql
 
 WATERMARK = "rollups"
 RAW, FIVE, HOURLY = TelemetryRecord._meta.db_table, FiveMinuteRollup._meta.db_table, HourlyRollup._meta.db_table
@@ -45,6 +50,7 @@ DIRTY, SUCCESSORS, DIRTY_HOURS = "telemetry_rollup_dirty", "telemetry_rollup_nex
 @dataclass
 class RollupReport:
     windows: int = 0
+    batches: int = 0
     five_minute_buckets: int = 0
     hourly_buckets: int = 0
     received_until: datetime | None = None
@@ -56,46 +62,115 @@ def _q(name: str) -> str:
 
 
 def roll_up(now: datetime | None = None) -> RollupReport:
-    """Bring both rollups up to date with every reading received until now - settle time."""
+    """Take in every batch of readings committed since the last pass, however old its receive time.
+
+    The queue (PendingRollup) is read once; its ranges, merged, are worked through in receive-time
+    windows, one transaction each, and the rows read are deleted at the end. A batch that commits
+    meanwhile is not among them and waits for the next pass; a pass that fails half-way leaves the
+    queue as it was, and the next one rewrites the same buckets again, which changes nothing.
+    """
     now = now or datetime.now(UTC)
-    until = now - timedelta(seconds=settings.TELEMETRY_ROLLUP_SETTLE_SECONDS)
-    base_window = window = timedelta(seconds=settings.TELEMETRY_ROLLUP_WINDOW_SECONDS)
     report = RollupReport()
-    while True:
+    with transaction.atomic():
+        mark = _locked_watermark(now)
+        pending = list(PendingRollup.objects.values_list("pk", "received_from", "received_until"))
+    base_window = timedelta(seconds=settings.TELEMETRY_ROLLUP_WINDOW_SECONDS)
+    for low, high in _merged([(low, high) for _, low, high in pending], base_window):
+        after, window = low - timedelta(microseconds=1), base_window
+        while after < high:
+            window_end = min(after + window, high)
+            with transaction.atomic():
+                dirty = (f"FROM {_q(RAW)} WHERE received_at > %s AND received_at <= %s", [after, window_end])
+                five, hourly = _rewrite(*dirty)
+                RollupWatermark.objects.filter(name=WATERMARK, received_until__lt=window_end).update(
+                    received_until=window_end
+                )
+            report.windows += 1
+            report.five_minute_buckets += five
+            report.hourly_buckets += hourly
+            after = window_end
+            # Quiet stretches (a first pass over old data with gaps) are crossed in ever longer windows.
+            window = base_window if five else window * 2
+    keys = [pk for pk, _, _ in pending]
+    for first in range(0, len(keys), DELETE_CHUNK):
+        PendingRollup.objects.filter(pk__in=keys[first : first + DELETE_CHUNK]).delete()
+    report.batches = len(keys)
+    report.received_until = RollupWatermark.objects.get(pk=mark.pk).received_until
+    return report
+
+
+def _merged(ranges: list[tuple[datetime, datetime]], gap: timedelta) -> list[tuple[datetime, datetime]]:
+    """Receive-time ranges joined where they overlap or lie less than `gap` apart (batches of one stream)."""
+    merged: list[list[datetime]] = []
+    for low, high in sorted(ranges):
+        if merged and low - merged[-1][1] < gap:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return [(low, high) for low, high in merged]
+
+
+def rebuild(since: datetime, device_pk=None) -> RollupReport:
+    """Rewrite every bucket holding readings with `ts >= since` (of one device, or all), from the readings.
+
+    For rollups that were lost or damaged, or readings written around telemetry.ingest (which is what
+    queues them). Goes a day of device time at a time, oldest first, one transaction each, so each day's
+    energy starts from the day before as rebuilt. Buckets without readings any more (older than the
+    readings' retention) are left as they are.
+    """
+    report = RollupReport()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(ts) FROM {_q(RAW)} WHERE ts >= %s", [since])  # noqa: S608
+        newest = as_aware(cursor.fetchone()[0])
+    if newest is None:
+        return report
+    device_filter, device_params = ("", []) if device_pk is None else (" AND device_id = %s", [_device_key(device_pk)])
+    low, day = _five_minute_floor(since), timedelta(days=1)
+    while low <= newest:
         with transaction.atomic():
-            mark = _locked_watermark(until)
-            if mark.received_until >= until:
-                report.received_until = mark.received_until
-                return report
-            window_end = min(mark.received_until + window, until)
-            five, hourly = _roll_up_window(mark.received_until, window_end)
-            mark.received_until = window_end
-            mark.save(update_fields=["received_until"])
+            five, hourly = _rewrite(
+                f"FROM {_q(RAW)} WHERE ts >= %s AND ts < %s{device_filter}",
+                [max(low, since), low + day, *device_params],
+            )
         report.windows += 1
         report.five_minute_buckets += five
         report.hourly_buckets += hourly
-        # Quiet stretches (a first pass over old data with gaps) are crossed in ever longer windows.
-        window = base_window if five else window * 2
+        low += day
+    return report
 
 
-def _locked_watermark(until: datetime) -> RollupWatermark:
-    """The watermark row, locked for this pass; the first pass starts just before the oldest reading."""
+def _five_minute_floor(moment: datetime) -> datetime:
+    size = timedelta(seconds=FiveMinuteRollup.BUCKET_SECONDS)
+    return BUCKET_ORIGIN + ((moment - BUCKET_ORIGIN) // size) * size
+
+
+DELETE_CHUNK = 1000  # queue rows deleted per statement
+
+
+def _device_key(device_pk):
+    return TelemetryRecord._meta.get_field("device").get_db_prep_value(device_pk, connection)
+
+
+def _locked_watermark(now: datetime) -> RollupWatermark:
+    """The watermark row, locked; the first pass queues every reading stored so far (a migrated database)."""
     mark = RollupWatermark.objects.select_for_update().filter(name=WATERMARK).first()
     if mark is None:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT min(received_at) FROM {_q(RAW)}", [])  # noqa: S608
-            (oldest,) = cursor.fetchone()
-        if isinstance(oldest, str):  # SQLite returns the aggregate as text
-            oldest = datetime.fromisoformat(oldest)
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        start = oldest - timedelta(microseconds=1) if oldest else until
+            cursor.execute(f"SELECT min(received_at), max(received_at) FROM {_q(RAW)}", [])  # noqa: S608
+            oldest, newest = map(as_aware, cursor.fetchone())
+        if oldest is not None:
+            PendingRollup.objects.create(received_from=oldest, received_until=newest)
+        start = oldest - timedelta(microseconds=1) if oldest else now
         RollupWatermark.objects.get_or_create(name=WATERMARK, defaults={"received_until": start})
         mark = RollupWatermark.objects.select_for_update().get(name=WATERMARK)
     return mark
 
 
-def _roll_up_window(received_after: datetime, received_until: datetime) -> tuple[int, int]:
+def _rewrite(dirty_from: str, params: list) -> tuple[int, int]:
+    """Rewrite the 5-minute buckets of the readings `SELECT ... {dirty_from}` finds, and their hours.
+
+    `dirty_from` is the FROM and WHERE part of a query on the readings, built here from constants.
+    """
     vendor = connection.vendor
     device_type = "uuid" if vendor == "postgresql" else "char(32)"
     time_type = "timestamptz" if vendor == "postgresql" else "datetime"
@@ -109,9 +184,8 @@ def _roll_up_window(received_after: datetime, received_until: datetime) -> tuple
             )
         bucket = bucket_sql(vendor, "ts", FiveMinuteRollup.BUCKET_SECONDS)
         cursor.execute(
-            f"INSERT INTO {_q(DIRTY)} (device_id, bucket) SELECT DISTINCT device_id, {bucket} "  # noqa: S608
-            f"FROM {_q(RAW)} WHERE received_at > %s AND received_at <= %s",
-            [received_after, received_until],
+            f"INSERT INTO {_q(DIRTY)} (device_id, bucket) SELECT DISTINCT device_id, {bucket} {dirty_from}",
+            params,
         )
         five = cursor.rowcount
         hourly = 0
@@ -150,8 +224,8 @@ def _energy(row: str, counter, previous_last: str) -> str:
 
     NULL for a bucket without any value of the counter (a meter that does not report it).
     """
-    first, measured = f"{row}.{_q(first_column(counter))}", f"{row}.{_q(rollup_column(counter, Aggregate.MAX))}"
-    increase = f"{row}.{_q(increase_column(counter))}"
+    first, increase = f"{row}.{_q(first_column(counter))}", f"{row}.{_q(increase_column(counter))}"
+    measured = increase  # NULL exactly when no reading of the bucket has the counter
     return (
         f"CASE WHEN {measured} IS NOT NULL THEN COALESCE({increase}, 0) + CASE WHEN {first} >= {previous_last} "
         f"THEN {first} - {previous_last} ELSE 0 END END"
@@ -168,11 +242,14 @@ def _five_minute_insert() -> str:
     for quantity in QUANTITIES:
         column = _q(quantity.column)
         inner.append(f"r.{column} AS {column}")
-        for aggregate, expression in zip(
-            Aggregate.values,
-            (f"avg({column})", f"min({column})", f"max({column})", f"max(CASE WHEN n = total THEN {column} END)"),
-            strict=True,
-        ):
+        expressions = {
+            Aggregate.AVG: f"avg({column})",
+            Aggregate.MIN: f"min({column})",
+            Aggregate.MAX: f"max({column})",
+            Aggregate.LAST: f"max(CASE WHEN n = total THEN {column} END)",
+        }
+        for aggregate in quantity.aggregates:
+            expression = expressions[aggregate]
             aggregates.append(f"{expression} AS {_q(rollup_column(quantity, aggregate))}")
             targets.append(rollup_column(quantity, aggregate))
     carried = []  # the columns the energy of the next bucket depends on
@@ -185,8 +262,7 @@ def _five_minute_insert() -> str:
             f"ELSE max({column}) - min({column}) END AS {_q(increase_column(counter))}",
         ]
         targets += [first_column(counter), increase_column(counter)]
-        carried += [first_column(counter), increase_column(counter), rollup_column(counter, Aggregate.MAX),
-                    rollup_column(counter, Aggregate.LAST)]  # fmt: skip
+        carried += [first_column(counter), increase_column(counter), rollup_column(counter, Aggregate.LAST)]
     carried_sql = ", ".join(map(_q, carried))
     energies = ", ".join(
         f"{_energy('c', counter, f'lag(c.{_q(rollup_column(counter, Aggregate.LAST))}) OVER w')} "
@@ -253,18 +329,27 @@ def _successors_update() -> str:
     )
 
 
+def combine_sql(aggregate: str, column: str) -> str:
+    """SQL combining one aggregate over a bucket's rows (rollup rows, or readings as rollups of one).
+
+    Averages are weighted by the readings each row stands for. Also history's (telemetry.queries).
+    """
+    if aggregate == Aggregate.LAST:
+        return f"max(CASE WHEN n = total THEN {column} END)"
+    if aggregate == Aggregate.AVG:
+        return (
+            f"sum(CAST({column} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {column} IS NOT NULL THEN samples END)"
+        )
+    return f"{aggregate}({column})"
+
+
 def _hourly_insert() -> str:
     """Every dirty hour from its 5-minute rows: averages weighted by samples, energy summed."""
     outer, targets = [], ["device_id", "bucket", "samples"]
     for quantity in QUANTITIES:
-        avg, low, high, last = (_q(rollup_column(quantity, aggregate)) for aggregate in Aggregate.values)
-        outer += [
-            f"sum(CAST({avg} AS DOUBLE PRECISION) * samples) / sum(CASE WHEN {avg} IS NOT NULL THEN samples END)",
-            f"min({low})",
-            f"max({high})",
-            f"max(CASE WHEN n = total THEN {last} END)",
-        ]
-        targets += [rollup_column(quantity, aggregate) for aggregate in Aggregate.values]
+        for aggregate in quantity.aggregates:
+            outer.append(combine_sql(aggregate, _q(rollup_column(quantity, aggregate))))
+            targets.append(rollup_column(quantity, aggregate))
     for counter in COUNTERS:
         outer.append(f"sum({_q(energy_column(counter))})")
         targets.append(energy_column(counter))

@@ -12,7 +12,7 @@ from django.db.models import DateTimeField, Func
 
 from telemetry.partitions import BUCKET_ORIGIN
 
-__all__ = ["BUCKET_ORIGIN", "TimeBucket", "add_seconds_sql", "bucket_sql", "month_sql"]
+__all__ = ["BUCKET_ORIGIN", "TimeBucket", "add_seconds_sql", "as_aware", "bucket_sql", "month_sql"]
 
 _SQLITE_FORMAT = "'%%Y-%%m-%%d %%H:%%M:%%S'"  # doubled: the statements run with parameters
 
@@ -39,6 +39,15 @@ def add_seconds_sql(vendor: str, column: str, seconds: int) -> str:
     if vendor == "postgresql":
         return f"({column} + interval '{seconds} seconds')"
     return f"strftime({_SQLITE_FORMAT}, {column}, '+{seconds} seconds')"
+
+
+def as_aware(value):
+    """A timestamp read back by raw SQL as an aware UTC datetime (SQLite returns text, naive); None stays None."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def _iso(moment: datetime) -> str:

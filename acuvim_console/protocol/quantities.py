@@ -24,6 +24,16 @@ class Quantity:
     def sql_type(self) -> str:
         return "double precision" if self.counter else "real"
 
+    @property
+    def aggregates(self) -> tuple[str, ...]:
+        """What the rollups keep of it: every aggregate, but only `last` of an energy counter.
+
+        A counter only grows, so its minimum and maximum over a bucket are its first and last value
+        and its average says nothing; what a bucket says about it is its energy (telemetry.rollups).
+        Dropping the three saves 96 bytes of every rollup row (a tenth of it).
+        """
+        return (Aggregate.LAST,) if self.counter else tuple(Aggregate.values)
+
 
 def _phases(prefix: str, unit: str, label: str, total: str, total_label: str) -> list[Quantity]:
     return [Quantity(f"{prefix}{n}", f"{prefix}{n}", unit, f"{label} L{n}") for n in (1, 2, 3)] + [

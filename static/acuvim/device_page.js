@@ -186,6 +186,43 @@
     }
   }
 
+  // --- Energy per day -----------------------------------------------------------------------
+  // Bars of active energy imported and exported per UTC day, the last ENERGY_DAYS days, from the REST
+  // energy endpoint (the admin session authenticates it); drawn with the same uPlot as the charts.
+  const ENERGY_DAYS = 30;
+  const ENERGY_SERIES = [
+    { key: "ep_imp_kwh", label: "Imported (kWh)", color: "#1565c0", align: -1 },
+    { key: "ep_exp_kwh", label: "Exported (kWh)", color: "#ef6c00", align: 1 },
+  ];
+
+  async function loadEnergy() {
+    const host = document.getElementById("acv-energy-chart");
+    if (!host || !window.uPlot || !root.dataset.energyUrl) return;
+    const end = new Date();
+    const start = new Date(end.getTime() - (ENERGY_DAYS - 1) * 86400000);
+    start.setUTCHours(0, 0, 0, 0);
+    const query = "period=day&start=" + encodeURIComponent(start.toISOString()) + "&end=" + encodeURIComponent(end.toISOString());
+    const csv = document.getElementById("acv-energy-csv");
+    if (csv) csv.href = csv.href.split("?")[0] + "?" + query;
+    const response = await fetch(root.dataset.energyUrl + "?" + query, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const points = await response.json();
+    const data = [points.map((p) => epochSeconds(p.t))].concat(ENERGY_SERIES.map((s) => points.map((p) => p[s.key])));
+    const day = 86400;
+    new uPlot({
+      width: Math.max(280, host.clientWidth - 24), height: CHART_HEIGHT + 40,
+      title: "Active energy per day",
+      scales: { x: { time: true, range: () => [start.getTime() / 1000 - day / 2, end.getTime() / 1000 + day / 2] } },
+      series: [{}].concat(ENERGY_SERIES.map((s) => ({
+        label: s.label, stroke: s.color, fill: s.color + "aa", width: 1,
+        paths: uPlot.paths.bars({ size: [0.4, 24], align: s.align }),
+        points: { show: false },
+      }))),
+      axes: [{ stroke: "#777" }, { stroke: "#777", size: 60 }],
+    }, data, host);
+    host.dataset.days = String(points.length);
+  }
+
   // --- Device state -------------------------------------------------------------------------
   function formatDuration(seconds) {
     const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600), m = Math.floor((seconds % 3600) / 60);
@@ -314,6 +351,7 @@
     (jsonData("acv-commands-data") || []).slice().reverse().forEach(upsertCommand);
     showLatest(jsonData("acv-latest-telemetry"));
     loadHistory(range);
+    loadEnergy();
     AcuvimLive.ready((socket) => {
       socket.on("snapshot", (m) => {
         showState(m.device);

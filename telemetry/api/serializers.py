@@ -119,7 +119,19 @@ class HistoryQuerySerializer(TimeRangeSerializer):
             bucket = next((size for size in BUCKET_LADDER if span / size <= TARGET_POINTS), BUCKET_LADDER[-1])
         elif span / bucket > MAX_POINTS:
             raise serializers.ValidationError({"bucket": [f"Too small for this range: at most {MAX_POINTS} buckets."]})
+        self._check_counters(attrs.get("fields") or [], attrs.get("agg") or [Aggregate.AVG])
         return {**attrs, "bucket": bucket}
+
+    @staticmethod
+    def _check_counters(fields, aggregates) -> None:
+        """An energy counter has only `last` in the rollups (Quantity.aggregates); its energy is /energy."""
+        counters = [field for field in fields if BY_FIELD[field].counter]
+        other = [aggregate for aggregate in aggregates if aggregate != Aggregate.LAST]
+        if counters and other:
+            raise serializers.ValidationError({"agg": [
+                f"{', '.join(counters)}: energy counters have agg=last only (not {', '.join(other)}); "
+                "their energy per hour, day or month is GET /api/devices/{id}/telemetry/energy."
+            ]})  # fmt: skip
 
 
 def _comma_list(value: str) -> list[str]:

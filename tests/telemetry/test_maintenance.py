@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from telemetry import partitions
@@ -132,3 +132,37 @@ def test_a_closed_rollup_partition_is_rewritten_in_device_order_once():
         )
         assert cursor.fetchone() == (True,)
     assert HourlyRollup.objects.filter(device=device).count() == 3
+
+
+def test_the_command_rebuilds_the_rollups_of_readings_loaded_around_the_ingest():
+    device = make_device()
+    store_many(device, [(NOW - timedelta(hours=3), {})])
+    run_pass(NOW)
+    loaded = NOW - timedelta(hours=2)
+    # Rows written by SQL, as a bulk load or a restore would: nothing queues them for the rollups.
+    rows = [TelemetryRecord(device=device, ts=loaded + timedelta(seconds=5 * n), received_at=loaded) for n in range(6)]
+    TelemetryRecord.objects.bulk_create(rows)
+    run_pass(NOW + timedelta(minutes=5))
+    assert not FiveMinuteRollup.objects.filter(device=device, bucket=loaded).exists()
+
+    out = StringIO()
+    call_command("telemetry_maintenance", "--rebuild-rollups", "--since", "2026-12-01T12:00:00Z",
+                 "--device", device.device_id, stdout=out)  # fmt: skip
+
+    assert FiveMinuteRollup.objects.get(device=device, bucket=loaded).samples == 6
+    assert f"rollups rebuilt for {device.device_id} since 2026-12-01 12:00:00 UTC: 2 5-minute" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        (["--rebuild-rollups"], "needs --since"),
+        (["--rebuild-rollups", "--since", "yesterday"], "is not an ISO 8601"),
+        (["--rebuild-rollups", "--since", "2026-02-30"], "--since '2026-02-30'"),
+        (["--rebuild-rollups", "--since", "2026-11-30", "--device", "ACV-NOSUCH"], "no device 'ACV-NOSUCH'"),
+        (["--since", "2026-11-30"], "go with --rebuild-rollups"),
+    ],
+)
+def test_the_rebuild_refuses_what_it_cannot_do_with_a_reason(arguments, reason):
+    with pytest.raises(CommandError, match=reason):
+        call_command("telemetry_maintenance", *arguments, stdout=StringIO())

@@ -9,7 +9,7 @@ import pytest
 
 from acuvim_console.protocol.quantities import QUANTITIES
 from telemetry.models import FiveMinuteRollup, HourlyRollup, RollupWatermark, TelemetryRecord
-from telemetry.rollups import roll_up
+from telemetry.rollups import rebuild, roll_up
 from tests.factories import make_device
 from tests.telemetry.readings import every, store_many
 
@@ -41,12 +41,16 @@ def direct_buckets(device, seconds: int) -> dict:
 def assert_matches(rollup, rows) -> None:
     assert rollup.samples == len(rows)
     for field in CHECKED:
-        column = next(q.column for q in QUANTITIES if q.field == field)
+        quantity = next(q for q in QUANTITIES if q.field == field)
+        column = quantity.column
         values = [getattr(row, column) for row in rows]
+        assert getattr(rollup, f"{column}_last") == pytest.approx(values[-1], rel=1e-6)
+        if quantity.counter:  # only `last` is kept of a counter
+            assert not hasattr(rollup, f"{column}_avg")
+            continue
         assert getattr(rollup, f"{column}_avg") == pytest.approx(sum(values) / len(values), rel=1e-6)
         assert getattr(rollup, f"{column}_min") == pytest.approx(min(values), rel=1e-6)
         assert getattr(rollup, f"{column}_max") == pytest.approx(max(values), rel=1e-6)
-        assert getattr(rollup, f"{column}_last") == pytest.approx(values[-1], rel=1e-6)
 
 
 def test_five_minute_and_hourly_rollups_equal_a_direct_aggregation_of_the_readings():
@@ -76,17 +80,50 @@ def test_a_second_pass_with_nothing_new_rewrites_nothing():
     assert FiveMinuteRollup.objects.count() == 1
 
 
-def test_readings_received_within_the_settle_time_wait_for_the_next_pass(settings):
-    settings.TELEMETRY_ROLLUP_SETTLE_SECONDS = 60
+def test_a_batch_committed_long_after_its_receive_time_is_rolled_up_by_the_next_pass():
     device = make_device()
-    store_many(device, [(ts, {}) for ts in every(T0, 5, 12)])
-    store_many(device, [(T0 + timedelta(minutes=5), {})], received_at=T0 + timedelta(minutes=10))
+    store_many(device, [(ts, {}) for ts in every(T0, 5, 12)], received_at=T0 + timedelta(minutes=1))
+    store_many(device, [(T0 + timedelta(minutes=30), {})], received_at=T0 + timedelta(minutes=30))
+    roll_up(T0 + timedelta(minutes=31))
+    assert RollupWatermark.objects.get().received_until == T0 + timedelta(minutes=30)
 
-    roll_up(T0 + timedelta(minutes=10, seconds=30))
-    assert list(FiveMinuteRollup.objects.values_list("samples", flat=True)) == [12]
-    roll_up(T0 + timedelta(minutes=11, seconds=1))
-    assert sorted(FiveMinuteRollup.objects.values_list("samples", flat=True)) == [1, 12]
-    assert RollupWatermark.objects.get().received_until == T0 + timedelta(minutes=10, seconds=1)
+    # Received at minute 5, committed only now (the database was down, the writer held the batch): its
+    # receive time is 25 minutes behind the watermark.
+    late = T0 + timedelta(minutes=5)
+    store_many(device, [(late + timedelta(seconds=5 * n), {"v1": 100.0}) for n in range(3)], received_at=late)
+    report = roll_up(T0 + timedelta(minutes=32))
+
+    assert report.batches == 1 and report.five_minute_buckets == 1
+    assert FiveMinuteRollup.objects.get(device=device, bucket=late).samples == 3
+    assert FiveMinuteRollup.objects.get(device=device, bucket=late).v1_min == 100.0
+    assert HourlyRollup.objects.get(device=device).samples == 12 + 3 + 1
+    assert roll_up(T0 + timedelta(minutes=33)).batches == 0
+
+
+def test_a_rebuild_reproduces_a_direct_aggregation_after_the_rollups_were_damaged_or_bypassed():
+    device, other = make_device(), make_device()
+    rng = random.Random(7)
+    times = every(T0, 10, 3600 // 10)
+    store_many(device, [(ts, varied_fields(rng, n)) for n, ts in enumerate(times)])
+    store_many(other, [(ts, {"v1": 1.0}) for ts in times[:30]])
+    roll_up(LATER)
+    FiveMinuteRollup.objects.filter(device=device).update(v1_avg=-1.0, samples=0)
+    HourlyRollup.objects.filter(device=device).delete()
+    FiveMinuteRollup.objects.filter(device=other).update(v1_avg=-1.0)
+
+    report = rebuild(T0 + timedelta(minutes=2), device_pk=device.pk)
+
+    assert report.five_minute_buckets == 12 and report.hourly_buckets == 1
+    for seconds, model in ((300, FiveMinuteRollup), (3600, HourlyRollup)):
+        expected = direct_buckets(device, seconds)
+        rollups = {r.bucket: r for r in model.objects.filter(device=device)}
+        assert sorted(rollups) == sorted(expected)
+        for bucket, rows in expected.items():
+            assert_matches(rollups[bucket], rows)
+    assert [r.ep_imp_energy for r in FiveMinuteRollup.objects.filter(device=device).order_by("bucket")][1:] == [
+        pytest.approx(15.0)
+    ] * 11  # 30 readings of +0.5 kWh per bucket
+    assert set(FiveMinuteRollup.objects.filter(device=other).values_list("v1_avg", flat=True)) == {-1.0}  # not asked
 
 
 def energies(model, device) -> list[float]:
