@@ -119,6 +119,7 @@ SPECS: dict[str, CommandSpec] = {
             "sha256": Param(str, required=True, pattern=r"[0-9a-f]{64}", message="must be 64 lower-case hex digits"),
             "size": Param(int, required=True, low=1, high=16 * 1024 * 1024),
             "mandatory": Param(bool),
+            "allow_downgrade": Param(bool),  # our extension: the deploy lets the gateway go back to an older image
         },
         timeout_setting="OTA_COMMAND_TIMEOUT_SECONDS",
     ),
