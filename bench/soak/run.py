@@ -16,11 +16,13 @@ look like minutes of silence to the firmware. It also stands still at each hourl
 the end until the gateways' last PUBACKs are in: a gateway keeps publishing while the clock runs, so
 waiting for a moment when all three happen to have nothing in flight is a race that a loaded machine
 loses for hours (the run then goes on far past its 72 hours). Every wait is bounded in real time, and
-a run that cannot settle stops with the state of each gateway. Checked at the end, against the console's database:
-every record accounted for (rows = records emitted, each boot's seq 1..N without a gap), each gateway's
-memory flat within 5 % (the bytes of every object its app reaches: its state, queues, MQTT client and
-buffers, sampled each simulated hour), no unplanned reboot, every failure recovered (back on WiFi,
-connected, SD buffer empty).
+a run that cannot settle stops with the state of each gateway.
+
+Checked at the end, against the console's database: every record accounted for (rows = records
+emitted, each boot's seq 1..N without a gap), each gateway's memory flat within 5 % (the bytes of every
+object its app reaches: its state, queues, MQTT client and buffers, sampled each simulated hour), no
+unplanned reboot, every failure recovered (back on WiFi, connected, SD buffer empty), and the console's
+boot count of each gateway equal to its current boot (the power-cycled one is on its second).
 """
 
 import argparse
