@@ -408,6 +408,9 @@ def main():
                 raise SystemExit(f"soak stopped: {world.error}")
             emitted = sum(sum(g.emitted()) for g in world.gateways)
             stored = wait_for_rows(url, emitted)
+            if stored < emitted:  # what the broker saw of the bridge says whether it is still connected
+                print(f"soak: the console stopped at {stored} of {emitted} rows; broker log:\n{broker.log_tail()}",
+                      file=sys.stderr, flush=True)
             catch_up = time.monotonic() - started - wall
             per_gateway = account(url, world)
         finally:
