@@ -259,7 +259,7 @@ def _send_queued(rollout: Rollout, now: datetime) -> list[RolloutDevice]:
             command = queue_command(
                 device,
                 CommandName.OTA_UPDATE,
-                ota_params(firmware, device),
+                ota_params(firmware, device, rollout.allow_downgrade),
                 user=rollout.created_by,
                 expires_s=conf.ota_device_timeout_seconds(),  # never start an OTA the rollout gave up on
             )
@@ -288,15 +288,22 @@ def _send_queued(rollout: Rollout, now: datetime) -> list[RolloutDevice]:
     return changed
 
 
-def ota_params(firmware: FirmwareVersion, device: Device) -> dict:
-    """The `ota_update` parameters of the protocol, with a link signed for this device."""
-    return {
+def ota_params(firmware: FirmwareVersion, device: Device, allow_downgrade: bool) -> dict:
+    """The `ota_update` parameters of the protocol, with a link signed for this device.
+
+    A gateway refuses an image older than the one it runs unless told `allow_downgrade` (our extension,
+    docs/mqtt-protocol.md), which only a rollout created with "allow downgrade" sends.
+    """
+    params = {
         "url": signed_download_url(firmware.version, device.device_id),
         "version": firmware.version,
         "sha256": firmware.sha256,
         "size": firmware.file_size,
         "mandatory": firmware.mandatory,
     }
+    if allow_downgrade:
+        params["allow_downgrade"] = True
+    return params
 
 
 def _failure_threshold_passed(rollout: Rollout) -> str:

@@ -19,6 +19,7 @@ package(
         "device/canonical.py",
         "device/commands.py",
         "device/config.py",
+        "device/fwversion.py",
         "device/handlers.py",
         "device/logbuf.py",
         "device/modbus.py",

@@ -95,6 +95,7 @@ SPECS: dict[str, CommandSpec] = {
             "sha256": Field("str", required=True, pattern=r"[0-9a-f]{64}", message="must be 64 lower-case hex digits"),
             "size": Field("int", required=True, low=1, high=16 * 1024 * 1024),
             "mandatory": Field("bool"),
+            "allow_downgrade": Field("bool"),  # our extension: the deploy lets the gateway go back to an older image
         },
         timeout_setting="OTA_COMMAND_TIMEOUT_SECONDS",
     ),

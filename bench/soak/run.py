@@ -12,11 +12,17 @@ writing into a fresh PostgreSQL database. The seed's induced failures happen at 
 
 The virtual clock advances by what `tick()` asks for, but stands still while a connection is being
 set up or more than a few publishes wait for their PUBACK, so network round trips (real time) never
-look like minutes of silence to the firmware. Checked at the end, against the console's database:
-every record accounted for (rows = records emitted, each boot's seq 1..N without a gap), each gateway's
-memory flat within 5 % (the bytes of every object its app reaches: its state, queues, MQTT client and
-buffers, sampled each simulated hour), no unplanned reboot, every failure recovered (back on WiFi,
-connected, SD buffer empty).
+look like minutes of silence to the firmware. It also stands still at each hourly memory sample and at
+the end until the gateways' last PUBACKs are in: a gateway keeps publishing while the clock runs, so
+waiting for a moment when all three happen to have nothing in flight is a race that a loaded machine
+loses for hours (the run then goes on far past its 72 hours). Every wait is bounded in real time, and
+a run that cannot settle stops with the state of each gateway.
+
+Checked at the end, against the console's database: every record accounted for (rows = records
+emitted, each boot's seq 1..N without a gap), each gateway's memory flat within 5 % (the bytes of every
+object its app reaches: its state, queues, MQTT client and buffers, sampled each simulated hour), no
+unplanned reboot, every failure recovered (back on WiFi, connected, SD buffer empty), and the console's
+boot count of each gateway equal to its current boot (the power-cycled one is on its second).
 """
 
 import argparse
@@ -50,7 +56,9 @@ HOUR = 3600.0
 DATABASE = "acuvim_bench_soak"
 PREFIX = "soak"
 INFLIGHT_PAUSE = 10  # publishes awaiting PUBACK above which the virtual clock waits for the network
-REAL_PAUSE_LIMIT_S = 5.0  # ...but never longer than this per step (a broker that is "down" never acks)
+REAL_PAUSE_LIMIT_S = 5.0  # ...but a wait longer than this lets the clock run until the network catches up
+SETTLE_LIMIT_H = 1.0  # simulated time past the end in which every gateway must be steady, or the run fails
+PROGRESS_EVERY_H = 6  # a line on stderr, so a slow run is seen to move
 BRIDGE_CLIENT_ID = "soak-bridge"
 BRIDGE_FILTERS = ["devices/register", "devices/register/+"] + [
     f"acuvim/+/{leaf}" for leaf in ("status", "heartbeat", "telemetry", "alerts", "resp")]
@@ -127,6 +135,11 @@ class World:
         self._memory_due = set()
         self.checks = []
         self.steps = 0
+        self.waits = 0  # times the clock stood still for the network
+        self.waits_cut_short = 0  # ...and gave up after REAL_PAUSE_LIMIT_S
+        self._waiting_since = None
+        self._wait_cut = False
+        self._started = None
         self.done = False
         self.error = None
 
@@ -161,16 +174,42 @@ class World:
             gateway.controls.broker_up = up
 
     def start(self):
+        self._started = time.monotonic()
         for gateway in self.gateways:
             gateway.boot(ResetReason.POWERON)
         self.shard.start()
         self.shard.call_soon(self._step)
 
     def _waiting_for_network(self):
+        """Whether the clock should stand still for real-time network work: a CONNACK, a deep PUBACK
+        queue, or, where a gateway must be seen steady (a memory sample or the end), its last PUBACKs."""
+        at_end = self.virtual >= self.args.hours * HOUR
         for gateway in self.gateways:
             session = gateway.app.session
             if session.connecting_until is not None or session.inflight() > INFLIGHT_PAUSE:
                 return True
+            must_be_steady = at_end or gateway.device_id in self._memory_due
+            if must_be_steady and self._recovered(gateway) and not self._steady(gateway):
+                return True
+        return False
+
+    def _hold_clock(self):
+        """True while the clock waits for the network. One wait lasts at most REAL_PAUSE_LIMIT_S; then the
+        clock runs until the reason to wait has gone. (A wait restarted at every step let the clock advance
+        one step per limit, so an outage with stale PUBACKs took hours.)"""
+        if not self._waiting_for_network():
+            self._waiting_since, self._wait_cut = None, False
+            return False
+        if self._wait_cut:
+            return False
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+            self.waits += 1
+        if now - self._waiting_since < REAL_PAUSE_LIMIT_S:
+            return True
+        self.waits_cut_short += 1
+        self._wait_cut = True
         return False
 
     def _step(self):
@@ -186,27 +225,30 @@ class World:
             if gateway.hal.reboot_request is not None:
                 raise RuntimeError(f"{gateway.device_id}: unplanned reboot ({gateway.hal.reboot_request})")
         self.steps += 1
-        now_real = time.monotonic()
-        if self._waiting_for_network():
-            if not hasattr(self, "_paused_since"):
-                self._paused_since = now_real
-            if now_real - self._paused_since < REAL_PAUSE_LIMIT_S:
-                self.shard.schedule(0.001, self._step)
+        self._sample_memory()
+        end = self.args.hours * HOUR
+        if self.virtual >= end:
+            if self._settled():
+                self.done = True
                 return
-        if hasattr(self, "_paused_since"):
-            del self._paused_since
+            if self.virtual >= end + SETTLE_LIMIT_H * HOUR:
+                states = "; ".join(self._describe(g) for g in self.gateways if not self._steady(g))
+                raise RuntimeError(f"not settled {SETTLE_LIMIT_H} h after the end: {states}")
+        if self._hold_clock():
+            self.shard.schedule(0.001, self._step)
+            return
         hour_before = int(self.virtual // HOUR)
         self.virtual += max(0.05, min(delays))
         while self.events and self.events[0][0] <= self.virtual:
             _, name, action = self.events.pop(0)
             action()
             self.checks.append({"at_h": round(self.virtual / HOUR, 2), "event": name})
-        if int(self.virtual // HOUR) != hour_before:
+        hour = int(self.virtual // HOUR)
+        if hour != hour_before:
             self._memory_due = {gateway.device_id for gateway in self.gateways}
-        self._sample_memory()
-        if self.virtual >= self.args.hours * HOUR and self._settled():
-            self.done = True
-            return
+            if hour % PROGRESS_EVERY_H == 0:
+                print(f"soak: {hour} h simulated in {time.monotonic() - self._started:.0f} s, clock held "
+                      f"{self.waits} times ({self.waits_cut_short} cut short)", file=sys.stderr, flush=True)
         self.shard.schedule(0.0, self._step)
 
     def _settled(self):
@@ -214,10 +256,24 @@ class World:
         return all(self._steady(g) for g in self.gateways)
 
     @staticmethod
-    def _steady(gateway):
+    def _recovered(gateway):
+        """Connected over WiFi with nothing left to replay: what every failure must come back to."""
         app = gateway.app
-        return (app.session.connected and app.conn() == Conn.WIFI and app.sd.queued == 0 and not app._unacked_live
-                and not app._drain_inflight and app.session.inflight() == 0)
+        return (app.session.connected and app.conn() == Conn.WIFI and app.sd.queued == 0
+                and not app._drain_inflight)
+
+    @classmethod
+    def _steady(cls, gateway):
+        """Recovered, and no publish waiting for its PUBACK (so nothing of it is held in RAM)."""
+        app = gateway.app
+        return cls._recovered(gateway) and not app._unacked_live and app.session.inflight() == 0
+
+    @staticmethod
+    def _describe(gateway):
+        app = gateway.app
+        return (f"{gateway.device_id}: connected={app.session.connected} conn={app.conn()} sd_queued={app.sd.queued} "
+                f"drain_inflight={len(app._drain_inflight)} unacked_live={len(app._unacked_live)} "
+                f"inflight={app.session.inflight()}")
 
     def _sample_memory(self):
         """Once an hour per gateway, at the first moment it is steady (no outage, backlog or PUBACK pending):
@@ -352,6 +408,10 @@ def main():
                 raise SystemExit(f"soak stopped: {world.error}")
             emitted = sum(sum(g.emitted()) for g in world.gateways)
             stored = wait_for_rows(url, emitted)
+            if stored < emitted:  # what the broker saw of the bridge says whether it is still connected
+                print(f"soak: the console stopped at {stored} of {emitted} rows; broker log:\n{broker.log_tail()}",
+                      file=sys.stderr, flush=True)
+            catch_up = time.monotonic() - started - wall
             per_gateway = account(url, world)
         finally:
             bridge.terminate()
@@ -368,16 +428,20 @@ def main():
     deviation = max((m["max_deviation_pct"] for m in memory.values() if m["median_bytes"]), default=None)
     summary = {
         "hours": args.hours, "gateways": args.gateways, "wall_s": round(wall, 1), "steps": world.steps,
-        "speedup": round(world.virtual / wall), "emitted": emitted, "stored": stored,
+        "speedup": round(world.virtual / wall), "simulated_h": round(world.virtual / HOUR, 2),
+        "clock_holds": world.waits, "clock_holds_cut_short": world.waits_cut_short,
+        "console_catch_up_s": round(catch_up, 1), "emitted": emitted, "stored": stored,
         "in_ram_at_power_cut": world.lost_in_ram,
         "memory_flat_since_h": since_h, "memory": memory, "memory_deviation_pct": deviation,
         "events": world.checks, "per_gateway": per_gateway,
     }
     print(json.dumps(summary, indent=1))
     # A power cut loses what was only in RAM: records handed to the MQTT client but not yet acknowledged
-    # (some of them reached the broker anyway) and an unsent GSM batch. Everything else must be stored.
+    # (some of them reached the broker anyway) and an unsent GSM batch. Everything else must be stored,
+    # and the console must know each gateway's current boot (the power-cycled one is on its second).
     ok = (emitted - world.lost_in_ram <= stored <= emitted and deviation is not None and deviation <= 5.0
-          and sum(v["missing"] for v in per_gateway.values()) == emitted - stored)
+          and sum(v["missing"] for v in per_gateway.values()) == emitted - stored
+          and all(v["console_boot"] == v["boots"] for v in per_gateway.values()))
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

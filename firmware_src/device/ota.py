@@ -6,12 +6,18 @@ next OTA partition and `set_boot`), `rebooting`. After the reboot the new image 
 must reach the MQTT broker within `selftest_s`; then it is marked valid and the original `req` gets its
 final `success`. Otherwise the previous slot is booted again and, once back online, the `req` is answered
 with `error` / `rolled_back`. State lives in NVS under "ota" so it survives the reboots in between.
+
+Only our own images move forward: one whose descriptor names another project is refused (`wrong_project`),
+the running version again (`same_version`), and an older one (`downgrade`) unless the command carries
+`allow_downgrade: true` (a deploy where an Admin chose to go back). The `version` parameter is checked
+before anything is downloaded, and the version in the downloaded image's descriptor, which is what
+would actually run, is checked again before the slot is written.
 """
 # ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import os
 
-from . import appdesc
+from . import appdesc, fwversion
 from .backoff import Backoff
 from .canonical import Sha256Stream
 from .commands import CommandError
@@ -128,14 +134,36 @@ class OtaManager:
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
             raise CommandError(ErrorCode.INVALID_PARAM, "size must be a positive integer")
         version = params.get("version")
+        if version is not None and not isinstance(version, str):
+            raise CommandError(ErrorCode.INVALID_PARAM, "version must be a string")
+        allow_downgrade = params.get("allow_downgrade", False)
+        if not isinstance(allow_downgrade, bool):
+            raise CommandError(ErrorCode.INVALID_PARAM, "allow_downgrade must be true or false")
+        if version:
+            refusal = self._refusal(version, allow_downgrade)
+            if refusal:
+                raise CommandError(*refusal)
         self.job = {
             "context": context, "url": url, "sha256": sha.lower(), "size": size, "version": version,
-            "token": token, "download": None, "attempts": 0, "retry_at": 0.0, "reported": -PROGRESS_STEP,
-            "backoff": Backoff(2.0, 30.0),
+            "allow_downgrade": allow_downgrade, "token": token, "download": None, "attempts": 0,
+            "retry_at": 0.0, "reported": -PROGRESS_STEP, "backoff": Backoff(2.0, 30.0),
         }
         if self.nvs.get("ota_sha") != self.job["sha256"]:
             self._remove_download()
             self.nvs.set("ota_sha", self.job["sha256"])
+
+    def _refusal(self, version, allow_downgrade):
+        """(code, msg) if `version` must not replace the running image, else None."""
+        running = self.partitions.running_version()
+        order = fwversion.compare(version, running)
+        if order == 0 or version == running:
+            return ErrorCode.SAME_VERSION, "version %s is already running" % version
+        if allow_downgrade or order == 1:
+            return None
+        if order is None:
+            return ErrorCode.DOWNGRADE, "cannot tell whether %s is newer than the running %s (allow_downgrade " \
+                "to install it anyway)" % (version, running)
+        return ErrorCode.DOWNGRADE, "%s is older than the running %s (allow_downgrade to go back)" % (version, running)
 
     def _remove_download(self):
         try:
@@ -229,18 +257,17 @@ class OtaManager:
             return
         try:
             version, project = appdesc.parse_header(head)
-        except appdesc.ImageError as error:
-            if not job["version"]:
-                self._fail(ErrorCode.INVALID_IMAGE, str(error))
-                return
-            version, project = job["version"], appdesc.PROJECT_NAME
-        if project != appdesc.PROJECT_NAME:
+        except appdesc.ImageError as error:  # no descriptor, so no project name: not an image of ours
             self._remove_download()
-            self._fail(ErrorCode.INVALID_IMAGE, "image is for project %r, not %s" % (project, appdesc.PROJECT_NAME))
+            self._fail(ErrorCode.INVALID_IMAGE, str(error))
             return
-        if version == self.partitions.running_version():
+        if project != appdesc.PROJECT_NAME:
+            refusal = ErrorCode.WRONG_PROJECT, "image is for project %r, not %s" % (project, appdesc.PROJECT_NAME)
+        else:
+            refusal = self._refusal(version, job["allow_downgrade"])
+        if refusal:
             self._remove_download()
-            self._fail(ErrorCode.INVALID_IMAGE, "version %s is already running" % version)
+            self._fail(*refusal)
             return
         context.progress(stage=OtaStage.WRITING, progress=100)
         writer = self.partitions.open_next()

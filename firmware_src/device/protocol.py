@@ -35,6 +35,10 @@ class ErrorCode:
     INVALID_IMAGE = "invalid_image"
     NO_PREVIOUS_IMAGE = "no_previous_image"
     ROLLED_BACK = "rolled_back"
+    # ota_update refusals (our extension, docs/mqtt-protocol.md): not our image, nothing to change, older
+    WRONG_PROJECT = "wrong_project"
+    SAME_VERSION = "same_version"
+    DOWNGRADE = "downgrade"
 
 
 class TransportMode:

@@ -163,6 +163,9 @@ class HostMqttClient:
             return
         self._connected = False
         self._client = None
+        # Their PUBACKs can no longer come: the app takes the records back (on_disconnected), and a stale
+        # count would keep telling the soak's virtual clock to wait for acknowledgements that never arrive.
+        self._unacked = set()
         self._callbacks[1]()
 
     def _handle_message(self, client, userdata, message):

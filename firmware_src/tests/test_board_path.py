@@ -277,6 +277,27 @@ def test_gsm_modem_comes_up_and_ppp_is_left_alone(context, board_observer):
     assert answers[-1]["data"]["operator"] == "SimTel"
 
 
+def test_gsm_dials_that_keep_failing_raise_gsm_fail_once_there_is_a_way_to_say_so(context, board_observer):
+    """Defect 7's gsm_fail: three failed dials in a row (NO CARRIER) are reported by the first heartbeat
+    after WiFi comes back."""
+    result = run_scenario("gsm_fail", context)
+    assert result["failures"] >= 3 and result["dials"] >= 3, result
+    assert result["connected"] and result["conn"] == "wifi" and result["unsent_alerts"] == [], result
+    alert = board_observer.wait_for(f"acuvim/{DEVICE_ID}/alerts", lambda p: p["type"] == "gsm_fail")[0]
+    assert alert["state"] == "raised" and alert["sev"] == "warning", alert
+    assert f"failed {result['failures']} times" in alert["msg"], alert
+
+
+def test_a_squeezed_heap_raises_low_heap_and_clears_it_when_memory_comes_back(context, board_observer):
+    """Defect 7's low_heap, from MicroPython's own gc.mem_free() through hal/esp32.py."""
+    result = run_scenario("low_heap", context)
+    assert result["squeezed_heap"] < result["threshold"] < result["heap_after"], result
+    assert result["raised"] and result["cleared"] and result["connected"], result
+    alerts = board_observer.wait_for(f"acuvim/{DEVICE_ID}/alerts", lambda p: p["type"] == "low_heap", count=2)
+    assert [a["state"] for a in alerts] == ["raised", "cleared"], alerts
+    assert "free heap" in alerts[0]["msg"] and alerts[0]["sev"] == "warning", alerts
+
+
 def test_ota_downloads_verifies_and_writes_the_other_slot(context, board_observer, firmware_server, tmp_path):
     """Defect 13 on the board path: a 256 KiB image over HTTP at more than the old 20 KB/s, the slot read
     back and compared, the watchdog fed throughout, then the reboot into the new slot."""
@@ -309,7 +330,8 @@ def test_a_command_arriving_during_a_blocking_publish_waits_for_the_next_poll(co
 
 def test_each_reset_cause_is_reported(context):
     """Defect 11: restart, Python crash, IDF panic, watchdog, brownout and power cut each come back as what
-    they were; five quick panics are a crash loop."""
+    they were, each boot numbered one more than the last (NVS on the board's flash filesystem); five quick
+    panics are a crash loop."""
     seen = run_scenario("reset_causes", context)
     assert seen["power_on"] == "poweron"
     assert seen["restart"] == "sw"
@@ -319,6 +341,7 @@ def test_each_reset_cause_is_reported(context):
     assert seen["brownout"] == "brownout" and "brownout" in seen["brownout_alert"]
     assert seen["power_cut"] == "poweron"
     assert seen["mode_before_crashes"] == "normal" and seen["crash_loop_mode"] == "ap"
+    assert seen["boots"] == list(range(1, len(seen["boots"]) + 1)), "the boot count is kept across every reset"
 
 
 def test_setup_ap_uses_wpa2_when_the_board_has_a_password_and_redirects_dns(context):

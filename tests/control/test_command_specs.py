@@ -103,12 +103,15 @@ def test_set_meter_uses_the_meter_settings_rules():
 
 
 def test_ota_update_needs_a_complete_signed_image_description():
-    errors = errors_of("ota_update", {"url": "ftp://x", "sha256": "XYZ", "size": 0, "mandatory": "no"})
+    errors = errors_of(
+        "ota_update", {"url": "ftp://x", "sha256": "XYZ", "size": 0, "mandatory": "no", "allow_downgrade": 1}
+    )
     assert errors == {
         "url": "must be an http(s) URL",
         "sha256": "must be 64 lower-case hex digits",
         "size": "must be from 1 to 16777216",
         "mandatory": "must be true or false",
+        "allow_downgrade": "must be true or false",
         "version": "is required",
     }
 

@@ -134,6 +134,17 @@ def test_first_wave_gets_a_signed_ota_update_and_the_rest_waits(firmware, operat
     verify_download("1.3.0", row.device.device_id, query["sig"][0])  # raises if not valid
 
 
+def test_only_a_rollout_that_allows_downgrades_lets_the_gateway_go_back(firmware, make_firmware, operator):
+    """The gateway refuses an older image (code `downgrade`) unless the command says `allow_downgrade`."""
+    newer = make_device(firmware_version="1.4.0")
+    create_rollout(firmware, [newer], user=operator, allow_downgrade=True)
+    params = entry(newer).command.params
+    assert params["allow_downgrade"] is True and params["version"] == "1.3.0"
+    older = make_device(firmware_version="1.2.0")
+    create_rollout(make_firmware("1.5.0"), [older], user=operator)
+    assert "allow_downgrade" not in entry(older).command.params
+
+
 def test_wave_percent_sizes_waves_from_the_eligible_count(firmware, operator):
     rollout = create_rollout(firmware, fleet(10), user=operator, wave_percent=30)
     assert rollout.wave_count == 4

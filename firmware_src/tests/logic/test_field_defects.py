@@ -4,8 +4,9 @@ and the SD buffer opening a backlog without reading it (8)."""
 # ruff: noqa: UP031 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
+import os
 
-from firmware_src.device import acuvim, appdesc, modbus
+from firmware_src.device import acuvim, appdesc, fwversion, modbus
 from firmware_src.device.canonical import sha256_hex, wire_json
 from firmware_src.device.commands import CommandContext, CommandError, CommandProcessor
 from firmware_src.device.ota import OtaManager
@@ -89,10 +90,12 @@ class _Ota:
     def _feed(self):
         self.feeds[0] += 1
 
-    def start(self, data, version="1.3.0", sha=None):
+    def start(self, data, version="1.3.0", sha=None, allow_downgrade=None):
         context = CommandContext(self.processor, "req-ota", "ota_update")
-        self.ota.start({"url": "http://console/fw", "sha256": sha or sha256_hex(data), "size": len(data),
-                        "version": version}, context, "tok")
+        params = {"url": "http://console/fw", "sha256": sha or sha256_hex(data), "size": len(data), "version": version}
+        if allow_downgrade is not None:
+            params["allow_downgrade"] = allow_downgrade
+        self.ota.start(params, context, "tok")
 
     def download(self):
         self.ota.tick(0.0, True)
@@ -119,15 +122,69 @@ def test_the_running_version_and_foreign_projects_are_refused():
     with TempDir() as tmp:
         same = appdesc.build_header("1.2.0") + b"\0" * 5000
         device = _Ota(tmp, same)
-        device.start(same)
+        device.start(same, version="1.3.0")  # the parameter says newer; the image's descriptor decides
         device.download()
         answer = device.out.messages[-1]
-        assert answer["code"] == "invalid_image" and "already running" in answer["msg"]
+        assert answer["code"] == "same_version" and "already running" in answer["msg"], answer
         foreign = appdesc.build_header("2.0.0", "someone-else") + b"\0" * 5000
         device = _Ota(tmp, foreign)
         device.start(foreign)
         device.download()
-        assert device.out.messages[-1]["code"] == "invalid_image" and "someone-else" in device.out.messages[-1]["msg"]
+        answer = device.out.messages[-1]
+        assert answer["code"] == "wrong_project" and "someone-else" in answer["msg"], answer
+        bare = b"\0" * 5000  # no app descriptor, so no project name either
+        device = _Ota(tmp, bare)
+        device.start(bare)
+        device.download()
+        assert device.out.messages[-1]["code"] == "invalid_image" and not device.ota.reboot_requested
+        assert device.partitions.slots["ota_1"]["state"] == "empty" and not os.listdir(tmp)
+
+
+def test_same_version_and_downgrade_are_refused_before_anything_is_downloaded():
+    with TempDir() as tmp:
+        device = _Ota(tmp, b"", running="1.10.0")
+        assert raises(CommandError, device.start, b"x", "1.10.0").code == "same_version"
+        assert raises(CommandError, device.start, b"x", "v1.10.0+build.7").code == "same_version"
+        error = raises(CommandError, device.start, b"x", "1.9.2")  # older, although "1.9.2" > "1.10.0" as text
+        assert error.code == "downgrade" and "allow_downgrade" in error.msg
+        assert raises(CommandError, device.start, b"x", "1.10.0-rc.1").code == "downgrade"
+        assert raises(CommandError, device.start, b"x", "nightly").code == "downgrade"  # no order: not guessed
+        assert device.downloader.current is None and device.ota.job is None
+
+
+def test_an_older_image_behind_a_newer_version_parameter_is_refused_as_a_downgrade():
+    with TempDir() as tmp:
+        older = appdesc.build_header("1.1.0") + b"\0" * 5000
+        device = _Ota(tmp, older)
+        device.start(older, version="1.3.0")
+        device.download()
+        answer = device.out.messages[-1]
+        assert answer["code"] == "downgrade" and "1.1.0" in answer["msg"], answer
+        assert device.partitions.slots["ota_1"]["state"] == "empty" and not device.ota.reboot_requested
+
+
+def test_allow_downgrade_installs_an_older_image_and_must_be_a_boolean():
+    with TempDir() as tmp:
+        older = appdesc.build_header("1.1.0") + b"\0" * 5000
+        device = _Ota(tmp, older)
+        error = raises(CommandError, device.start, older, "1.1.0", None, "yes")
+        assert error.code == "invalid_param"
+        device.start(older, version="1.1.0", allow_downgrade=True)
+        device.download()
+        assert device.ota.reboot_requested and device.partitions.slots["ota_1"]["version"] == "1.1.0"
+        device = _Ota(tmp, b"")
+        assert raises(CommandError, device.start, b"x", "1.2.0", None, True).code == "same_version"
+
+
+def test_versions_order_like_the_consoles():
+    ordered = ["0.9.0", "1.2.0-alpha", "1.2.0-alpha.1", "1.2.0-alpha.beta", "1.2.0-beta.2", "1.2.0-beta.11",
+               "1.2.0-rc.1", "1.2", "1.2.1", "1.9.2", "1.10.0"]
+    for n in range(1, len(ordered)):  # MicroPython has no itertools.pairwise
+        older, newer = ordered[n - 1], ordered[n]
+        assert fwversion.compare(older, newer) == -1 and fwversion.compare(newer, older) == 1, (older, newer)
+    assert fwversion.compare("v1.2.0+abc", "1.2.0") == 0
+    for bad in ("", "1", "1.02.0", "1.2.3.4", "1.2.0-", "1.2.0-a..b", "x.y.z", None, 7):
+        assert fwversion.sort_key(bad) is None, bad
 
 
 def test_hashing_and_copying_feed_the_watchdog():
