@@ -6,6 +6,9 @@ pre-provisioned here (accepted, with a fresh device token each start, so firmwar
 connect to the configured broker, or the embedded one, like real gateways would. Their ids come from a
 fixed prefix, so restarting the console finds the same devices again with their history.
 
+Where the console manages the broker's accounts (the embedded secured Mosquitto, or MQTT_BROKER_ADMIN=dynsec),
+provisioning gives each one its own MQTT password too, which it signs in with like a commissioned gateway.
+
 They power on one after another, CONNECT_SPACING_S apart, rather than all in the same instant: amqtt
 (the embedded broker where Mosquitto is not installed) iterates its subscriptions while a client connects
 and fails with "dictionary changed size during iteration" when another client subscribes meanwhile,
@@ -48,17 +51,20 @@ def console_url() -> str:
     return f"http://{host}:{settings.RUNCONSOLE_PORT}"
 
 
-def provision(device_ids: list[str]) -> dict[str, str]:
-    """Accept the demo gateways (spread over two groups) and return each one's fresh token."""
+def provision(device_ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Accept the demo gateways (spread over two groups): each one's fresh device token, and its fresh MQTT
+    password where the console manages the broker's accounts."""
     from devices.registry.provisioning import provision_device
 
-    tokens = {}
+    tokens, mqtt_passwords = {}, {}
     for index, device_id in enumerate(device_ids):
         provisioned = provision_device(
             device_id, name=f"Demo gateway {index + 1}", group_name=DEMO_GROUPS[index % len(DEMO_GROUPS)]
         )
         tokens[device_id] = provisioned.token
-    return tokens
+        if provisioned.mqtt is not None:
+            mqtt_passwords[device_id] = provisioned.mqtt.password
+    return tokens, mqtt_passwords
 
 
 def start() -> Callable[[], None] | None:
@@ -73,7 +79,7 @@ def start() -> Callable[[], None] | None:
     from firmware_src.simulator.fleet import device_id_for
 
     device_ids = [device_id_for(DEMO_PREFIX, index) for index in range(count)]
-    tokens = provision(device_ids)
+    tokens, mqtt_passwords = provision(device_ids)
     connection.close()  # the gateways talk MQTT; this thread's database connection is not needed further
     fleet = Fleet(
         broker,
@@ -81,6 +87,7 @@ def start() -> Callable[[], None] | None:
         n=count,
         prefix=DEMO_PREFIX,
         tokens=tokens,
+        mqtt_passwords=mqtt_passwords or None,
         telemetry_s=env_int("DEMO_TELEMETRY_S", 5),
         heartbeat_s=env_int("DEMO_HEARTBEAT_S", 30),
         start_spread_s=min(MAX_START_SPREAD_S, count * CONNECT_SPACING_S),

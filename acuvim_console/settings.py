@@ -318,6 +318,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "acuvim-console@localh
 MQTT_URL = os.environ.get("MQTT_URL", "")
 MQTT_EMBEDDED_PORT = env_int("MQTT_EMBEDDED_PORT", 1884)
 MQTT_EMBEDDED_BROKER = os.environ.get("MQTT_EMBEDDED_BROKER", "auto")
+# The embedded Mosquitto is the secured one (acuvim_console.bridge.embedded) where the dynamic-security plugin
+# is installed: accounts only, TLS on MQTT_EMBEDDED_TLS_PORT. Off: anonymous, plain, for quick experiments.
+MQTT_EMBEDDED_SECURE = env_bool("MQTT_EMBEDDED_SECURE", True)
+MQTT_EMBEDDED_TLS_PORT = env_int("MQTT_EMBEDDED_TLS_PORT", 8884)
 MQTT_TOPIC_PREFIX = os.environ.get("MQTT_TOPIC_PREFIX", "acuvim")
 MQTT_CLIENT_ID = os.environ.get("MQTT_CLIENT_ID", "acuvim-console-bridge")
 MQTT_SHARED_GROUP = os.environ.get("MQTT_SHARED_GROUP", "")  # set to split load between bridges

@@ -1,9 +1,13 @@
 """Embedded mode (`runconsole`): a broker of its own when MQTT_URL is unset, and the bridge.
 
 The broker listens on 127.0.0.1:MQTT_EMBEDDED_PORT only. Where Mosquitto is installed it is a Mosquitto
-child process with the project's durable config (acuvim_console.core.local_broker), keeping its database
-in DATA_DIR/mosquitto: the same broker and limits as production, so the zero-loss promise holds on a
-laptop too. Elsewhere it is amqtt, a pure-Python broker on its own event loop thread, for first runs and
+child process with the project's durable config (acuvim_console.core.local_broker): the same broker and
+limits as production, so the zero-loss promise holds on a laptop too. Where its dynamic-security plugin
+is installed as well (and MQTT_EMBEDDED_SECURE is on, the default), it is the secured broker of
+`manage.py broker`, in DATA_DIR/broker: anonymous access off, TLS on 127.0.0.1:MQTT_EMBEDDED_TLS_PORT, the
+console's own account made on first start, and an account per gateway (the demo fleet's included) made
+by provisioning, exactly as in production. Otherwise its database is in DATA_DIR/mosquitto.
+Elsewhere it is amqtt, a pure-Python broker on its own event loop thread, for first runs and
 demos: it speaks MQTT 3.1.1 only, keeps nothing on disk and does not deliver messages queued for an
 offline session. MQTT_EMBEDDED_BROKER chooses (connection.embedded_broker). The bridge is the same code
 the `mqtt_bridge` command runs, against whichever broker is configured.
@@ -17,12 +21,15 @@ from collections.abc import Callable
 from django.conf import settings
 
 from acuvim_console.bridge.service import Bridge
+from acuvim_console.core import broker_files
 from acuvim_console.core.local_broker import LocalMosquitto
 from acuvim_console.core.mqtt_connection import EmbeddedBroker, broker_address, embedded_broker
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10
+# MQTT_URL as the secured embedded broker set it (with the console's account), to tell it from an operator's.
+_embedded_url: str | None = None
 RESTART_DELAY_S = 1.0
 STOP_WATCH_TIMEOUT_S = 5
 
@@ -38,11 +45,50 @@ def local_mosquitto() -> LocalMosquitto:
     return LocalMosquitto(workdir=settings.DATA_DIR / "mosquitto", port=settings.MQTT_EMBEDDED_PORT)
 
 
+def secured() -> bool:
+    """Whether the embedded Mosquitto is the secured one (accounts, no anonymous access, TLS)."""
+    return settings.MQTT_EMBEDDED_SECURE and broker_files.dynsec_plugin() is not None
+
+
+def secured_mosquitto() -> broker_files.SecuredMosquitto:
+    """The secured broker in DATA_DIR/broker, its files written on first start, and the console pointed at it.
+
+    The console's account is kept in the folder (made once); MQTT_URL gets it, so the bridge and the
+    command publisher sign in, and MQTT_BROKER_ADMIN becomes dynsec, so provisioning (the demo fleet's
+    too) and approval make each gateway's account.
+    """
+    workdir = settings.DATA_DIR / "broker"
+    console = broker_files.console_credentials(workdir)
+    for line in broker_files.prepare(
+        workdir,
+        ["localhost", "127.0.0.1"],
+        console,
+        settings.MQTT_TOPIC_PREFIX,
+        (settings.MQTT_PROVISIONING_USERNAME, settings.MQTT_PROVISIONING_PASSWORD),
+    ):
+        log.info("embedded broker: %s", line)
+    global _embedded_url
+    username, password = console
+    _embedded_url = settings.MQTT_URL = f"mqtt://{username}:{password}@127.0.0.1:{settings.MQTT_EMBEDDED_PORT}"
+    settings.MQTT_BROKER_ADMIN = "dynsec"
+    return broker_files.SecuredMosquitto(
+        workdir=workdir,
+        port=settings.MQTT_EMBEDDED_PORT,
+        tls_port=settings.MQTT_EMBEDDED_TLS_PORT,
+        tls_host="127.0.0.1",
+    )
+
+
 def describe_broker() -> str:
     """One line for the startup banner: which broker the console uses, and what that means."""
-    if settings.MQTT_URL:
+    if settings.MQTT_URL and _embedded_url != settings.MQTT_URL:
         return f"MQTT broker: {broker_address()} (MQTT_URL)"
     port = settings.MQTT_EMBEDDED_PORT
+    if embedded_broker() is EmbeddedBroker.MOSQUITTO and secured():
+        return (
+            f"MQTT broker: Mosquitto on 127.0.0.1:{port}, TLS on 127.0.0.1:{settings.MQTT_EMBEDDED_TLS_PORT} "
+            f"(durable, accounts only; CA, accounts and data in {settings.DATA_DIR / 'broker'})"
+        )
     if embedded_broker() is EmbeddedBroker.MOSQUITTO:
         return f"MQTT broker: Mosquitto on 127.0.0.1:{port} (durable; data and log in {local_mosquitto().workdir})"
     return (
@@ -61,7 +107,7 @@ def start_broker() -> Callable[[], None] | None:
 
 
 def start_mosquitto() -> Callable[[], None]:
-    supervised = SupervisedMosquitto(local_mosquitto()).start()
+    supervised = SupervisedMosquitto(secured_mosquitto() if secured() else local_mosquitto()).start()
     log.info("embedded MQTT broker: Mosquitto on %s, data in %s", supervised.broker.url, supervised.broker.workdir)
     return supervised.stop
 

@@ -279,3 +279,42 @@ class SecuredMosquitto(LocalMosquitto):
         super().start(timeout)
         wait_for_port(self.tls_port, timeout, "127.0.0.1" if self.tls_host in ("0.0.0.0", "") else self.tls_host)
         return self
+
+
+def prepare(
+    directory: Path,
+    hostnames: list[str],
+    console: tuple[str, str],
+    topic_prefix: str,
+    provisioning: tuple[str, str],
+    *,
+    development_certificates: bool = True,
+) -> list[str]:
+    """Write what a secured broker needs into `directory`, keeping whatever is there; say what was written.
+
+    `console` is the console's own (username, password), `provisioning` the shared account of factory-fresh
+    gateways (no account when its password is empty).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    if development_certificates and write_development_certificates(directory, hostnames):
+        written.append(f"Development CA and server certificate for {', '.join(hostnames)} in {directory}")
+    document = initial_dynsec_document(*console, topic_prefix, *provisioning)
+    if write_dynsec_document(directory / DYNSEC_FILE, document):
+        written.append(f"Broker accounts written: console client {console[0]!r}")
+    return written
+
+
+def console_credentials(directory: Path, username: str = "console") -> tuple[str, str]:
+    """The embedded console's own broker account: made once (a random password, readable by this user only)
+    and read back on every later start, like the secret key."""
+    path = directory / "console-credentials.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["username"], stored["password"]
+    directory.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"username": username, "password": password}, handle)
+    return username, password

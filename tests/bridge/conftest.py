@@ -55,10 +55,14 @@ def telemetry_table_locked():
 class DeviceClient:
     """What a gateway does on the wire: publish JSON (or raw bytes) and wait for the broker's PUBACK."""
 
-    def __init__(self, port: int, max_inflight: int = 20, protocol: int = mqtt.MQTTv311):
+    def __init__(
+        self, port: int, max_inflight: int = 20, protocol: int = mqtt.MQTTv311, username=None, password=None
+    ):
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"test-device-{uuid.uuid4().hex[:8]}", protocol=protocol
         )
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(max_inflight)  # bounded: paho loses messages beyond ~65k queued
         self._acknowledged: set[int] = set()
         self.client.on_publish = lambda client, userdata, mid, reason_code, properties: self._acknowledged.add(mid)

@@ -1,6 +1,13 @@
 """`runconsole` with no MQTT_URL: its own broker (Mosquitto, or the amqtt fallback) and the bridge take a
-device in on SQLite; with Mosquitto, what the broker held survives the console being killed."""
+device in on SQLite; with Mosquitto, what the broker held survives the console being killed; with its
+dynamic-security plugin, the embedded broker has accounts only, like production.
 
+The tests of durability and registration turn the accounts off (MQTT_EMBEDDED_SECURE=0) to drive an
+anonymous device; one test keeps them on and signs a provisioned gateway in.
+"""
+
+import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -8,8 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from acuvim_console.core.broker_files import dynsec_plugin
 from acuvim_console.core.local_broker import port_in_use
 from tests.bridge import messages
 from tests.bridge.conftest import DeviceClient, wait_until
@@ -26,7 +36,7 @@ COUNT_SQL = (
 )
 
 
-def start_console(data_dir: Path, mqtt_port: int, broker: str) -> subprocess.Popen:
+def start_console(data_dir: Path, mqtt_port: int, broker: str, *, secure: bool = False, **extra) -> subprocess.Popen:
     http_port = free_port()
     env = embedded_env(
         data_dir,
@@ -35,6 +45,8 @@ def start_console(data_dir: Path, mqtt_port: int, broker: str) -> subprocess.Pop
         DEVICE_AUTO_ACCEPT="1",
         MQTT_METRICS_INTERVAL_S="0",
         MQTT_EMBEDDED_BROKER=broker,
+        MQTT_EMBEDDED_SECURE="1" if secure else "0",
+        **extra,
     )
     console = subprocess.Popen(
         [sys.executable, "manage.py", "runconsole", "--port", str(http_port)],
@@ -115,3 +127,47 @@ def test_embedded_mosquitto_delivers_what_a_killed_console_had_not_stored_after_
             console.kill()
         if second is not None:
             stop_console(second)
+
+
+@pytest.mark.skipif(not dynsec_plugin(), reason="Mosquitto's dynamic-security plugin is not installed")
+def test_runconsole_secured_embedded_broker_refuses_anonymous_clients_and_signs_a_provisioned_gateway_in(tmp_path):
+    mqtt_port, tls_port = free_port(), free_port()
+    console = start_console(tmp_path, mqtt_port, "mosquitto", secure=True, MQTT_EMBEDDED_TLS_PORT=str(tls_port))
+    try:
+        wait_for_port(tls_port, timeout=20)
+        assert (tmp_path / "broker" / "ca.crt").exists()
+        anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anonymous")
+        refused = []
+        anonymous.on_connect = lambda client, userdata, flags, reason_code, properties: refused.append(reason_code)
+        anonymous.connect("127.0.0.1", mqtt_port)
+        anonymous.loop_start()
+        wait_until(lambda: refused, 10)
+        anonymous.loop_stop()
+        assert refused[0].is_failure
+
+        # provision_device against the same console: the embedded broker's account file gives it the
+        # console's credentials, as runconsole uses them
+        username, password = json.loads((tmp_path / "broker" / "console-credentials.json").read_text()).values()
+        provisioned = subprocess.run(
+            [sys.executable, "manage.py", "provision_device", DEVICE_ID],
+            cwd=PROJECT_DIR,
+            env=embedded_env(
+                tmp_path,
+                MQTT_URL=f"mqtt://{username}:{password}@127.0.0.1:{mqtt_port}",
+                MQTT_BROKER_ADMIN="dynsec",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        device_password = re.search(r"MQTT password: (\S+)", provisioned).group(1)
+        device = DeviceClient(mqtt_port, username=DEVICE_ID, password=device_password)
+        try:
+            device.send(f"devices/register/{DEVICE_ID}", messages.registration(DEVICE_ID))
+            device.send(f"acuvim/{DEVICE_ID}/telemetry", messages.reading(time.time() - 1))
+            wait_until(lambda: query(tmp_path, COUNT_SQL) == [(1, 1)], 20)
+        finally:
+            device.close()
+    finally:
+        stop_console(console)

@@ -79,15 +79,13 @@ class Command(BaseCommand):
                 "set MQTT_URL with the console's username and password (mqtt://console:PASSWORD@127.0.0.1:PORT): "
                 "the broker's first client is the console's own"
             )
-        directory.mkdir(parents=True, exist_ok=True)
-        if not real and broker_files.write_development_certificates(directory, hostnames):
-            self.stdout.write(f"Development CA and server certificate for {', '.join(hostnames)} in {directory}")
-        document = broker_files.initial_dynsec_document(
-            address.username,
-            address.password,
+        written = broker_files.prepare(
+            directory,
+            hostnames,
+            (address.username, address.password),
             settings.MQTT_TOPIC_PREFIX,
-            settings.MQTT_PROVISIONING_USERNAME,
-            settings.MQTT_PROVISIONING_PASSWORD,
+            (settings.MQTT_PROVISIONING_USERNAME, settings.MQTT_PROVISIONING_PASSWORD),
+            development_certificates=not real,
         )
-        if broker_files.write_dynsec_document(directory / broker_files.DYNSEC_FILE, document):
-            self.stdout.write(f"Broker accounts written: console client {address.username!r}")
+        for line in written:
+            self.stdout.write(line)
