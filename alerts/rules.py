@@ -467,11 +467,16 @@ def _evaluate_health(rule: AlertRule, compiled: CompiledRule, now: datetime) -> 
     rows = list(health_candidates(rule, now).values(*_HEALTH_COLUMNS))
     if not rows:
         return 0
-    values = health_values(rule.field, rows, now)
     states = {
         row.device_id: StateView.of(row)
         for row in AlertRuleState.objects.filter(rule=rule, device__in=[row["pk"] for row in rows])
     }
+    return step_devices(rule, compiled, rows, states, now)
+
+
+def step_devices(rule: AlertRule, compiled: CompiledRule, rows: list[dict], states: dict, now: datetime) -> int:
+    """Step these devices' rule states by their health values now; how many moved."""
+    values = health_values(rule.field, rows, now)
     transitions = 0
     for row in rows:
         value = values.get(row["pk"])

@@ -57,22 +57,11 @@ def load_fleet(count: int, offline_fraction: float, now) -> int:
 def full_scan(rule, compiled, now) -> int:
     """The baseline: the pass before it chose its devices in SQL (every device of the scope, in Python)."""
     from alerts.models import AlertRuleState
-    from alerts.rules import _HEALTH_COLUMNS, StateView, _transition, health_scope, health_values, step
+    from alerts.rules import _HEALTH_COLUMNS, StateView, health_scope, step_devices
 
     rows = list(health_scope(rule).values(*_HEALTH_COLUMNS))
-    values = health_values(rule.field, rows, now)
     states = {row.device_id: StateView.of(row) for row in AlertRuleState.objects.filter(rule=rule)}
-    transitions = 0
-    for row in rows:
-        value = values.get(row["pk"])
-        if value is None:
-            continue
-        state = states.get(row["pk"]) or StateView.idle()
-        phase, since = step(compiled, state, value, now)
-        if (phase, since) != (state.phase, state.since):
-            _transition(compiled, row["pk"], row["device_id"], state, value, now)
-            transitions += 1
-    return transitions
+    return step_devices(rule, compiled, rows, states, now)
 
 
 def reset_alerts() -> None:
