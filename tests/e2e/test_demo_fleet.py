@@ -22,6 +22,9 @@ pytestmark = pytest.mark.e2e
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 FIRST_RUN_DEVICES = 25
 FIRST_RUN_DEADLINE_S = 60
+# After the last gateway is in, the log is watched this long more: reconnect storms and late tracebacks show
+# within seconds of the fleet settling (waiting out the whole minute cost the suite a minute per broker).
+LOG_SETTLE_S = 10
 # What a first-run log must never show: a crash of any thread or task, or SQLite turning a writer away.
 LOG_DEFECTS = ("Traceback", "database is locked", "RuntimeError")
 
@@ -113,7 +116,7 @@ def test_first_run_with_25_demo_gateways_brings_all_in_with_inventory_and_a_clea
     log = output.read_text()
     missing = expected - inventoried(database)
     assert not missing, f"{len(missing)} gateways without inventory after {took:.0f} s; log:\n{log[-3000:]}"
-    time.sleep(max(0.0, FIRST_RUN_DEADLINE_S - (time.monotonic() - started)))  # the whole first minute
+    time.sleep(LOG_SETTLE_S)
     log = output.read_text()
     defects = [line for line in log.splitlines() if any(defect in line for defect in LOG_DEFECTS)]
     assert not defects, f"the first run logged {defects[:5]}; log:\n{log[-3000:]}"
