@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from acuvim_console.core.events import ALERT_CREATED, ALERT_UPDATED, publish_event
+from acuvim_console.core.events import ALERT_CREATED, ALERT_UPDATED, iso_or_none, publish_event
 from acuvim_console.protocol.enums import Severity
 from alerts import notifications
 from alerts.models import Alert, AlertSource, NoticeEvent, Silence
@@ -190,12 +190,9 @@ def alert_event_data(alert: Alert) -> dict:
         "resolved": alert.resolved_at is not None,
         "resolved_by": alert.resolved_by.username if alert.resolved_by_id else None,
         "occurrences": alert.occurrences,
-        "created_at": _iso(alert.created_at),
-        "last_seen_at": _iso(alert.last_seen_at),
-        "acknowledged_at": _iso(alert.acknowledged_at),
-        "resolved_at": _iso(alert.resolved_at),
+        "created_at": iso_or_none(alert.created_at),
+        "last_seen_at": iso_or_none(alert.last_seen_at),
+        "acknowledged_at": iso_or_none(alert.acknowledged_at),
+        "resolved_at": iso_or_none(alert.resolved_at),
     }
 
-
-def _iso(value):
-    return value.isoformat() if value is not None else None

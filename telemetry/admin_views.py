@@ -16,7 +16,7 @@ month, as a table with totals and a link to the same as CSV; its query is checke
 serializer, so the page and the API accept and refuse the same things.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -32,6 +32,7 @@ from devices.models import Device
 from telemetry import queries
 from telemetry.api.serializers import EnergyQuerySerializer
 from telemetry.models import TelemetryRecord
+from telemetry.timebuckets import utc_z
 
 PERMISSION = "telemetry.view_telemetryrecord"
 GROUP_PERMISSION = "groups.view_devicegroup"
@@ -99,7 +100,7 @@ def readings_view(request):
         readings = readings.filter(device=device)
     offset = (page - 1) * PAGE_SIZE
     rows = list(readings.order_by("-ts", "device__device_id")[offset : offset + PAGE_SIZE + 1])
-    query = {"start": _iso(start), "end": _iso(end), "columns": values.get("columns") or "summary"}
+    query = {"start": utc_z(start), "end": utc_z(end), "columns": values.get("columns") or "summary"}
     if device is not None:
         query["device"] = device.device_id
 
@@ -140,7 +141,7 @@ def _csv_url(device, start: datetime, end: datetime) -> str | None:
     if device is None:
         return None
     base = reverse("telemetry-export", kwargs={"device_id": device.device_id})
-    return base + "?" + urlencode({"start": _iso(start), "end": _iso(end)})
+    return base + "?" + urlencode({"start": utc_z(start), "end": utc_z(end)})
 
 
 def _total(values) -> float | None:
@@ -153,9 +154,6 @@ def _shown(value: float | None) -> float | None:
     """To the watt-hour: sums of float increases otherwise end in ...0000001."""
     return None if value is None else round(value, 3)
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @require_GET
@@ -181,7 +179,7 @@ def group_energy_view(request, group, group_admin):
     devices = list(group.devices.values_list("pk", flat=True))
     points = queries.energy(devices, start, end, period)
     totals = [_total(point[key] for point in points) for key in context["keys"]]
-    range_query = urlencode({"start": _iso(start), "end": _iso(end), "period": period})
+    range_query = urlencode({"start": utc_z(start), "end": utc_z(end), "period": period})
     context.update(
         start=start,
         end=end,

@@ -54,6 +54,11 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def utc_z(moment: datetime) -> str:
+    """A time as the telemetry endpoints' query strings and CSV take it: UTC, to the second, with Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class TimeBucket(Func):
     """The start of the `bucket_seconds`-long bucket holding an expression's timestamp (ORM form)."""
 

@@ -89,6 +89,11 @@ class _FailureLog:
 send_failures = _FailureLog(SEND_FAILURE_LOG_INTERVAL_S)
 
 
+def iso_or_none(moment) -> str | None:
+    """A time as events carry it: ISO 8601, or None when there is none."""
+    return moment.isoformat() if moment is not None else None
+
+
 def device_group(device_id: str) -> str:
     return f"device.{device_id}"
 

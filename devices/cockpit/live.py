@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from acuvim_console.core import events
+from acuvim_console.core.events import iso_or_none
 from acuvim_console.protocol.enums import Severity
 from alerts.models import Alert
 from alerts.services import alert_event_data, alert_rows
@@ -55,9 +56,6 @@ DEVICE_STATE_FIELDS = (
     "last_seen",
 )
 
-
-def _iso(value):
-    return value.isoformat() if value is not None else None
 
 
 def fleet_counters() -> dict:
@@ -114,7 +112,7 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
 
 
 def _event(name: str, device_id: str, at, data: dict) -> dict:
-    return {"event": name, "device_id": device_id, "at": _iso(at), "data": {"device_id": device_id, **data}}
+    return {"event": name, "device_id": device_id, "at": iso_or_none(at), "data": {"device_id": device_id, **data}}
 
 
 def last_seen_of(device_ids: list[str]) -> dict:
@@ -122,7 +120,7 @@ def last_seen_of(device_ids: list[str]) -> dict:
     rows = Device.objects.filter(device_id__in=device_ids[:MAX_FOLLOWED]).values_list(
         "device_id", "last_seen", "status"
     )
-    return {device_id: {"last_seen": _iso(seen), "status": status} for device_id, seen, status in rows}
+    return {device_id: {"last_seen": iso_or_none(seen), "status": status} for device_id, seen, status in rows}
 
 
 def fleet_snapshot() -> dict:
@@ -133,8 +131,8 @@ def command_payload(command: Command) -> dict:
     """The command as CommandUpdated/CommandCompleted carry it, plus its times for the page's list."""
     return {
         **command_event_data(command, command.device.device_id),
-        "created_at": _iso(command.created_at),
-        "completed_at": _iso(command.completed_at),
+        "created_at": iso_or_none(command.created_at),
+        "completed_at": iso_or_none(command.completed_at),
     }
 
 
@@ -142,7 +140,7 @@ def device_state(device: Device) -> dict:
     state = {}
     for name in DEVICE_STATE_FIELDS:
         value = getattr(device, name)
-        state[name] = _iso(value) if hasattr(value, "isoformat") else value
+        state[name] = iso_or_none(value) if hasattr(value, "isoformat") else value
     state["config_drift"] = device.config_drift
     return state
 

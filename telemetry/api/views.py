@@ -1,7 +1,6 @@
 """Telemetry endpoints: a device's latest reading, history of any quantity, CSV; energy of a device or group."""
 
 import abc
-from datetime import UTC
 
 import orjson
 from django.http import HttpResponse
@@ -27,6 +26,7 @@ from groups.models import DeviceGroup
 from telemetry import queries
 from telemetry.api import serializers as s
 from telemetry.models import FiveMinuteRollup, HourlyRollup
+from telemetry.timebuckets import utc_z
 
 TAG = "telemetry"
 SOURCE_LABELS = {FiveMinuteRollup: "5m", HourlyRollup: "1h"}
@@ -162,13 +162,10 @@ class EnergyViewBase(TelemetryViewBase, abc.ABC):
         points = queries.energy(device_pks, start, end, period)
         if not self.as_csv:
             return Response(points)
-        rows = ([_iso(point["t"]), *(point[k] for k in s.ENERGY_COLUMNS[1:])] for point in points)
+        rows = ([utc_z(point["t"]), *(point[k] for k in s.ENERGY_COLUMNS[1:])] for point in points)
         filename = f"{name}_energy_{period}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.csv"
         return streaming_download(request, queries.csv_chunks(s.ENERGY_COLUMNS, rows), filename, "text/csv")
 
-
-def _iso(moment) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 ENERGY_SCHEMA = {
