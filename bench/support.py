@@ -33,6 +33,21 @@ def recreate_database(name: str) -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
 
 
+def migrated_database(name: str, quiet_logger: str) -> None:
+    """A fresh database `name` with the console's schema and Django set up on it (point_django_at first);
+    `quiet_logger`'s INFO lines, one per change the benchmark makes, are left out of its output."""
+    import logging
+
+    import django
+
+    recreate_database(name)
+    django.setup()
+    from django.core.management import call_command
+
+    logging.getLogger(quiet_logger).setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+
+
 def drop_database(name: str, force: bool = False) -> None:
     """Close Django's connections, then drop `name`; `force` also ends other processes' sessions on it."""
     import psycopg

@@ -22,7 +22,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.support import copy_devices, drop_database, point_django_at, recreate_database  # noqa: E402
+from bench.support import copy_devices, drop_database, migrated_database, point_django_at  # noqa: E402
 
 DATABASE = "acuvim_bench_alerts"
 point_django_at(DATABASE)
@@ -88,17 +88,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
 
-    recreate_database(DATABASE)
-    import django
-
-    django.setup()
-    import logging
-
-    from django.core.management import call_command
+    migrated_database(DATABASE, quiet_logger="alerts")
     from django.utils import timezone
 
-    logging.getLogger("alerts").setLevel(logging.WARNING)
-    call_command("migrate", verbosity=0)
     from alerts.models import AlertRule
     from alerts.rules import CompiledRule, _evaluate_health
 
