@@ -343,7 +343,7 @@ MQTT_RECONNECT_MAX_S = env_int("MQTT_RECONNECT_MAX_S", 30)
 # Telemetry is written in batches closed by size or age, and acknowledged after the commit.
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 1000)
 MQTT_BATCH_MAX_WAIT_MS = env_int("MQTT_BATCH_MAX_WAIT_MS", 100)
-MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; when full the MQTT thread waits
+MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; at least MQTT_RECEIVE_MAXIMUM (acuvim.W002)
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)

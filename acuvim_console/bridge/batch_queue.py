@@ -1,10 +1,10 @@
-"""A bounded hand-off from the MQTT thread to a batching worker, paid for once per batch rather than per message.
+"""A bounded hand-off from the MQTT thread to a worker, paid for once per batch rather than per message.
 
 `queue.Queue` takes its lock and signals a condition on every put and every get; at 10,000 messages a second
 that bookkeeping was about 4 % of the bridge's CPU. Here the producer appends under one lock and wakes the
 consumer only when the consumer is waiting for exactly that (its first message, or a full batch), and the
 consumer takes a whole batch in one step. Back-pressure stays: `put` waits while `capacity` items are queued,
-so a slow database stops the MQTT thread, and with it the broker's deliveries, instead of growing memory.
+so even a queue smaller than the broker's window (a misconfiguration, acuvim.W002) never grows memory.
 
 Made for one consumer thread. Several are served correctly, but one of them may sit out its timeout
 while another takes the batch it was waiting for.
@@ -41,6 +41,13 @@ class BatchQueue:
                 self._arrived.notify()
             return True
 
+    def put_unless_stopped(self, item, stop: threading.Event) -> bool:
+        """Append `item`, waiting as long as it takes for room; False (not queued) once `stop` is set."""
+        while not self.put(item, timeout=0.5):
+            if stop.is_set():
+                return False
+        return True
+
     def take(self, max_items: int, max_wait: float, idle_timeout: float) -> list:
         """Up to `max_items` items: waits `idle_timeout` for a first one, then fills the batch until `max_wait`
         after the oldest item arrived, so what queued up while the previous batch was being written is not
@@ -64,6 +71,21 @@ class BatchQueue:
             if was_full:
                 self._room.notify_all()
             return batch
+
+    def discard(self, unwanted) -> list:
+        """Remove and return the queued items `unwanted(item)` is true of, making room for the producer."""
+        with self._lock:
+            removed, items, arrivals = [], [], []
+            for item, arrival in zip(self._items, self._arrivals, strict=True):
+                if unwanted(item):
+                    removed.append(item)
+                else:
+                    items.append(item)
+                    arrivals.append(arrival)
+            if removed:
+                self._items, self._arrivals = items, arrivals
+                self._room.notify_all()
+            return removed
 
     def _wait_for(self, count: int, timeout: float) -> bool:
         """With the lock held: wait until `count` items are queued or `timeout` passes."""

@@ -26,3 +26,23 @@ def check_inflight_window(app_configs=None, **kwargs):
             id="acuvim.W001",
         )
     ]
+
+
+@register("acuvim")
+def check_queue_holds_the_window(app_configs=None, **kwargs):
+    """A queue smaller than the in-flight window can fill, and then the MQTT thread waits for room.
+
+    While it waits it reads nothing from the broker, not even the answer to its keepalive ping, so a wait
+    longer than MQTT_KEEPALIVE_S drops the connection. With the queue at least the window, the broker stops
+    sending before a queue is full: a slow or absent database then holds the broker back, not the thread.
+    """
+    size, window = settings.MQTT_QUEUE_SIZE, settings.MQTT_RECEIVE_MAXIMUM
+    if size >= window:
+        return []
+    return [
+        Warning(
+            f"MQTT_QUEUE_SIZE {size} is smaller than MQTT_RECEIVE_MAXIMUM {window}",
+            hint=f"Raise MQTT_QUEUE_SIZE to at least {window}, or lower MQTT_RECEIVE_MAXIMUM.",
+            id="acuvim.W002",
+        )
+    ]

@@ -10,17 +10,22 @@ dropped.
 """
 
 import logging
-import queue
 import threading
 import zlib
-from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
 
+from acuvim_console.bridge.batch_queue import BatchQueue
 from acuvim_console.bridge.device_order import DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
-from acuvim_console.bridge.messages import Inbound, Stopping, describe_failure, retry_while_database_down
+from acuvim_console.bridge.messages import (
+    BrokerSession,
+    Inbound,
+    Stopping,
+    describe_failure,
+    retry_while_database_down,
+)
 from acuvim_console.core import metrics as m
 from acuvim_console.protocol import payloads
 from acuvim_console.protocol.reasons import RejectReason
@@ -47,18 +52,18 @@ ROUTES = {
 class ControlWorkers:
     def __init__(
         self,
-        acknowledge: Callable[[list[Inbound]], None],
+        session: BrokerSession,
         directory: DeviceDirectory,
         order: DeviceOrder,
         stop: threading.Event,
     ):
-        self.acknowledge = acknowledge
+        self.session = session
         self.directory = directory
         self.order = order
         self.stop = stop
         self.attempts = max(1, settings.MQTT_HANDLER_ATTEMPTS)
         count = max(1, settings.MQTT_CONTROL_WORKERS)
-        self.queues: list[queue.Queue[Inbound]] = [queue.Queue(maxsize=settings.MQTT_QUEUE_SIZE) for _ in range(count)]
+        self.queues = [BatchQueue(settings.MQTT_QUEUE_SIZE) for _ in range(count)]
         self.threads: list[threading.Thread] = [threading.Thread() for _ in self.queues]  # not started yet
 
     def start(self) -> None:
@@ -78,38 +83,43 @@ class ControlWorkers:
 
     def queued(self) -> int:
         """Messages waiting for a worker, over all queues (the queue-depth gauge reads it when scraped)."""
-        return sum(inbox.qsize() for inbox in self.queues)
+        return sum(len(inbox) for inbox in self.queues)
 
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the device's queue is full, gives up on stop."""
         shard = zlib.crc32(message.device_id.encode()) % len(self.queues) if message.device_id else 0
-        target = self.queues[shard]
-        while True:
-            try:
-                target.put(message, timeout=0.5)
-                return True
-            except queue.Full:
-                if self.stop.is_set():
-                    return False
+        return self.queues[shard].put_unless_stopped(message, self.stop)
 
-    def _run(self, inbox: queue.Queue) -> None:
+    def drop_redelivered(self) -> int:
+        """Take out of the queues what the resumed session redelivers (the MQTT thread, on connecting)."""
+        dropped = 0
+        for inbox in self.queues:
+            for message in inbox.discard(self.session.redelivered):
+                self.order.control_done(message.device_id, message.arrival)
+                dropped += 1
+        return dropped
+
+    def _run(self, inbox: BatchQueue) -> None:
         try:
-            while not (self.stop.is_set() and inbox.empty()):
-                try:
-                    message = inbox.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                try:
-                    if not self.order.wait_for_telemetry(message.device_id, message.after, self.stop):
-                        raise Stopping
-                    self._handle(message)
-                finally:  # whatever happened, readings held behind this message must not wait forever
-                    self.order.control_done(message.device_id, message.arrival)
-                self.acknowledge([message])
+            while not (self.stop.is_set() and not inbox):
+                for message in inbox.take(1, 0.0, idle_timeout=0.2):
+                    self._work_on(message)
         except Stopping:
             log.info("control worker stopped with a message unhandled; the broker will redeliver it")
         finally:
             connection.close()
+
+    def _work_on(self, message: Inbound) -> None:
+        try:
+            if self.session.redelivered(message):
+                m.REDELIVERED_SKIPPED.inc()
+                return
+            if not self.order.wait_for_telemetry(message.device_id, message.after, self.stop):
+                raise Stopping
+            self._handle(message)
+        finally:  # whatever happened, readings held behind this message must not wait forever
+            self.order.control_done(message.device_id, message.arrival)
+        self.session.acknowledge([message])
 
     def _handle(self, message: Inbound) -> None:
         """Parse, then dispatch with retries; a message that keeps failing is dead-lettered, never re-raised."""

@@ -4,9 +4,11 @@ Telemetry goes to the batching writer and everything else to a control worker pi
 each lane keeps its own order, and this module keeps the order between them. The MQTT thread numbers
 every message as it arrives (`arrival`) and notes what it must wait for (`after`):
 
-- telemetry that arrives while one of its device's control messages (a registration, say) is queued or
-  being handled is held by the writer, unacknowledged, until that message is done, so a new gateway's
-  first readings are stored once its registration has committed instead of being refused as unknown;
+- telemetry that arrives while its device's registration is queued or being handled is held by the
+  writer, unacknowledged, until the registration is done, so a new gateway's first readings are stored
+  once it exists instead of being refused as unknown. Only a registration can change whether or how a
+  reading is stored; a reading does not wait for a heartbeat, status, alert or response before it, or a
+  gateway replaying its SD card (a heartbeat every dozen readings) would be written a dozen rows a batch;
 - a control message waits until the writer has finished the batch holding its device's last earlier
   reading, so a status or heartbeat never overtakes the telemetry sent before it.
 
@@ -29,7 +31,7 @@ class DeviceOrder:
         self._arrivals = 0  # written by the MQTT thread only
         self._lock = threading.Lock()
         self._progress = threading.Condition(self._lock)
-        self._open_control: dict[str, deque[int]] = {}  # device -> arrivals of its unfinished control messages
+        self._open_registrations: dict[str, deque[int]] = {}  # device -> arrivals of its unfinished registrations
         self._newest_telemetry: dict[str, int] = {}  # device -> arrival of its newest reading (MQTT thread)
         self._telemetry_through = NOTHING  # the writer finished every reading up to here, except held ones
         self._held_from: dict[str, int] = {}  # device -> earliest arrival of its readings the writer holds
@@ -37,26 +39,30 @@ class DeviceOrder:
     # --- the MQTT thread, as messages arrive ----------------------------------------------------------
 
     def telemetry_arrived(self, device_id: str) -> tuple[int, int]:
-        """(arrival, after): `after` is the device's newest unfinished control message, or NOTHING."""
+        """(arrival, after): `after` is the device's newest unfinished registration, or NOTHING."""
         self._arrivals += 1
         arrival = self._arrivals
         if len(self._newest_telemetry) >= self.MAX_TRACKED:
             self._prune()
         self._newest_telemetry[device_id] = arrival
-        pending = self._open_control.get(device_id)
+        pending = self._open_registrations.get(device_id)
         if not pending:
             return arrival, NOTHING
         with self._lock:
             return arrival, pending[-1] if pending else NOTHING
 
-    def control_arrived(self, device_id: str | None) -> tuple[int, int]:
-        """(arrival, after): `after` is the device's newest earlier reading, or NOTHING."""
+    def control_arrived(self, device_id: str | None, holds_readings: bool) -> tuple[int, int]:
+        """(arrival, after): `after` is the device's newest earlier reading, or NOTHING.
+
+        With `holds_readings` (a registration), the device's readings that arrive until it is done wait for it.
+        """
         self._arrivals += 1
         arrival = self._arrivals
         if device_id is None:  # refused before it reaches a handler: nothing to order against
             return arrival, NOTHING
-        with self._lock:
-            self._open_control.setdefault(device_id, deque()).append(arrival)
+        if holds_readings:
+            with self._lock:
+                self._open_registrations.setdefault(device_id, deque()).append(arrival)
         return arrival, self._newest_telemetry.get(device_id, NOTHING)
 
     def _prune(self) -> None:
@@ -85,19 +91,19 @@ class DeviceOrder:
         if device_id is None:
             return
         with self._lock:
-            pending = self._open_control.get(device_id)
+            pending = self._open_registrations.get(device_id)
             if pending and arrival in pending:
                 pending.remove(arrival)
                 if not pending:
-                    del self._open_control[device_id]
+                    del self._open_registrations[device_id]
 
     # --- the telemetry writer ------------------------------------------------------------------------
 
     def telemetry_ready(self, device_id: str, after: int) -> bool:
-        """Whether a reading may be handled: the control messages it arrived behind are all done."""
+        """Whether a reading may be handled: the registrations it arrived behind are all done."""
         if after == NOTHING:
             return True
-        pending = self._open_control.get(device_id)
+        pending = self._open_registrations.get(device_id)
         if not pending:
             return True
         with self._lock:

@@ -5,6 +5,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from django.db import InterfaceError, OperationalError, connection
 
@@ -40,6 +41,17 @@ class Inbound:
     def reject(self, reason: str, detail: str) -> None:
         """Refuse this message: log line, counter and dead-letter entry (the caller acknowledges it)."""
         report_rejection(self.device_id, self.topic, reason, detail, kind=self.kind, payload=self.payload)
+
+
+class BrokerSession(Protocol):
+    """What the workers need of the bridge's broker session (acuvim_console.bridge.service.Bridge)."""
+
+    def acknowledge(self, messages: list[Inbound]) -> None:
+        """PUBACK the messages after their commit, on the connection they came in on."""
+
+    def redelivered(self, message: Inbound) -> bool:
+        """Whether the broker sends `message` again: it came unacknowledged on an earlier connection of a
+        session that resumed, so its copy is (or will be) queued behind it and handling it would be twice."""
 
 
 def describe_failure(exc: BaseException) -> str:

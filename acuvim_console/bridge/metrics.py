@@ -41,6 +41,7 @@ def snapshot() -> dict:
         "db_errors": m.total(m.DB_ERRORS),
         "acked": m.total(m.ACKED),
         "acks_skipped_after_reconnect": m.total(m.ACKS_SKIPPED),
+        "redelivered_skipped": m.total(m.REDELIVERED_SKIPPED),
         "connects": m.total(m.BRIDGE_CONNECTS),
         "queued": m.counts(m.QUEUE_DEPTH),
         "batch_size": _mean(m.BATCH_ROWS),

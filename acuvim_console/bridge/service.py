@@ -70,6 +70,7 @@ class Bridge:
         self.connected = threading.Event()
         self._accepting = True
         self._generation = 0
+        self._redelivered_below = 0  # messages of earlier connections come again: the session resumed
         self._ack_lock = threading.Lock()
         self._failed_connects = 0
         self._topics: dict[str, DeviceTopic] = {}
@@ -77,8 +78,8 @@ class Bridge:
         self._received = m.Children(m.MESSAGES_RECEIVED, TopicKind)  # one labelled child per kind, looked up once
         directory = DeviceDirectory()
         self.order = DeviceOrder()
-        self.telemetry = TelemetryWriter(self.acknowledge, directory, self.order, self.stop_event)
-        self.control = ControlWorkers(self.acknowledge, directory, self.order, self.stop_event)
+        self.telemetry = TelemetryWriter(self, directory, self.order, self.stop_event)
+        self.control = ControlWorkers(self, directory, self.order, self.stop_event)
         self.client = self._make_client()
         self._housekeeper = threading.Thread(target=self._keep_house, name="mqtt-housekeeping", daemon=True)
         m.QUEUE_DEPTH.labels("telemetry").set_function(self.telemetry.queue.__len__)
@@ -142,6 +143,12 @@ class Bridge:
             return
         with self._ack_lock:
             self._generation += 1
+            if flags.session_present:
+                self._redelivered_below = self._generation
+        if flags.session_present:  # room for the copies, so this thread never waits on a queue of stale ones
+            dropped = self.telemetry.drop_redelivered() + self.control.drop_redelivered()
+            if dropped:
+                m.REDELIVERED_SKIPPED.inc(dropped)
         self._failed_connects = 0
         m.BRIDGE_CONNECTS.inc()
         m.BRIDGE_CONNECTED.set(1)
@@ -225,7 +232,9 @@ class Bridge:
             return
         if inbound.device_id is None:  # the seed's bare `devices/register`: the id is in the payload
             inbound.device_id = registered_device_id(payload)
-        inbound.arrival, inbound.after = self.order.control_arrived(inbound.device_id)
+        inbound.arrival, inbound.after = self.order.control_arrived(
+            inbound.device_id, holds_readings=parsed.kind == TopicKind.REGISTER
+        )
         self.control.submit(inbound)
 
     # --- acknowledgements (worker threads) ---------------------------------------------------
@@ -246,6 +255,10 @@ class Bridge:
             m.ACKED.inc(acked)
         if skipped:
             m.ACKS_SKIPPED.inc(skipped)
+
+    def redelivered(self, message: Inbound) -> bool:
+        """See BrokerSession.redelivered. On a new session the broker has forgotten them: they are handled."""
+        return message.generation < self._redelivered_below and message.qos > 0
 
     def acknowledge_one(self, mid: int, qos: int, generation: int) -> None:
         with self._ack_lock:

@@ -3,15 +3,14 @@
 Batches close at MQTT_BATCH_SIZE messages or MQTT_BATCH_MAX_WAIT_MS after their first message, whichever
 comes first, so a quiet fleet is not kept waiting and a busy one is written in large statements. The
 queue from the MQTT thread is bounded: when the database is slow or away this thread stops taking
-messages, the queue fills, the MQTT thread blocks, and the broker keeps the rest (its in-flight window is
-bounded by our Receive Maximum). Acknowledgements go out only after the commit.
+messages, the broker's in-flight window (our Receive Maximum, no larger than the queue) fills with
+unacknowledged messages and the broker keeps the rest. Acknowledgements go out only after the commit.
 """
 
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
@@ -23,6 +22,7 @@ from acuvim_console.bridge.batch_queue import BatchQueue
 from acuvim_console.bridge.device_order import NOTHING, DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
 from acuvim_console.bridge.messages import (
+    BrokerSession,
     Inbound,
     Stopping,
     describe_failure,
@@ -39,7 +39,7 @@ from telemetry.ingest import Reading, store_readings
 log = logging.getLogger(__name__)
 
 
-# How often the writer looks again at readings held behind their device's control message.
+# How often the writer looks again at readings held behind their device's registration.
 HELD_POLL_S = 0.01
 IDLE_POLL_S = 0.2
 
@@ -49,12 +49,12 @@ class TelemetryWriter:
 
     def __init__(
         self,
-        acknowledge: Callable[[list[Inbound]], None],
+        session: BrokerSession,
         directory: DeviceDirectory,
         order: DeviceOrder,
         stop: threading.Event,
     ):
-        self.acknowledge = acknowledge
+        self.session = session
         self.directory = directory
         self.order = order
         self.stop = stop
@@ -62,7 +62,7 @@ class TelemetryWriter:
         self.max_wait = settings.MQTT_BATCH_MAX_WAIT_MS / 1000.0
         self.attempts = max(1, settings.MQTT_HANDLER_ATTEMPTS)
         self.queue = BatchQueue(settings.MQTT_QUEUE_SIZE)
-        self._held: list[Inbound] = []  # readings waiting for their device's earlier control message
+        self._held: list[Inbound] = []  # readings waiting for their device's earlier registration
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -78,10 +78,11 @@ class TelemetryWriter:
 
     def submit(self, message: Inbound) -> bool:
         """Called by the MQTT thread; blocks while the queue is full (back-pressure), gives up on stop."""
-        while not self.queue.put(message, timeout=0.5):
-            if self.stop.is_set():
-                return False
-        return True
+        return self.queue.put_unless_stopped(message, self.stop)
+
+    def drop_redelivered(self) -> int:
+        """Take out of the queue what the resumed session redelivers (the MQTT thread, on connecting)."""
+        return len(self.queue.discard(self.session.redelivered))
 
     def _run(self) -> None:
         try:
@@ -101,13 +102,17 @@ class TelemetryWriter:
         try:
             if ready:
                 self._handle(ready)
-                self.acknowledge(ready)
+                self.session.acknowledge(ready)
         finally:
             self.order.telemetry_progress(batch[-1].arrival if batch else NOTHING, held_from)
 
     def _release(self, batch: list[Inbound]) -> tuple[list[Inbound], dict[str, int]]:
-        """Readings free of earlier control messages, in arrival order; the others stay in `_held`."""
-        waiting = self._held
+        """Readings free of earlier registrations, in arrival order; the others stay in `_held`.
+
+        Readings the broker redelivers after a resumed session are dropped here: their copies follow.
+        """
+        waiting = self._not_redelivered(self._held)
+        batch = self._not_redelivered(batch)
         if not waiting and not [message for message in batch if message.after != NOTHING]:
             return batch, {}
         ready, held, held_from = [], [], {}
@@ -122,6 +127,12 @@ class TelemetryWriter:
             m.HELD_FOR_ORDER.inc(len(held) - len(waiting))
         self._held = held
         return ready, held_from
+
+    def _not_redelivered(self, messages: list[Inbound]) -> list[Inbound]:
+        kept = [message for message in messages if not self.session.redelivered(message)]
+        if len(kept) < len(messages):
+            m.REDELIVERED_SKIPPED.inc(len(messages) - len(kept))
+        return kept
 
     def _handle(self, messages: list[Inbound]) -> None:
         """Parse and store; if storing fails for a reason other than an outage, isolate the message at fault."""

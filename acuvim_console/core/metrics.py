@@ -97,6 +97,11 @@ WORKER_RESTARTS = Counter(
     "acuvim_mqtt_worker_restarts", "Bridge worker threads found dead and started again.", registry=REGISTRY
 )
 ACKED = Counter("acuvim_mqtt_acked", "Messages acknowledged to the broker after their commit.", registry=REGISTRY)
+REDELIVERED_SKIPPED = Counter(
+    "acuvim_mqtt_redelivered_skipped",
+    "Queued messages of an earlier connection left to the copy the resumed session redelivers.",
+    registry=REGISTRY,
+)
 ACKS_SKIPPED = Counter(
     "acuvim_mqtt_acks_skipped",
     "Acknowledgements left out because the connection they belong to is gone (the broker resends).",

@@ -76,3 +76,17 @@ def test_a_batch_larger_than_the_queue_closes_when_the_queue_is_full():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError, match="at least one"):
         BatchQueue(capacity=0)
+
+
+def test_discarded_items_leave_the_queue_and_free_room_for_a_waiting_producer():
+    queue = BatchQueue(capacity=4)
+    for n in range(4):
+        queue.put(n, timeout=0)
+    put = threading.Thread(target=lambda: queue.put("late", timeout=5))
+    put.start()
+    time.sleep(0.05)
+    assert queue.discard(lambda n: n in (1, 3)) == [1, 3]
+    put.join(2)
+    assert not put.is_alive()
+    assert queue.discard(lambda n: False) == []
+    assert queue.take(max_items=10, max_wait=0, idle_timeout=1) == [0, 2, "late"]

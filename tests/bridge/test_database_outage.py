@@ -33,20 +33,27 @@ def _stream(device_client, device_id: str, start: float, count: int, pause_every
             time.sleep(0.05)
 
 
-def test_telemetry_table_locked_for_seconds_then_released_loses_nothing(start_bridge, device_client, settings):
-    settings.MQTT_QUEUE_SIZE = 100  # small, so the MQTT thread blocks and the broker holds the backlog
+def test_telemetry_table_locked_past_the_keepalive_loses_nothing_and_keeps_the_connection(
+    start_bridge, device_client, settings
+):
+    """The in-flight window fills, the broker holds the rest, and the MQTT thread, never waiting on a full
+    queue, keeps answering the broker: the connection outlives a commit stall of several keepalives."""
+    settings.MQTT_RECEIVE_MAXIMUM = settings.MQTT_QUEUE_SIZE = 100  # small: the broker holds the backlog
+    settings.MQTT_BATCH_SIZE = 30
+    settings.MQTT_KEEPALIVE_S = 2
     start_bridge()
     device = make_device()
     start = time.time() - 3600
     with telemetry_table_locked():
         publishing = threading.Thread(target=_stream, args=(device_client, device.device_id, start, 1500))
         publishing.start()
-        time.sleep(3)
+        time.sleep(3 * settings.MQTT_KEEPALIVE_S)
         assert metrics.snapshot()["stored"] == 0, "nothing can be committed while the table is locked"
-        assert metrics.snapshot()["acked"] < 1500, "nothing may be acknowledged before its commit"
+        assert metrics.snapshot()["received_total"] <= 100, "the broker sends no more than the window"
     publishing.join(30)
     wait_until(lambda: TelemetryRecord.objects.filter(device=device).count() == 1500, timeout=30)
     assert metrics.snapshot()["stored"] == 1500
+    assert metrics.snapshot()["connects"] == 1, "the stall did not cost the connection"
 
 
 def test_killed_database_connections_are_reopened_and_nothing_is_lost(bridge, device_client):

@@ -77,3 +77,34 @@ def test_a_batch_in_flight_when_the_broker_restarts_is_redelivered_and_stored_on
         assert TelemetryRecord.objects.filter(device=device).count() == 2 * PER_PHASE
     finally:
         publisher.close()
+
+
+def test_messages_queued_behind_a_blocked_batch_when_the_broker_restarts_are_left_to_their_redelivered_copies(
+    own_broker, start_bridge, settings
+):
+    """The resumed session redelivers everything unacknowledged, so the old connection's queued messages are
+    skipped (counted), not written a second time: handling both copies is what made a reconnect during a
+    catch-up snowball (each copy waited behind the other, past the keepalive, into the next reconnect)."""
+    settings.MQTT_RECONNECT_MIN_S = 1
+    settings.MQTT_RECONNECT_MAX_S = 2
+    settings.MQTT_BATCH_SIZE = 50
+    readings = 10 * settings.MQTT_BATCH_SIZE
+    bridge = start_bridge()
+    device = make_device()
+    start = time.time() - 3600
+    publisher = DeviceClient(own_broker.port, max_inflight=100)
+    try:
+        with telemetry_table_locked():
+            mids = _publish(publisher, device, start, range(readings))
+            mids.append(publisher.publish(f"acuvim/{device.device_id}/heartbeat", messages.heartbeat()))
+            publisher.wait_acknowledged(mids, timeout=20)
+            wait_until(lambda: metrics.snapshot()["received_total"] == readings + 1)
+            own_broker.restart()
+            wait_until(lambda: bridge.connected.is_set(), timeout=20)
+        wait_until(lambda: TelemetryRecord.objects.filter(device=device).count() == readings, timeout=30)
+        wait_until(lambda: metrics.snapshot().get("redelivered_skipped", 0) >= readings - settings.MQTT_BATCH_SIZE)
+        snapshot = metrics.snapshot()
+        assert snapshot.get("duplicates", 0) <= settings.MQTT_BATCH_SIZE, "only the batch being written went twice"
+        assert snapshot["stored"] == readings
+    finally:
+        publisher.close()

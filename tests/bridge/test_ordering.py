@@ -5,10 +5,11 @@ import time
 
 from acuvim_console.bridge.device_order import NOTHING, DeviceOrder
 from acuvim_console.bridge.directory import DeviceDirectory
+from acuvim_console.bridge.metrics import snapshot as bridge_snapshot
 from devices.models import Device
 from telemetry.models import TelemetryRecord
 from tests.bridge import messages
-from tests.bridge.conftest import wait_until
+from tests.bridge.conftest import DeviceClient, wait_until
 from tests.factories import make_device, next_device_id
 from tests.support.metrics import metrics
 
@@ -55,7 +56,7 @@ def test_readings_sent_before_a_registration_are_handled_before_it(bridge, devic
 
 def test_readings_wait_for_the_control_message_they_arrived_behind():
     order = DeviceOrder()
-    register, _ = order.control_arrived("ACV-A")
+    register, _ = order.control_arrived("ACV-A", holds_readings=True)
     reading, after = order.telemetry_arrived("ACV-A")
     _, other_after = order.telemetry_arrived("ACV-B")
     assert after == register and other_after == NOTHING
@@ -63,15 +64,24 @@ def test_readings_wait_for_the_control_message_they_arrived_behind():
     assert order.telemetry_ready("ACV-B", other_after)
     order.control_done("ACV-A", register)
     assert order.telemetry_ready("ACV-A", after)
-    later, _ = order.control_arrived("ACV-A")  # a newer control message does not hold an older reading
+    later, _ = order.control_arrived("ACV-A", holds_readings=True)  # a newer one does not hold an older reading
     assert order.telemetry_ready("ACV-A", after)
     assert later > reading
+
+
+def test_a_heartbeat_does_not_hold_the_readings_after_it():
+    """Only a registration decides how a reading is stored; a replay with a heartbeat every dozen readings
+    must not be written a dozen rows a batch."""
+    order = DeviceOrder()
+    order.control_arrived("ACV-A", holds_readings=False)
+    _, after = order.telemetry_arrived("ACV-A")
+    assert after == NOTHING and order.telemetry_ready("ACV-A", after)
 
 
 def test_a_control_message_waits_until_the_writer_has_handled_earlier_readings():
     order, stop = DeviceOrder(), threading.Event()
     reading, _ = order.telemetry_arrived("ACV-A")
-    _, after = order.control_arrived("ACV-A")
+    _, after = order.control_arrived("ACV-A", holds_readings=False)
     assert after == reading
     done = threading.Event()
     waiter = threading.Thread(target=lambda: order.wait_for_telemetry("ACV-A", after, stop) and done.set())
@@ -86,7 +96,7 @@ def test_a_control_message_waits_until_the_writer_has_handled_earlier_readings()
 def test_a_waiting_control_message_gives_up_when_the_bridge_stops():
     order, stop = DeviceOrder(), threading.Event()
     order.telemetry_arrived("ACV-A")
-    _, after = order.control_arrived("ACV-A")
+    _, after = order.control_arrived("ACV-A", holds_readings=False)
     stop.set()
     assert order.wait_for_telemetry("ACV-A", after, stop) is False
 
@@ -111,3 +121,30 @@ def test_the_directory_does_not_cache_an_unknown_read_while_the_device_registere
     directory = _RacingDirectory(device_id)
     assert directory.resolve({device_id}) == {device_id: (None, None)}  # this batch read before the commit
     assert directory.resolve({device_id})[device_id][0] is not None  # the next one must not see a cached "unknown"
+
+
+def test_a_backlog_replayed_with_a_heartbeat_every_dozen_readings_is_written_in_full_batches(
+    own_broker, start_bridge
+):
+    """What three gateways replaying their SD cards send to a bridge that was away (the soak's catch-up):
+    readings are not held behind heartbeats, so the writer's batches are full, not a dozen rows a device."""
+    devices, readings = 3, 1500
+    device_ids = [make_device().device_id for _ in range(devices)]
+    start_bridge(client_id="backlog-bridge").stop()  # its persistent session queues what follows
+    publisher = DeviceClient(own_broker.port, max_inflight=1000)
+    try:
+        start, mids = time.time() - readings * 5, []
+        for n in range(1, readings + 1):
+            for device_id in device_ids:
+                mids.append(publisher.publish(f"acuvim/{device_id}/telemetry", messages.reading(start + 5 * n, seq=n)))
+                if n % 12 == 0:
+                    mids.append(publisher.publish(f"acuvim/{device_id}/heartbeat", messages.heartbeat()))
+        publisher.wait_acknowledged(mids[-1000:], timeout=60)
+    finally:
+        publisher.close()
+    metrics.reset()
+    batches_before = bridge_snapshot()["batch_size"]["count"]
+    start_bridge(client_id="backlog-bridge")
+    wait_until(lambda: TelemetryRecord.objects.count() == devices * readings, timeout=120, interval=0.2)
+    assert metrics.snapshot().get("held_for_order", 0) == 0
+    assert bridge_snapshot()["batch_size"]["count"] - batches_before <= devices * readings / 100
