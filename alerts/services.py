@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from acuvim_console.core.events import ALERT_CREATED, ALERT_UPDATED, iso_or_none, publish_event
@@ -167,6 +167,17 @@ def silence_devices(alerts, *, duration: timedelta, reason: str, user) -> list[S
         Silence(device_id=device, reason=reason, starts_at=now, ends_at=now + duration, created_by=user)
         for device in devices
     )
+
+
+def open_alert_counts() -> tuple[dict[str, int], int]:
+    """Open alerts by severity (every severity, 0 included) and how many of them nobody acknowledged yet.
+
+    The fleet's figures wherever they are shown: the dashboard API, the admin dashboard and its live counters.
+    """
+    open_alerts = Alert.objects.filter(resolved_at__isnull=True).order_by()
+    by_severity = dict(open_alerts.values_list("severity").annotate(n=Count("pk")))
+    counts = {severity: by_severity.get(severity, 0) for severity in Severity.values}
+    return counts, open_alerts.filter(acknowledged=False).count()
 
 
 def alert_rows():
