@@ -154,6 +154,18 @@ def resolve_alerts(alerts, user) -> int:
     )
 
 
+# What an operator may choose for a silence from an inbox (the alert list's and the device page's): a
+# bounded list, not free text.
+SILENCE_DURATIONS = {
+    "30m": ("30 minutes", timedelta(minutes=30)),
+    "1h": ("1 hour", timedelta(hours=1)),
+    "4h": ("4 hours", timedelta(hours=4)),
+    "24h": ("24 hours", timedelta(hours=24)),
+    "7d": ("7 days", timedelta(days=7)),
+}
+DEFAULT_SILENCE = "4h"
+
+
 def silence_devices(alerts, *, duration: timedelta, reason: str, user) -> list[Silence]:
     """From the inbox: silence each device of these alerts for `duration`, with the operator's reason.
 

@@ -16,7 +16,7 @@ from acuvim_console.core.admin_json import json_body, json_response, require_per
 from acuvim_console.protocol.commands import OPERATOR_COMMANDS, CommandValidationError
 from acuvim_console.protocol.config import DEFAULT_CONFIG, InvalidConfig, redact_secrets
 from acuvim_console.protocol.quantities import CHART_SETS, chart_sets
-from alerts.services import alert_event_data, alert_rows
+from alerts.services import DEFAULT_SILENCE, SILENCE_DURATIONS, alert_event_data, alert_rows
 from devices.cockpit.forms import COMMAND_EXAMPLES, CommandForm
 from devices.cockpit.live import command_payload, device_state, latest_telemetry
 from devices.models import Device
@@ -128,8 +128,6 @@ def changed_settings(current: dict, edited: dict) -> dict:
 
 def silence_durations() -> list[tuple[str, str, bool]]:
     """The choices of the device page's silence, the same as the alert list's."""
-    from alerts.admin_views import DEFAULT_SILENCE, SILENCE_DURATIONS
-
     return [(key, label, key == DEFAULT_SILENCE) for key, (label, _) in SILENCE_DURATIONS.items()]
 
 
