@@ -13,4 +13,4 @@ class ConsoleConfig(AppConfig):
         import acuvim_console.bridge.checks  # noqa: F401  (registers the bridge's settings checks)
         from acuvim_console.scheduler import sync_periodic_tasks_after_migrate
 
-        post_migrate.connect(sync_periodic_tasks_after_migrate, dispatch_uid="devices.sync_periodic_tasks")
+        post_migrate.connect(sync_periodic_tasks_after_migrate, dispatch_uid="acuvim_console.sync_periodic_tasks")

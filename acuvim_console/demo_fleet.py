@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from acuvim_console.env import env_int
+from devices.registry.provisioning import provision_device
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ def console_url() -> str:
 def provision(device_ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """Accept the demo gateways (spread over two groups): each one's fresh device token, and its fresh MQTT
     password where the console manages the broker's accounts."""
-    from devices.registry.provisioning import provision_device
-
     tokens, mqtt_passwords = {}, {}
     for index, device_id in enumerate(device_ids):
         provisioned = provision_device(

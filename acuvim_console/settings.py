@@ -431,6 +431,25 @@ HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECOND
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (acuvim_console.security): everything the console serves comes from its own
+# origin, the admin, the websocket pages and Swagger UI (vendored by drf-spectacular-sidecar, loaded by
+# SpectacularSwaggerSplitView without inline scripts). So scripts are 'self' only; styles also allow inline
+# attributes because the admin uses them; images and fonts allow data: URIs (Swagger UI icons); websocket
+# pages connect to the same host over ws:/wss:.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 HTTPS = env_bool("HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from alerts import admin_views
 from alerts.dry_run import dry_run
 from alerts.models import Alert, AlertRule, Delivery, Notice, NotificationChannel, Silence
-from alerts.services import acknowledge_alerts, resolve_alerts, silence_devices
+from alerts.services import DEFAULT_SILENCE, SILENCE_DURATIONS, acknowledge_alerts, resolve_alerts, silence_devices
 from devices.admin.filters import DeviceIdFilter
 
 
@@ -113,7 +113,7 @@ class AlertAdmin(admin.ModelAdmin):
             self.message_user(request, f"Nothing silenced: {exc}.", messages.ERROR)
             return
         created = silence_devices(queryset, duration=duration, reason=reason, user=request.user)
-        label = admin_views.SILENCE_DURATIONS[fields.cleaned_data["silence_for"] or admin_views.DEFAULT_SILENCE][0]
+        label = SILENCE_DURATIONS[fields.cleaned_data["silence_for"] or DEFAULT_SILENCE][0]
         self.message_user(request, f"{len(created)} device(s) silenced for {label}; their alerts stay open.")
 
     def has_acknowledge_permission(self, request):

@@ -20,17 +20,16 @@ from django.views.decorators.http import require_POST
 from acuvim_console.core.admin_json import json_body, json_response, require_permission
 from alerts.dry_run import dry_run
 from alerts.models import Alert, Silence
-from alerts.services import acknowledge_alerts, alert_event_data, alert_rows, resolve_alerts, silence_devices
+from alerts.services import (
+    DEFAULT_SILENCE,
+    SILENCE_DURATIONS,
+    acknowledge_alerts,
+    alert_event_data,
+    alert_rows,
+    resolve_alerts,
+    silence_devices,
+)
 
-# What an operator may choose for a silence from the inbox: a bounded list, not free text.
-SILENCE_DURATIONS = {
-    "30m": ("30 minutes", timedelta(minutes=30)),
-    "1h": ("1 hour", timedelta(hours=1)),
-    "4h": ("4 hours", timedelta(hours=4)),
-    "24h": ("24 hours", timedelta(hours=24)),
-    "7d": ("7 days", timedelta(days=7)),
-}
-DEFAULT_SILENCE = "4h"
 # Silence.reason holds 200 characters; the inbox appends who and when (about 70).
 REASON_MAX = 120
 PERMISSIONS = {

@@ -42,6 +42,7 @@ from alerts.models import (
     RuleOp,
     RulePhase,
 )
+from alerts.services import escalate_alert, raise_alert, resolve_alert
 from devices.choices import UNACCEPTED_STATUSES, CommandStatus, DeviceStatus
 from devices.models import Command, Device
 
@@ -396,8 +397,6 @@ def _write_state(rule_id, device_pk, state: StateView, phase, since, ts, value) 
 
 def _act(rule: CompiledRule, device_pk, device_id: str, before: str | None, after: str | None, value) -> None:
     """Open the alert on entering firing from idle or pending; resolve it on leaving to idle."""
-    from alerts.services import raise_alert, resolve_alert
-
     device = Device(pk=device_pk, device_id=device_id)
     if after == RulePhase.FIRING and before in (None, RulePhase.PENDING):
         raise_alert(
@@ -629,8 +628,6 @@ def _escalate(now: datetime) -> int:
     Once only: escalate_alert's update is conditional on the alert not having that severity yet, so two
     passes running at once (two beat workers) escalate it once.
     """
-    from alerts.services import escalate_alert
-
     waiting = (
         Alert.objects.filter(resolved_at__isnull=True, rule__enabled=True, rule__escalate_after_s__isnull=False)
         .exclude(severity=F("rule__escalate_to"))
@@ -646,8 +643,6 @@ def _escalate(now: datetime) -> int:
 
 def _retire(rules: dict) -> int:
     """Resolve alerts whose rule was deleted or disabled, and forget the disabled rules' states."""
-    from alerts.services import resolve_alert
-
     disabled = [pk for pk, rule in rules.items() if not rule.enabled]
     AlertRuleState.objects.filter(rule_id__in=disabled).delete()
     orphans = Alert.objects.filter(alert_type__startswith=RULE_ALERT_PREFIX, resolved_at__isnull=True).exclude(

@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from acuvim_console.core.events import ALERT_CREATED, ALERT_UPDATED, iso_or_none, publish_event
@@ -154,6 +154,18 @@ def resolve_alerts(alerts, user) -> int:
     )
 
 
+# What an operator may choose for a silence from an inbox (the alert list's and the device page's): a
+# bounded list, not free text.
+SILENCE_DURATIONS = {
+    "30m": ("30 minutes", timedelta(minutes=30)),
+    "1h": ("1 hour", timedelta(hours=1)),
+    "4h": ("4 hours", timedelta(hours=4)),
+    "24h": ("24 hours", timedelta(hours=24)),
+    "7d": ("7 days", timedelta(days=7)),
+}
+DEFAULT_SILENCE = "4h"
+
+
 def silence_devices(alerts, *, duration: timedelta, reason: str, user) -> list[Silence]:
     """From the inbox: silence each device of these alerts for `duration`, with the operator's reason.
 
@@ -167,6 +179,17 @@ def silence_devices(alerts, *, duration: timedelta, reason: str, user) -> list[S
         Silence(device_id=device, reason=reason, starts_at=now, ends_at=now + duration, created_by=user)
         for device in devices
     )
+
+
+def open_alert_counts() -> tuple[dict[str, int], int]:
+    """Open alerts by severity (every severity, 0 included) and how many of them nobody acknowledged yet.
+
+    The fleet's figures wherever they are shown: the dashboard API, the admin dashboard and its live counters.
+    """
+    open_alerts = Alert.objects.filter(resolved_at__isnull=True).order_by()
+    by_severity = dict(open_alerts.values_list("severity").annotate(n=Count("pk")))
+    counts = {severity: by_severity.get(severity, 0) for severity in Severity.values}
+    return counts, open_alerts.filter(acknowledged=False).count()
 
 
 def alert_rows():

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from acuvim_console.protocol.config import redact_secrets
 from acuvim_console.protocol.enums import CommandName, ConnectionType, DeviceOtaState, ResetReason
 from acuvim_console.protocol.identity import validate_device_id
 from devices.choices import CommandStatus, DeviceStatus
@@ -145,8 +146,6 @@ class DeviceConfig(models.Model):
         return f"{self.device_id} config v{self.version}"
 
     def redacted(self) -> dict:
-        from acuvim_console.protocol.config import redact_secrets
-
         return redact_secrets(self.document)
 
 

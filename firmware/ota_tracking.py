@@ -9,7 +9,7 @@ booted and was marked valid: a success answer alone could come from a device tha
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from acuvim_console.protocol.enums import DeviceOtaState
+from acuvim_console.protocol.enums import DeviceOtaState, OtaStage
 from devices.choices import FINAL_COMMAND_STATUSES, CommandStatus
 from devices.models import Device
 from firmware.models import OtaState, RolloutDevice
@@ -22,13 +22,13 @@ IN_FLIGHT_STATES = (OtaState.SENT, OtaState.DOWNLOADING, OtaState.VERIFYING, Ota
 FAILED_STATES = (OtaState.FAILED, OtaState.ROLLED_BACK, OtaState.TIMED_OUT)
 FINAL_STATES = (*FAILED_STATES, OtaState.SUCCEEDED, OtaState.CANCELLED)
 
-# The device's progress stages (protocol: downloading, verifying, writing, rebooting). The image is written
-# to the OTA slot as it arrives, so `writing` is still part of the transfer.
+# The rollout state of each of the device's progress stages. The image is written to the OTA slot as it
+# arrives, so `writing` is still part of the transfer.
 STAGE_STATES = {
-    "downloading": OtaState.DOWNLOADING,
-    "writing": OtaState.DOWNLOADING,
-    "verifying": OtaState.VERIFYING,
-    "rebooting": OtaState.REBOOTING,
+    OtaStage.DOWNLOADING: OtaState.DOWNLOADING,
+    OtaStage.WRITING: OtaState.DOWNLOADING,
+    OtaStage.VERIFYING: OtaState.VERIFYING,
+    OtaStage.REBOOTING: OtaState.REBOOTING,
 }
 
 

@@ -1,9 +1,11 @@
-"""The floors of the house (docs/architecture.md) hold, and the import rules that keep them would catch a breach.
+"""The floors of the house (docs/architecture.md) hold, the import rules that keep them would catch a breach, and
+the README's table of rooms matches the tree.
 
 `lint-imports` reads the contracts in pyproject.toml. These tests run it on the tree as it is, and on copies of
 the tree with one import that breaks a rule, to show that each kind of breach fails the build.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +56,8 @@ def add_import(root: Path, module: str, statement: str) -> None:
         ("acuvim_console.protocol.topics", "import devices.models", "not allowed to import devices"),
         # A module importing an admin module, which nothing but the admin and the URL conf may do.
         ("firmware.rollouts", "from alerts import admin", "firmware is not allowed to import alerts.admin"),
+        # The cockpit reaching into the alert list's admin views for what the alerts' services own.
+        ("devices.cockpit.views", "from alerts import admin_views", "not allowed to import alerts.admin_views"),
         # Two modules of one package importing each other.
         ("alerts.rules", "from alerts import tasks", "No cycles are allowed in alerts"),
     ],
@@ -63,3 +67,21 @@ def test_a_breaking_import_fails_the_check(tree_copy, module, statement, complai
     result = lint_imports(tree_copy)
     assert result.returncode != 0
     assert complaint in " ".join(result.stdout.split()), result.stdout
+
+
+def rooms_table() -> str:
+    """The README's "where things live" table: the rows between its header and the next section."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    start = readme.index("| floor | place | job |")
+    return readme[start : readme.index("\n## ", start)]
+
+
+def test_the_readme_names_every_top_level_folder_and_only_paths_that_exist():
+    named = re.findall(r"`([^`\s]+)`", rooms_table())
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    folders = {path.split("/")[0] for path in tracked if "/" in path}
+    full_paths = [name for name in named if name.split("/")[0] in folders and "/" in name]
+    assert [path for path in full_paths if not (PROJECT_DIR / path).exists()] == []
+    assert sorted(folders - {path.split("/")[0] for path in full_paths}) == []

@@ -16,17 +16,17 @@ from rest_framework.views import APIView
 from acuvim_console.core.api.permissions import PROTECTED, VIEW_DEVICE
 from acuvim_console.core.api.schema import ERROR_RESPONSES
 from acuvim_console.protocol.enums import Severity
-from alerts.models import Alert
+from alerts.services import open_alert_counts
 from devices.choices import UNACCEPTED_STATUSES, CommandStatus, DeviceStatus
 from devices.models import Command, Device
+from devices.registry.status import devices_by_status
 from telemetry.models import TelemetryRecord
 from telemetry.queries import messages_per_minute
 
 
 def device_counts() -> dict[str, int]:
-    by_status = dict(Device.objects.order_by().values_list("status").annotate(n=Count("pk")))
-    counts = {status: by_status.get(status, 0) for status in DeviceStatus.values}
-    counts["total"] = sum(by_status.values())
+    counts = devices_by_status()
+    counts["total"] = sum(counts.values())
     counts["config_drift"] = (
         Device.objects.exclude(desired_config_hash="")
         .exclude(status__in=UNACCEPTED_STATUSES)
@@ -37,12 +37,8 @@ def device_counts() -> dict[str, int]:
 
 
 def alert_counts() -> dict[str, int]:
-    open_alerts = Alert.objects.filter(resolved_at__isnull=True).order_by()
-    by_severity = dict(open_alerts.values_list("severity").annotate(n=Count("pk")))
-    counts = {severity: by_severity.get(severity, 0) for severity in Severity.values}
-    counts["active"] = sum(by_severity.values())
-    counts["unacknowledged"] = open_alerts.filter(acknowledged=False).count()
-    return counts
+    by_severity, unacknowledged = open_alert_counts()
+    return {**by_severity, "active": sum(by_severity.values()), "unacknowledged": unacknowledged}
 
 
 def fleet_stats(now=None) -> dict:

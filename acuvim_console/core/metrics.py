@@ -140,6 +140,18 @@ COMMAND_PROBLEMS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+FIRMWARE_UPLOADS_REJECTED = Counter(
+    "acuvim_firmware_uploads_rejected",
+    "Firmware images refused at upload (admin or API), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+DEVICE_AUTH_REFUSED = Counter(
+    "acuvim_firmware_device_auth_refused",
+    "Gateway requests to the firmware endpoints refused for their device token, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
 HTTP_REQUEST_SECONDS = Histogram(
     "acuvim_http_request_seconds",
     "Time to answer an HTTP request, by URL route pattern (not the path), method and status class.",

@@ -19,4 +19,4 @@ class OperatorsConfig(AppConfig):
 
         credentials.connect()
         log_masking.install()
-        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="devices.sync_roles")
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="acuvim_console.operators.sync_roles")

@@ -61,6 +61,15 @@ class CommandName(models.TextChoices):
 
 
 
+class OtaStage(models.TextChoices):
+    """The `stage` of an `ota_update` command's progress answers, in the order a gateway reports them."""
+
+    DOWNLOADING = "downloading", "Downloading"
+    VERIFYING = "verifying", "Verifying"
+    WRITING = "writing", "Writing"
+    REBOOTING = "rebooting", "Rebooting"
+
+
 class PresenceState(models.TextChoices):
     ONLINE = "online", "Online"
     OFFLINE = "offline", "Offline"

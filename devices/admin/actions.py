@@ -17,6 +17,7 @@ from acuvim_console.protocol.commands import CommandValidationError
 from devices.admin.forms import AddToGroupForm, FirmwareChoiceForm
 from devices.choices import UNACCEPTED_STATUSES
 from devices.cockpit.forms import COMMAND_EXAMPLES, CommandForm
+from devices.control.commands import batch_summary, send_command, send_group_command
 
 APPLY_FIELD = "apply"
 MAX_SELECTION = 1000
@@ -98,8 +99,6 @@ def too_many(modeladmin, request, queryset) -> bool:
 
 def send_command_to_selection(modeladmin, request, queryset):
     """Devices action: one command (validated once) to each accepted device of the selection."""
-    from devices.control.commands import send_command
-
     if too_many(modeladmin, request, queryset):
         return None
     form = CommandForm(request.POST if is_applied(request) else None)
@@ -150,8 +149,6 @@ def add_selection_to_group(modeladmin, request, queryset):
 
 def send_command_to_groups(modeladmin, request, queryset):
     """Groups action: a command batch per selected group, then a page with each batch's summary."""
-    from devices.control.commands import batch_summary, send_group_command
-
     form = CommandForm(request.POST if is_applied(request) else None)
     if form.is_bound and form.is_valid():
         command, params = form.cleaned_data["command"], form.cleaned_data["params"]

@@ -7,17 +7,15 @@ cost the same for ten devices and for ten thousand.
 
 
 from django.core.cache import cache
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from acuvim_console.core import events
 from acuvim_console.core.events import iso_or_none
-from acuvim_console.protocol.enums import Severity
-from alerts.models import Alert
-from alerts.services import alert_event_data, alert_rows
-from devices.choices import FINAL_COMMAND_STATUSES, DeviceStatus
+from alerts.services import alert_event_data, alert_rows, open_alert_counts
+from devices.choices import FINAL_COMMAND_STATUSES
 from devices.control.commands import command_event_data
 from devices.models import Command, Device, DeviceStatusChange
+from devices.registry.status import devices_by_status, status_change_event_data
 from firmware.models import Rollout, RolloutStatus
 from telemetry.ingest import telemetry_event_data
 from telemetry.queries import latest, messages_per_minute
@@ -72,14 +70,11 @@ def fleet_counters() -> dict:
 
 def _compute_fleet_counters() -> dict:
     now = timezone.now()
-    by_status = dict(Device.objects.order_by().values_list("status").annotate(n=Count("pk")))
-    open_alerts = Alert.objects.filter(resolved_at__isnull=True).aggregate(
-        **{severity: Count("pk", filter=Q(severity=severity)) for severity in Severity.values}
-    )
+    open_alerts, unacknowledged = open_alert_counts()
     return {
-        "devices": {status: by_status.get(status, 0) for status in DeviceStatus.values},
+        "devices": devices_by_status(),
         "alerts": open_alerts,
-        "alerts_unacknowledged": Alert.objects.filter(resolved_at__isnull=True, acknowledged=False).count(),
+        "alerts_unacknowledged": unacknowledged,
         "rollouts_running": Rollout.objects.filter(status=RolloutStatus.RUNNING).count(),
         "messages_per_minute": messages_per_minute(now),
         "at": now.isoformat(),
@@ -93,7 +88,9 @@ def recent_events(limit: int = RECENT_EVENTS_LIMIT) -> list[dict]:
             events.DEVICE_STATUS_CHANGED,
             change.device.device_id,
             change.changed_at,
-            {"from": change.from_status, "status": change.to_status, "reason": change.reason},
+            status_change_event_data(
+                change.device.device_id, change.from_status, change.to_status, change.reason, change.changed_at
+            ),
         )
         for change in DeviceStatusChange.objects.select_related("device").order_by("-changed_at")[:limit]
     ]

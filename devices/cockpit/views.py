@@ -16,10 +16,14 @@ from acuvim_console.core.admin_json import json_body, json_response, require_per
 from acuvim_console.protocol.commands import OPERATOR_COMMANDS, CommandValidationError
 from acuvim_console.protocol.config import DEFAULT_CONFIG, InvalidConfig, redact_secrets
 from acuvim_console.protocol.quantities import CHART_SETS, chart_sets
-from alerts.services import alert_event_data, alert_rows
+from alerts.services import DEFAULT_SILENCE, SILENCE_DURATIONS, alert_event_data, alert_rows
 from devices.cockpit.forms import COMMAND_EXAMPLES, CommandForm
 from devices.cockpit.live import command_payload, device_state, latest_telemetry
+from devices.control.commands import send_command
+from devices.control.config_push import push_config
 from devices.models import Device
+from firmware.models import RolloutDevice
+from telemetry.queries import history, quantity_history
 
 # Range -> (span, bucket): about 300-360 points per chart whatever the range.
 HISTORY_RANGES = {
@@ -40,8 +44,6 @@ def telemetry_history(request, pk):
     avg, min and max of that set's quantities, for a chart with min/max bands.
     """
     require_permission(request, "telemetry.view_telemetryrecord")
-    from telemetry.queries import history, quantity_history
-
     device = get_object_or_404(Device, pk=pk)
     range_name = request.GET.get("range", DEFAULT_RANGE)
     if range_name not in HISTORY_RANGES:
@@ -62,8 +64,6 @@ def telemetry_history(request, pk):
 @require_POST
 def send_device_command(request, pk):
     """The command panel: `{"command": "ping", "params": {}}` -> the queued command, or the errors."""
-    from devices.control.commands import send_command
-
     require_permission(request, "devices.send_command")
     device = get_object_or_404(Device, pk=pk)
     try:
@@ -77,8 +77,6 @@ def send_device_command(request, pk):
 @require_POST
 def push_device_config(request, pk):
     """The config editor: the edited document is compared with the desired one; only changes are pushed."""
-    from devices.control.config_push import push_config
-
     require_permission(request, "devices.push_config")
     device = get_object_or_404(Device, pk=pk)
     try:
@@ -128,15 +126,11 @@ def changed_settings(current: dict, edited: dict) -> dict:
 
 def silence_durations() -> list[tuple[str, str, bool]]:
     """The choices of the device page's silence, the same as the alert list's."""
-    from alerts.admin_views import DEFAULT_SILENCE, SILENCE_DURATIONS
-
     return [(key, label, key == DEFAULT_SILENCE) for key, (label, _) in SILENCE_DURATIONS.items()]
 
 
 def cockpit_context(request, device: Device) -> dict:
     """Everything the device page renders on first paint; the websocket keeps it current afterwards."""
-    from firmware.models import RolloutDevice
-
     user = request.user
     return {
         "device_state": device_state(device),

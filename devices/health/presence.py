@@ -17,6 +17,7 @@ from acuvim_console.protocol.enums import PresenceState
 from alerts.models import AlertType
 from alerts.services import resolve_alert
 from devices.choices import DeviceStatus
+from devices.control.commands import deliver_pending
 from devices.models import Device
 from devices.registry.freshness import device_time, is_stale
 from devices.registry.status import change_status
@@ -44,13 +45,9 @@ def handle_status(device: Device, payload: dict, received_at: datetime) -> bool:
         changed = change_status(device, DeviceStatus.ONLINE, reason="status online", at=received_at)
         if changed:
             resolve_alert(device, AlertType.DEVICE_OFFLINE, reason="status online")
-            transaction.on_commit(lambda: _deliver_pending(device))
+            transaction.on_commit(lambda: deliver_pending(device))
         return changed
     reason = f"status offline ({payload['reason']})" if payload.get("reason") else "status offline"
     return change_status(device, DeviceStatus.OFFLINE, reason=reason, at=received_at)
 
 
-def _deliver_pending(device: Device) -> None:
-    from devices.control.commands import deliver_pending
-
-    deliver_pending(device)

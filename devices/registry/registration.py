@@ -17,6 +17,7 @@ from django.db import transaction
 
 from acuvim_console.core.events import DEVICE_REGISTERED, publish_event
 from devices.choices import DeviceStatus
+from devices.control.commands import deliver_pending
 from devices.models import Device
 from devices.registry.freshness import device_time, is_stale
 from devices.registry.status import change_status
@@ -60,7 +61,7 @@ def handle_registration(device_id: str, payload: dict, received_at: datetime) ->
     else:
         _accept_or_bring_online(device, created)
     if device.status in ACCEPTED_STATUSES:
-        transaction.on_commit(lambda: _deliver_pending(device))
+        transaction.on_commit(lambda: deliver_pending(device))
     log.info(
         "%s: registered (%s, fw %s, status %s)",
         device_id,
@@ -118,7 +119,3 @@ def _acceptance_reason(device: Device) -> str | None:
     return None
 
 
-def _deliver_pending(device: Device) -> None:
-    from devices.control.commands import deliver_pending
-
-    deliver_pending(device)

@@ -1,14 +1,24 @@
 """Device status transitions: the one place that changes a device's status, records it and announces it."""
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from acuvim_console.audit.models import AuditAction
 from acuvim_console.audit.recording import device_target, record
-from acuvim_console.core.events import DEVICE_STATUS_CHANGED, publish_event
+from acuvim_console.core.events import DEVICE_STATUS_CHANGED, iso_or_none, publish_event
 from devices.choices import UNACCEPTED_STATUSES, DeviceStatus
 from devices.models import Device, DeviceStatusChange
 from devices.registry.mqtt_credentials import disable_mqtt_client
+
+
+def devices_by_status() -> dict[str, int]:
+    """How many devices are in each status (every status, 0 included), in one grouped query on the indexed column.
+
+    The fleet's figures wherever they are shown: the dashboard API, the admin dashboard and its live counters.
+    """
+    by_status = dict(Device.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    return {status: by_status.get(status, 0) for status in DeviceStatus.values}
 
 
 @transaction.atomic
@@ -39,11 +49,14 @@ def change_status(device: Device, new_status: DeviceStatus, reason: str = "", at
 
 def announce_status_change(device_id: str, old_status: str, new_status: str, reason: str, at) -> None:
     """The live event for one transition (also used by the health sweep, which changes statuses in bulk)."""
-    publish_event(
-        DEVICE_STATUS_CHANGED,
-        {"device_id": device_id, "from": old_status, "status": new_status, "reason": reason, "at": at.isoformat()},
-        device_id=device_id,
-    )
+    data = status_change_event_data(device_id, old_status, new_status, reason, at)
+    publish_event(DEVICE_STATUS_CHANGED, data, device_id=device_id)
+
+
+def status_change_event_data(device_id: str, old_status: str, new_status: str, reason: str, at) -> dict:
+    """What DeviceStatusChanged carries for one device, for the live event and for the dashboard's recent events
+    (built from the stored transition): the list a page starts with and the events that extend it agree."""
+    return {"device_id": device_id, "from": old_status, "status": new_status, "reason": reason, "at": iso_or_none(at)}
 
 
 @transaction.atomic
