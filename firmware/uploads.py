@@ -6,19 +6,22 @@ de-duplicated and stored the same way whichever door it came through.
 
 import logging
 import os
+from collections import Counter
 
 from django.db import IntegrityError, transaction
 from django.utils.text import get_valid_filename
 
 from acuvim_console.audit.models import AuditAction
 from acuvim_console.audit.recording import record
-from acuvim_console.core.metrics import FIRMWARE_UPLOADS_REFUSED
 from firmware import conf
 from firmware.images import ImageInfo, InvalidFirmwareImage, RejectionReason, inspect_app_image
 from firmware.models import FirmwareVersion
 from firmware.versions import parse_version
 
 log = logging.getLogger(__name__)
+
+# Rejections by reason since the process started, for the health page and tests.
+rejections: Counter[str] = Counter()
 
 DUPLICATE_VERSION = "duplicate_version"
 DUPLICATE_IMAGE = "duplicate_image"
@@ -57,7 +60,7 @@ def upload_firmware(
         _refuse_duplicates(info)
         return _store(file, info, name, release_notes=release_notes, mandatory=mandatory, hardware=hardware, user=user)
     except UploadRejected as rejected:
-        FIRMWARE_UPLOADS_REFUSED.labels(rejected.reason).inc()
+        rejections[rejected.reason] += 1
         log.warning("firmware upload %r by %s rejected (%s): %s", name, user or "-", rejected.reason, rejected)
         raise
 

@@ -127,23 +127,11 @@ WEBSOCKETS = Gauge(
     registry=REGISTRY,
 )
 
-# --- commands, firmware and the API ----------------------------------------------------------------------------
+# --- commands and the API ----------------------------------------------------------------------------
 
 COMMAND_PROBLEMS = Counter(
     "acuvim_command_problems",
     "Command publishes skipped or failed, and device answers ignored, by reason.",
-    ["reason"],
-    registry=REGISTRY,
-)
-FIRMWARE_UPLOADS_REFUSED = Counter(
-    "acuvim_firmware_uploads_refused",
-    "Firmware uploads refused (admin form or API), by reason (firmware.images.RejectionReason, duplicates).",
-    ["reason"],
-    registry=REGISTRY,
-)
-DEVICE_AUTH_REFUSED = Counter(
-    "acuvim_device_auth_refused",
-    "Gateway requests refused for their device token, by reason (malformed, unknown_token, not_accepted).",
     ["reason"],
     registry=REGISTRY,
 )
