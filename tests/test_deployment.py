@@ -101,3 +101,17 @@ def test_env_example_documents_every_setting_read_from_the_environment():
     names -= {"TEST_DB_SUFFIX"}  # test-only
     missing = sorted(name for name in names if f"{name}=" not in documented)
     assert not missing, f".env.example lacks {json.dumps(missing)}"
+
+
+def test_the_checklists_name_only_tests_that_exist():
+    """docs/deployment.md says which test shows each security item (seed 10.2): a test renamed or removed
+    must take its line in the guide with it, or the checklist would vouch for something nothing checks."""
+    guide = (PROJECT_DIR / "docs" / "deployment.md").read_text()
+    named = re.findall(r"`((?:firmware_src/)?tests/[\w/]+\.py)(?:::(\w+))?`", guide)
+    assert any(test for _, test in named), "the checklist names no test"
+    missing = []
+    for path, test in named:
+        module = PROJECT_DIR / path
+        if not module.is_file() or (test and not re.search(rf"^def {test}\(", module.read_text(), re.M)):
+            missing.append(f"{path}::{test}" if test else path)
+    assert not missing, f"docs/deployment.md names tests that do not exist: {missing}"

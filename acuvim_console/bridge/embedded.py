@@ -9,7 +9,7 @@ console's own account made on first start, and an account per gateway (the demo 
 by provisioning, exactly as in production. Otherwise its database is in DATA_DIR/mosquitto.
 Elsewhere it is amqtt, a pure-Python broker on its own event loop thread, for first runs and
 demos: it speaks MQTT 3.1.1 only, keeps nothing on disk and does not deliver messages queued for an
-offline session. MQTT_EMBEDDED_BROKER chooses (connection.embedded_broker). The bridge is the same code
+offline session. MQTT_EMBEDDED_BROKER chooses (mqtt_connection.embedded_broker). The bridge is the same code
 the `mqtt_bridge` command runs, against whichever broker is configured.
 """
 

@@ -4,7 +4,7 @@ dynamic-security control topic (`$CONTROL/dynamic-security/v1`), with the consol
 MQTT_BROKER_ADMIN chooses: `dynsec` drives the plugin; `none` (development, the embedded broker, tests
 that do not need a broker) turns every operation into a log line, so provisioning and approval work the
 same without a secured broker. The commands are the plugin's documented JSON API; talking MQTT with paho
-rather than running `mosquitto_ctrl` keeps TLS, credentials and timeouts in one place (connection.py).
+rather than running `mosquitto_ctrl` keeps TLS, credentials and timeouts in one place (mqtt_connection.py).
 """
 
 import json

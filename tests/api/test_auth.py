@@ -1,7 +1,11 @@
 """Login, refresh rotation, the current user, registration by admins, and login throttling."""
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import AccessToken
 
 from acuvim_console.operators.roles import ADMIN, OPERATOR, VIEWER, role_of
 from tests.api.conftest import client_for
@@ -50,6 +54,17 @@ def test_refresh_rotates_and_the_used_refresh_token_stops_working(anon_client, u
     assert first.json()["refresh"] != tokens["refresh"] and first.json()["access"]
     replay = anon_client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json")
     assert replay.status_code == 401
+
+
+def test_access_tokens_expire_after_the_configured_lifetime_and_are_then_401(anon_client, users):
+    """Seed 10.2, "JWT tokens: expiry": a stolen access token is good for JWT_ACCESS_HOURS at most."""
+    issued = AccessToken(login(anon_client, users[VIEWER].username).json()["access"])
+    lifetime = django_settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    assert issued["exp"] - issued["iat"] == lifetime.total_seconds()
+    issued.set_exp(lifetime=timedelta(seconds=-1))  # the same token, as it is once its lifetime has passed
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued}")
+    response = anon_client.get("/api/auth/me")
+    assert response.status_code == 401 and "expired" in response.content.decode().lower(), response.content
 
 
 def test_an_invalid_token_is_401_with_a_bearer_challenge(anon_client):

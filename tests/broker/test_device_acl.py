@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.core.management import call_command
 
+from acuvim_console.audit.models import AuditAction, AuditLog
 from acuvim_console.bridge.health_check import bridge_online
 from acuvim_console.bridge.service import Bridge
 from acuvim_console.core import mqtt_publisher as publisher
@@ -120,6 +121,39 @@ def test_rotation_disconnects_and_refuses_the_old_password_and_the_new_one_works
     assert old_session.disconnected.wait(WAIT_S)
     assert refused(clients(username, old_password)[1])
     assert not clients(username, new.password)[1].is_failure
+
+
+def test_rotating_in_the_admin_shows_the_new_password_once_and_leaves_retired_devices_refused(
+    console_settings, client, clients
+):
+    """The admin's rotation (a lost or stolen gateway): the old session is kicked, the old password refused,
+    the new one works and is audited without itself; a decommissioned device is not enabled again."""
+    device_id, retired_id = next_device_id(), next_device_id()
+    username, old_password = provision(device_id)
+    _, retired_password = provision(retired_id)
+    old_session, _ = clients(username, old_password)
+    retired = Device.objects.get(device_id=retired_id)
+    decommission_device(retired, user=make_user())
+    admin = make_user(ADMIN)
+    client.force_login(admin)
+    device = Device.objects.get(device_id=device_id)
+    response = client.post(
+        "/admin/devices/device/", {"action": "rotate_mqtt_credentials", "_selected_action": [device.pk, retired.pk]}
+    )
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert "messages" not in response.cookies
+    page = response.content.decode()
+    password = re.search(rf'data-mqtt-password="{device_id}">([^<]+)<', page).group(1)
+    assert f'data-mqtt-password="{retired_id}"' not in page
+    assert old_session.disconnected.wait(WAIT_S), "the broker kept the session of the old password"
+    assert refused(clients(username, old_password)[1])
+    assert not clients(username, password)[1].is_failure
+    assert refused(clients(retired_id, retired_password)[1])
+    device.refresh_from_db()
+    assert device.mqtt_password_hash == hash_token(password)
+    issued = AuditLog.objects.filter(action=AuditAction.MQTT_CREDENTIALS_ISSUED, target=f"device {device_id}")
+    assert [entry.actor for entry in issued] == [admin.username, ""]  # the admin's rotation, then provisioning
+    assert password not in json.dumps([entry.detail for entry in issued])
 
 
 def test_factory_fresh_gateways_may_only_register_and_never_as_a_provisioned_device(

@@ -2,7 +2,7 @@
 the admin shows it read-only, and `GET /api/audit` serves it to Admins only (issue 15)."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.urls import reverse
@@ -104,6 +104,24 @@ def test_user_creation_role_password_and_deactivation_are_audited(admin_client, 
     changed = only(AuditAction.USER_CHANGED)
     assert changed.detail == {"fields": {"email": ["", "fe@example.com"]}}
     assert "password" not in str(changed.detail)
+
+
+def test_role_permission_changes_and_user_deletion_are_audited(users):
+    role = Group.objects.get(name=VIEWER)
+    permission = Permission.objects.get(content_type__app_label="devices", codename="send_command")
+    earlier = list(AuditLog.objects.values_list("pk", flat=True))  # the roles' own setup is audited too
+    role.permissions.add(permission)
+    role.permissions.remove(permission)
+    changes = AuditLog.objects.filter(action=AuditAction.ROLE_PERMISSIONS_CHANGED, target=f"role {VIEWER}").exclude(
+        pk__in=earlier
+    )
+    assert sorted((entry.detail["change"], tuple(entry.detail["permissions"])) for entry in changes) == [
+        ("add", ("devices.send_command",)),
+        ("remove", ("devices.send_command",)),
+    ]
+    viewer = users[VIEWER]
+    viewer.delete()
+    assert only(AuditAction.USER_DELETED).target == f"user {viewer.username}"
 
 
 def test_entries_cannot_be_changed_or_deleted_not_even_in_sql(users):
