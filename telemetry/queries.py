@@ -26,6 +26,7 @@ from acuvim_console.protocol.quantities import (
     Aggregate,
     Quantity,
 )
+from telemetry.fields import ByteCodeField
 from telemetry.models import (
     FiveMinuteRollup,
     HourlyRollup,
@@ -310,6 +311,8 @@ def _export_with_copy(device, start: datetime, end: datetime, kind: str) -> Iter
         field = model._meta.get_field(name)
         if isinstance(field, models.DateTimeField):
             expressions.append(sql.SQL(iso).format(sql.Identifier(field.column)))
+        elif isinstance(field, ByteCodeField):
+            expressions.append(sql.SQL(field.word_sql(connection.ops.quote_name(field.column))))
         elif isinstance(field, models.BooleanField):
             flag = sql.SQL("CASE WHEN {} THEN 'true' ELSE 'false' END")
             expressions.append(flag.format(sql.Identifier(field.column)))
