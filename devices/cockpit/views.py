@@ -40,7 +40,8 @@ def telemetry_history(request, pk):
     avg, min and max of that set's quantities, for a chart with min/max bands.
     """
     require_permission(request, "telemetry.view_telemetryrecord")
-    from telemetry.queries import history, quantity_history
+    from telemetry.api.views import points_response
+    from telemetry.queries import history_json, quantity_history_json
 
     device = get_object_or_404(Device, pk=pk)
     range_name = request.GET.get("range", DEFAULT_RANGE)
@@ -53,10 +54,10 @@ def telemetry_history(request, pk):
     end = timezone.now()
     body = {"device_id": device.device_id, "range": range_name, "bucket_seconds": bucket_seconds}
     if chart_set is None:
-        return json_response({**body, "points": history(device, end - span, end, bucket_seconds)})
+        return points_response({**body, "points": history_json(device, end - span, end, bucket_seconds)})
     fields = CHART_SETS[chart_set][1]
-    points = quantity_history(device, end - span, end, bucket_seconds, fields, ["avg", "min", "max"])
-    return json_response({**body, "set": chart_set, "fields": list(fields), "points": points})
+    points = quantity_history_json(device, end - span, end, bucket_seconds, fields, ["avg", "min", "max"])
+    return points_response({**body, "set": chart_set, "fields": list(fields), "points": points})
 
 
 @require_POST

@@ -63,8 +63,8 @@ def test_history_averages_per_bucket_inside_the_range(viewer_client):
 def test_history_query_helper_matches_the_endpoint_contract():
     device = make_device()
     insert_readings(device, T0, 7, 60)
-    points = queries.history(device, T0, T0 + timedelta(minutes=7), 180)
-    assert [p["t"] for p in points] == [T0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=6)]
+    points = json.loads(queries.history_json(device, T0, T0 + timedelta(minutes=7), 180))
+    assert [p["t"] for p in points] == ["2026-11-01T00:00:00Z", "2026-11-01T00:03:00Z", "2026-11-01T00:06:00Z"]
     assert set(points[0]) == {"t", "samples", "frequency", "voltage_avg", "current_avg", "power_total", "power_factor"}
     assert [p["samples"] for p in points] == [3, 3, 1]
     assert queries.latest(device).seq == 6
