@@ -155,8 +155,8 @@ def rebuild_tables(apps, schema_editor):
     Recreated rather than altered: `ALTER COLUMN ... TYPE` keeps a column where it is (an `integer` seq
     between the 8-byte columns would be padded back to 8), and a dropped column (0007's) keeps a bit in
     every row's null bitmap, which makes a rollup row without NULLs carry a 24-byte bitmap anyway. The
-    new tables get the same partitions as the old ones (hypertables on TimescaleDB); their indexes are
-    created after the copy, and the maintenance pass compacts their closed partitions again. SQLite
+    new tables get the same partitions as the old ones (hypertables on TimescaleDB); their block-range
+    indexes are built after the copy, and the maintenance pass compacts their closed partitions again. SQLite
     stores what it stored before (seq as an integer, the words themselves) and keeps its tables.
     """
     connection = schema_editor.connection
@@ -192,7 +192,9 @@ def rebuild_tables(apps, schema_editor):
                 f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
                 f"SELECT {', '.join(values)} FROM {REBUILD_SCHEMA}.{quote(model._meta.db_table)} AS l"
             )
-        cursor.execute(f"DROP SCHEMA {REBUILD_SCHEMA} CASCADE")
+            # Table by table (a hypertable's chunks go with it), then the schema, empty by now.
+            cursor.execute(f"DROP TABLE {REBUILD_SCHEMA}.{quote(model._meta.db_table)}")
+        cursor.execute(f"DROP SCHEMA {REBUILD_SCHEMA}")
 
 
 def _partitions_of(cursor, table: str) -> list[str]:
