@@ -3,7 +3,8 @@
 A reading is identified by `(device, ts)`, its primary key: redelivered MQTT messages and SD-card
 replays hit it and are dropped by `ON CONFLICT DO NOTHING`. Every quantity of the protocol's record
 has a typed column (acuvim_console.protocol.quantities); keys the protocol does not know stay in `extra`, NULL when
-there are none, so a reading costs ~280 bytes instead of the ~1,000 of a record kept whole as JSON.
+there are none, so a reading costs ~300 bytes (a 255-byte row and its key entry) instead of the ~1,000 of a
+record kept whole as JSON.
 
 On PostgreSQL the three tables are partitioned by time (telemetry.partitions): retention drops whole
 partitions. Django's admin cannot register a model with a composite key, so the admin's readings list is
