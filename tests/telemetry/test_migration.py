@@ -132,11 +132,20 @@ ROLLUP_0007 = (
     "VALUES (%s, '2026-11-24 16:00+00', 60, 230.5, 12345.6, 0.4)"
 )
 ROLLUP_TABLES = ("telemetry_fiveminuterollup", "telemetry_hourlyrollup")
+# The readings' day gets its partitions, as a running console's maintenance pass would have made them.
+WITH_THE_DAYS_PARTITIONS = """
+from datetime import UTC, datetime, timedelta
+from telemetry import partitions
+day = datetime(2026, 11, 24, tzinfo=UTC)
+for scheme in partitions.schemes().values():
+    partitions.ensure_partitions(scheme, day, day + timedelta(days=1))
+"""
 
 
 @pytest.mark.django_db
 def test_postgresql_rebuild_keeps_every_reading_and_rollup_row_in_the_narrower_layout(postgresql_url):
     migrate_to_the_old_layout(postgresql_url, "0007_rollups_keep_only_last_of_counters")
+    manage(postgresql_url, "shell", "-c", WITH_THE_DAYS_PARTITIONS)
     with psycopg.connect(postgresql_url) as db:
         for ts, seq, source, link, extra in READINGS_0007:
             db.execute(INSERT_0007, [DEVICE, ts, ts, seq, source, link, extra])
@@ -155,6 +164,10 @@ def test_postgresql_rebuild_keeps_every_reading_and_rollup_row_in_the_narrower_l
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = 'telemetry_telemetryrecord'::regclass AND attname IN ('seq', 'source', 'connection')"
         ).fetchall())  # fmt: skip
+        holders = db.execute(
+            "SELECT DISTINCT tableoid::regclass::text FROM telemetry_telemetryrecord UNION ALL "
+            "SELECT DISTINCT tableoid::regclass::text FROM telemetry_hourlyrollup"
+        ).fetchall()
         (dropped,) = db.execute(
             "SELECT count(*) FROM pg_attribute JOIN pg_inherits ON inhrelid = attrelid OR inhparent = attrelid "
             "WHERE attisdropped"
@@ -166,3 +179,6 @@ def test_postgresql_rebuild_keeps_every_reading_and_rollup_row_in_the_narrower_l
     assert rollups == [[(60, pytest.approx(230.5), 12345.6, 0.4)]] * 2
     assert types == {"seq": "integer", "source": '"char"', "connection": '"char"'}
     assert dropped == 0  # 0007's columns are gone from the rebuilt tables and their partitions
+    # The rebuilt tables have the partitions the old ones had, and the rows are back in them.
+    assert sorted(holder for (holder,) in holders) == ["telemetry_hourlyrollup_p20261110",
+                                                       "telemetry_telemetryrecord_p20261124"]  # fmt: skip
