@@ -38,10 +38,10 @@ _ARRAYS = (
     ("device_id", "uuid", False),
     ("ts", "timestamptz", False),
     ("received_at", "timestamptz", False),
-    ("seq", "int8", True),
+    ("seq", "int4", True),
     ("ts_estimated", "bool", True),
-    ("source", "text", False),
-    ("connection", "text", False),
+    ("source", '"char"', False),
+    ("connection", '"char"', False),
     ("record", "json", False),
     ("extra", "json", False),
 )
@@ -180,15 +180,20 @@ def _latest_per_device(readings: list[Reading]) -> list[Reading]:
     return sorted(latest.values(), key=lambda reading: reading.device_id)
 
 
+_SOURCE = TelemetryRecord._meta.get_field("source")
+_CONNECTION = TelemetryRecord._meta.get_field("connection")
+
+
 def _insert_postgresql(readings: list[Reading]) -> int:
+    source_code, connection_code = _SOURCE.code, _CONNECTION.code
     arrays = {
         "device_id": [reading.device_pk for reading in readings],
         "ts": [reading.ts for reading in readings],
         "received_at": [reading.received_at for reading in readings],
         "seq": [reading.seq for reading in readings],
         "ts_estimated": [reading.ts_estimated for reading in readings],
-        "source": [reading.source for reading in readings],
-        "connection": [reading.connection for reading in readings],
+        "source": [source_code(reading.source) for reading in readings],  # one byte each (ByteCodeField)
+        "connection": [connection_code(reading.connection) for reading in readings],
         "record": [reading.data_json for reading in readings],
         "extra": [reading.extra_json() for reading in readings],
     }

@@ -1,4 +1,5 @@
-"""The steps of migration 0005: from one JSON record per reading to typed columns in partitioned tables.
+"""The steps of migrations 0005 (one JSON record per reading to typed columns in partitioned tables) and
+0008 (every telemetry table rewritten in its narrower layout).
 
 Every reading survives: its quantities come from the stored record (the five chart columns of the old
 table where the record lacks them), keys the protocol does not define go to `extra`, and so does an
@@ -6,6 +7,10 @@ instantaneous value too large for single precision (no meter sends one; the reco
 PostgreSQL copies in one INSERT ... SELECT after creating the partitions the old readings fall into
 (hypertables instead where TimescaleDB is available, see telemetry.timescale); SQLite (embedded mode,
 small databases) copies in Python, a chunk at a time.
+
+0008 keeps every row too: a `seq` beyond `integer` (the ingest never accepted one, but an old database
+may hold it) and a source or link outside the codes go to `extra` under their protocol names, where
+TelemetryRecord.as_record finds them.
 """
 
 import json
@@ -136,3 +141,92 @@ def _portable_row(row, envelope: int) -> tuple:
             extra[quantity.field], value = value, None
         values.append(value)
     return (*row[:envelope], *values, json.dumps(extra) if extra else None)
+
+
+# --- 0008 -------------------------------------------------------------------------------------------
+REBUILD_SCHEMA = "telemetry_rebuild"
+INT4_MAX = 2**31 - 1
+_REBUILT_MODELS = ("TelemetryRecord", *_ROLLUP_MODELS)
+
+
+def rebuild_tables(apps, schema_editor):
+    """PostgreSQL: each telemetry table set aside in a schema of its own, recreated in the models' layout, refilled.
+
+    Recreated rather than altered: `ALTER COLUMN ... TYPE` keeps a column where it is (an `integer` seq
+    between the 8-byte columns would be padded back to 8), and a dropped column (0007's) keeps a bit in
+    every row's null bitmap, which makes a rollup row without NULLs carry a 24-byte bitmap anyway. The
+    new tables get the same partitions as the old ones (hypertables on TimescaleDB); their block-range
+    indexes are built after the copy, and the maintenance pass compacts their closed partitions again. SQLite
+    stores what it stored before (seq as an integer, the words themselves) and keeps its tables.
+    """
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    quote = schema_editor.quote_name
+    models = [apps.get_model("telemetry", name) for name in _REBUILT_MODELS]
+    schemes = partitions.schemes()
+    hypertables = timescale.enabled()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
+        starts = {}
+        for model in models:
+            table = model._meta.db_table
+            # A hypertable's chunks stay where TimescaleDB keeps them; plain partitions move with their parent.
+            children = [] if hypertables else _partitions_of(cursor, table)
+            starts[model] = [start for name in children if (start := partitions.start_from_name(name)) is not None]
+            for name in (table, *children):
+                cursor.execute(f"ALTER TABLE {quote(name)} SET SCHEMA {REBUILD_SCHEMA}")
+    if hypertables:
+        timescale.create_hypertables(schema_editor, models, schemes)
+    else:
+        for model in models:
+            scheme = schemes[model.__name__]
+            partitions.create_partitioned_table(schema_editor, model, scheme)
+            for start in starts[model]:
+                partitions.ensure_partitions(scheme, start, start + scheme.span)
+    with connection.cursor() as cursor:
+        for model in models:
+            columns = [field.column for field in model._meta.local_concrete_fields]
+            values = [_rebuilt_value(model, column, quote) for column in columns]
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+                f"SELECT {', '.join(values)} FROM {REBUILD_SCHEMA}.{quote(model._meta.db_table)} AS l"
+            )
+            # Table by table (a hypertable's chunks go with it), then the schema, empty by now.
+            cursor.execute(f"DROP TABLE {REBUILD_SCHEMA}.{quote(model._meta.db_table)}")
+        cursor.execute(f"DROP SCHEMA {REBUILD_SCHEMA}")
+
+
+def _partitions_of(cursor, table: str) -> list[str]:
+    cursor.execute(
+        "SELECT child.relname FROM pg_inherits JOIN pg_class AS child ON child.oid = pg_inherits.inhrelid "
+        "WHERE pg_inherits.inhparent = %s::regclass",
+        [table],
+    )
+    return [name for (name,) in cursor.fetchall()]
+
+
+def _rebuilt_value(model, column: str, quote) -> str:
+    """The old row's value for the new column; what the new column cannot hold goes to `extra`."""
+    if model.__name__ != "TelemetryRecord" or column not in ("seq", "source", "connection", "extra"):
+        return f"l.{quote(column)}"
+    if column == "seq":
+        return f"CASE WHEN l.seq <= {INT4_MAX} THEN l.seq END"
+    if column != "extra":
+        field = model._meta.get_field(column)
+        fallback = field.codes.get(field.default, "") if isinstance(field.default, str) else ""
+        return f"{_code_case(field, column)} ELSE '{fallback}' END"
+    misfits = {
+        "seq": f"CASE WHEN l.seq > {INT4_MAX} THEN l.seq END",
+        **{
+            key: f"CASE WHEN {_code_case(model._meta.get_field(name), name)} END IS NULL THEN l.{name} END"
+            for key, name in (("src", "source"), ("conn", "connection"))
+        },
+    }
+    kept = "jsonb_strip_nulls(jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in misfits.items()) + "))"
+    return f"CASE WHEN {kept} = '{{}}'::jsonb THEN l.extra ELSE (COALESCE(l.extra::jsonb, '{{}}') || {kept})::json END"
+
+
+def _code_case(field, column: str) -> str:
+    """`CASE l.<column> WHEN '<word>' THEN '<code>' ...` (left open for the caller's ELSE and END)."""
+    return f"CASE l.{column} " + " ".join(f"WHEN '{word}' THEN '{code}'" for word, code in field.codes.items())

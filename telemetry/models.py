@@ -3,7 +3,8 @@
 A reading is identified by `(device, ts)`, its primary key: redelivered MQTT messages and SD-card
 replays hit it and are dropped by `ON CONFLICT DO NOTHING`. Every quantity of the protocol's record
 has a typed column (acuvim_console.protocol.quantities); keys the protocol does not know stay in `extra`, NULL when
-there are none, so a reading costs ~280 bytes instead of the ~1,000 of a record kept whole as JSON.
+there are none, so a reading costs ~300 bytes (a 255-byte row and its key entry) instead of the ~1,000 of a
+record kept whole as JSON.
 
 On PostgreSQL the three tables are partitioned by time (telemetry.partitions): retention drops whole
 partitions. Django's admin cannot register a model with a composite key, so the admin's readings list is
@@ -12,9 +13,9 @@ a view of its own (telemetry.admin_views), beside the device page's charts and t
 
 from django.db import models
 
-from acuvim_console.protocol.enums import TelemetrySource
+from acuvim_console.protocol.enums import ConnectionType, TelemetrySource
 from acuvim_console.protocol.quantities import COUNTERS, LEGACY_CHART_NAMES, QUANTITIES, Quantity
-from telemetry.fields import DeviceRecordField
+from telemetry.fields import ByteCodeField, DeviceRecordField
 from telemetry.indexes import BlockRangeIndex
 
 
@@ -31,6 +32,11 @@ class RealField(models.FloatField):
         return "real" if connection.vendor == "postgresql" else super().db_type(connection)
 
 
+# The byte each source and link is stored as on PostgreSQL (telemetry.fields.ByteCodeField).
+SOURCE_CODES = {TelemetrySource.LIVE.value: "l", TelemetrySource.SD.value: "s"}
+CONNECTION_CODES = {"": "", ConnectionType.WIFI.value: "w", ConnectionType.GSM.value: "g"}
+
+
 class TelemetryRecord(models.Model):
     pk = models.CompositePrimaryKey("device", "ts")
     # No database-level foreign key: its per-row check was ~40% of a batch insert (measured on the ingest
@@ -41,12 +47,15 @@ class TelemetryRecord(models.Model):
     )
     ts = models.DateTimeField(help_text="Device time of the reading (UTC).")
     received_at = models.DateTimeField(help_text="When the console received it; rollups follow this.")
-    seq = models.BigIntegerField(null=True, blank=True)
+    # The protocol's per-boot counter: at one reading a second `integer` lasts 68 years between boots.
+    seq = models.IntegerField(null=True, blank=True)
     ts_estimated = models.BooleanField(
         default=False, help_text="The device had no valid clock; ts is the console's receive time."
     )
-    source = models.CharField(max_length=8, choices=TelemetrySource.choices, default=TelemetrySource.LIVE)
-    connection = models.CharField(max_length=8, blank=True)
+    source = ByteCodeField(
+        max_length=8, choices=TelemetrySource.choices, default=TelemetrySource.LIVE, codes=SOURCE_CODES
+    )
+    connection = ByteCodeField(max_length=8, blank=True, codes=CONNECTION_CODES)
     extra = DeviceRecordField(null=True, blank=True, help_text="Fields the protocol does not define, as sent.")
 
     class Meta:

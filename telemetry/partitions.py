@@ -79,16 +79,17 @@ def existing_partitions(scheme: PartitionScheme) -> dict[datetime, str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
-            "JOIN pg_class parent ON parent.oid = pg_inherits.inhparent "
-            "WHERE parent.relname = %s AND parent.relnamespace = child.relnamespace",
+            "WHERE pg_inherits.inhparent = %s::regclass",
             [scheme.table],
         )
         names = [name for (name,) in cursor.fetchall()]
-    partitions = {}
-    for name in names:
-        if match := _PARTITION_NAME.search(name):
-            partitions[datetime.strptime(match[1], "%Y%m%d").replace(tzinfo=UTC)] = name
-    return partitions
+    return {start: name for name in names if (start := start_from_name(name)) is not None}
+
+
+def start_from_name(name: str) -> datetime | None:
+    """The first day of a span partition, from its name; None for the default partition."""
+    match = _PARTITION_NAME.search(name)
+    return datetime.strptime(match[1], "%Y%m%d").replace(tzinfo=UTC) if match else None
 
 
 def ensure_partitions(scheme: PartitionScheme, start: datetime, end: datetime) -> list[str]:

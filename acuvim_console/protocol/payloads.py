@@ -393,8 +393,9 @@ def parse_telemetry_record(document: object, received_at: datetime, latest: floa
         raise PayloadError(RejectReason.MISSING_FIELD, "telemetry record has no ts")
     ts = parse_ts(document["ts"], latest=latest)
     seq = document.get("seq")
-    if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_INT64):
-        raise PayloadError(RejectReason.INVALID_FIELD, f"field seq must be a whole number >= 0, got {_shown(seq)}")
+    if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_INT32):
+        message = f"field seq must be a whole number from 0 to {MAX_INT32}, got {_shown(seq)}"
+        raise PayloadError(RejectReason.INVALID_FIELD, message)
     source = document.get("src") or TelemetrySource.LIVE.value
     if type(source) is not str or source not in _SOURCES:
         raise PayloadError(RejectReason.INVALID_FIELD, f"field src must be live or sd, got {_shown(source)}")
@@ -437,7 +438,7 @@ _TelemetryTypes = msgspec.defstruct(
     "_TelemetryTypes",
     [
         ("ts", float | None),  # required, as in parse_telemetry_record; its range is checked by parse_ts
-        ("seq", Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)] | None, None),
+        ("seq", Annotated[int, msgspec.Meta(ge=0, le=MAX_INT32)] | None, None),
         ("src", Literal[tuple(TelemetrySource.values)], TelemetrySource.LIVE.value),
         ("conn", Literal[tuple(ConnectionType.values)], ""),
         *((name, float | None, None) for name in sorted(NUMERIC_TELEMETRY_FIELDS)),

@@ -67,6 +67,8 @@ def load_telemetry(rows: int, busy_devices: int, now) -> None:
     """`rows` readings spread over the first `busy_devices` devices, generated inside PostgreSQL."""
     from django.db import connection
 
+    from telemetry.models import CONNECTION_CODES, SOURCE_CODES
+
     per_device = rows // busy_devices
     with connection.cursor() as cursor:
         cursor.execute(
@@ -74,12 +76,19 @@ def load_telemetry(rows: int, busy_devices: int, now) -> None:
             INSERT INTO telemetry_telemetryrecord
                 (device_id, ts, ts_estimated, received_at, source, connection, seq, f, vavg, iavg, pt, pft)
             SELECT d.id, %(now)s - make_interval(secs => n * %(step)s), false,
-                   %(now)s - make_interval(secs => n * %(step)s), 'live', 'wifi', n,
+                   %(now)s - make_interval(secs => n * %(step)s), %(source)s, %(connection)s, n,
                    50 + (n %% 7) * 0.01, 228 + (n %% 11) * 0.5, 10 + (n %% 13), 6.5 + (n %% 5) * 0.1, 0.95
             FROM (SELECT id FROM devices_device ORDER BY device_id LIMIT %(busy)s) AS d
             CROSS JOIN generate_series(0, %(per_device)s - 1) AS n
             """,
-            {"now": now, "step": READING_INTERVAL_S, "busy": busy_devices, "per_device": per_device},
+            {
+                "now": now,
+                "step": READING_INTERVAL_S,
+                "busy": busy_devices,
+                "per_device": per_device,
+                "source": SOURCE_CODES["live"],
+                "connection": CONNECTION_CODES["wifi"],
+            },
         )
         cursor.execute("VACUUM ANALYZE telemetry_telemetryrecord")
 

@@ -44,7 +44,7 @@ def load(devices: int, raw_hours: int, five_minute_days: int, hourly_days: int, 
     from django.db import connection
 
     from acuvim_console.protocol.quantities import QUANTITIES
-    from telemetry.models import FiveMinuteRollup, HourlyRollup, TelemetryRecord
+    from telemetry.models import CONNECTION_CODES, SOURCE_CODES, FiveMinuteRollup, HourlyRollup, TelemetryRecord
 
     copy_devices(devices, lambda n: {"device_id": f"ACV-{n:012X}", "status": "online", "created_at": now,
                                      "updated_at": now})  # fmt: skip
@@ -58,9 +58,10 @@ def load(devices: int, raw_hours: int, five_minute_days: int, hourly_days: int, 
             f"INSERT INTO {TelemetryRecord._meta.db_table} (device_id, ts, received_at, seq, ts_estimated, source, "
             f"connection, {readings}) "
             f"SELECT d.id, %(now)s - make_interval(secs => n * 5), %(now)s - make_interval(secs => n * 5), n, false, "
-            f"'live', 'wifi', {values} FROM generate_series(0, %(steps)s - 1) AS n "
+            f"%(source)s, %(connection)s, {values} FROM generate_series(0, %(steps)s - 1) AS n "
             "CROSS JOIN (SELECT id FROM devices_device) AS d ORDER BY n DESC",
-            {"now": now, "steps": raw_hours * 720},
+            {"now": now, "steps": raw_hours * 720, "source": SOURCE_CODES["live"],
+             "connection": CONNECTION_CODES["wifi"]},
         )
         print(f"raw readings: {cursor.rowcount:,} in {time.perf_counter() - started:.0f} s")
         for model, days, fleet in ((FiveMinuteRollup, five_minute_days, devices), (HourlyRollup, hourly_days,

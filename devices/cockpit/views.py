@@ -23,7 +23,8 @@ from devices.control.commands import send_command
 from devices.control.config_push import push_config
 from devices.models import Device
 from firmware.models import RolloutDevice
-from telemetry.queries import history, quantity_history
+from telemetry.points import points_response
+from telemetry.queries import history_json, quantity_history_json
 
 # Range -> (span, bucket): about 300-360 points per chart whatever the range.
 HISTORY_RANGES = {
@@ -55,10 +56,10 @@ def telemetry_history(request, pk):
     end = timezone.now()
     body = {"device_id": device.device_id, "range": range_name, "bucket_seconds": bucket_seconds}
     if chart_set is None:
-        return json_response({**body, "points": history(device, end - span, end, bucket_seconds)})
+        return points_response({**body, "points": history_json(device, end - span, end, bucket_seconds)})
     fields = CHART_SETS[chart_set][1]
-    points = quantity_history(device, end - span, end, bucket_seconds, fields, ["avg", "min", "max"])
-    return json_response({**body, "set": chart_set, "fields": list(fields), "points": points})
+    points = quantity_history_json(device, end - span, end, bucket_seconds, fields, ["avg", "min", "max"])
+    return points_response({**body, "set": chart_set, "fields": list(fields), "points": points})
 
 
 @require_POST

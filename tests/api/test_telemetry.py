@@ -13,7 +13,7 @@ from django.test import AsyncRequestFactory, RequestFactory
 
 from acuvim_console.core.api.streaming import streaming_download
 from telemetry import queries
-from telemetry.models import TelemetryRecord
+from telemetry.models import CONNECTION_CODES, SOURCE_CODES, TelemetryRecord
 from tests.factories import make_device
 
 pytestmark = pytest.mark.django_db
@@ -27,11 +27,11 @@ def insert_readings(device, start: datetime, count: int, step_s: int) -> None:
             """
             INSERT INTO telemetry_telemetryrecord
                 (device_id, ts, ts_estimated, received_at, source, connection, seq, f, vavg, iavg, pt, pft, extra)
-            SELECT %s, %s + make_interval(secs => n * %s), false, %s + make_interval(secs => n * %s), 'live', 'wifi', n,
+            SELECT %s, %s + make_interval(secs => n * %s), false, %s + make_interval(secs => n * %s), %s, %s, n,
                    50.0, 230.0 + (n %% 2), 10.0, 6.9, 0.95, CASE WHEN n = 1 THEN '{"note":"x"}'::json END
             FROM generate_series(0, %s - 1) AS n
             """,
-            [device.pk, start, step_s, start, step_s, count],
+            [device.pk, start, step_s, start, step_s, SOURCE_CODES["live"], CONNECTION_CODES["wifi"], count],
         )
 
 
@@ -63,8 +63,8 @@ def test_history_averages_per_bucket_inside_the_range(viewer_client):
 def test_history_query_helper_matches_the_endpoint_contract():
     device = make_device()
     insert_readings(device, T0, 7, 60)
-    points = queries.history(device, T0, T0 + timedelta(minutes=7), 180)
-    assert [p["t"] for p in points] == [T0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=6)]
+    points = json.loads(queries.history_json(device, T0, T0 + timedelta(minutes=7), 180))
+    assert [p["t"] for p in points] == ["2026-11-01T00:00:00Z", "2026-11-01T00:03:00Z", "2026-11-01T00:06:00Z"]
     assert set(points[0]) == {"t", "samples", "frequency", "voltage_avg", "current_avg", "power_total", "power_factor"}
     assert [p["samples"] for p in points] == [3, 3, 1]
     assert queries.latest(device).seq == 6

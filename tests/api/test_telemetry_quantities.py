@@ -2,6 +2,7 @@
 
 import csv
 import io
+import struct
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -51,6 +52,32 @@ def test_rolled_up_buckets_come_from_the_rollups_and_the_newest_from_the_reading
         {"avg": 289.5, "min": 260.0, "max": 319.0, "last": 319.0},
     ]
     assert [p["samples"] for p in body["points"]] == [60, 60]
+
+
+def as_float32(value: float) -> float:
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def as_read_back(value: float) -> float:
+    """A `real` as PostgreSQL writes it: the fewest digits that give the same single-precision number."""
+    return next(float(f"{value:.{d}g}") for d in range(1, 10) if as_float32(float(f"{value:.{d}g}")) == value)
+
+
+def test_averages_have_seven_significant_digits_whatever_their_magnitude(viewer_client):
+    """On PostgreSQL the database writes the points (telemetry.queries); they say what Python's `.7g` says."""
+    device = make_device()
+    magnitudes = [230.123456, 0.00123456789, 98765.4321, -4321.98765, 123456789.0, 1.0]
+    readings, expected = [], []
+    for n, magnitude in enumerate(magnitudes):
+        values = [as_float32(magnitude * (1 + k * 1.3e-6)) for k in range(3)]
+        bucket = T0 + timedelta(minutes=5 * n)
+        readings += [(bucket + timedelta(minutes=k), {"v1": value}) for k, value in enumerate(values)]
+        expected.append({"avg": float(f"{sum(values) / 3:.7g}"), "min": as_read_back(min(values)),
+                         "max": as_read_back(max(values))})  # fmt: skip
+    store_many(device, readings)
+    body = history(viewer_client, device, start="2026-11-20T00:00:00Z", end="2026-11-20T00:30:00Z",
+                   bucket="5m", fields="v1", agg="avg,min,max")  # fmt: skip
+    assert [point["v1"] for point in body["points"]] == expected
 
 
 def test_called_as_before_the_history_keeps_its_first_shape(viewer_client):

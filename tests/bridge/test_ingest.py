@@ -50,14 +50,14 @@ def test_unmeasured_quantities_whole_numbers_and_flags_keep_their_values_in_the_
     sparse.record.update(pt=6770, pft=None)
     sparse.ts_estimated, sparse.seq = True, None
     large = reading(device, T0 + timedelta(seconds=5))
-    large.record["pt"], large.seq = 10**20, 2**63 - 1
+    large.record["pt"], large.seq = 10**20, 2**31 - 1  # the largest seq the protocol allows
     for changed in (sparse, large):  # PostgreSQL reads the quantities from the record's text, as the bridge sends it
         changed.data_json = json.dumps(changed.record)
     assert store_readings([sparse, large]) == 2
     first, second = TelemetryRecord.objects.order_by("ts")
     assert (first.frequency, first.power_total, first.power_factor) == (None, 6770.0, None)
     assert first.ts_estimated is True and first.seq is None and first.voltage_avg == 230.3
-    assert (second.power_total, second.seq, second.ts_estimated) == (1e20, 2**63 - 1, False)
+    assert (second.power_total, second.seq, second.ts_estimated) == (1e20, 2**31 - 1, False)
 
 
 def test_device_last_telemetry_only_moves_forward_and_sd_replays_keep_the_live_connection():

@@ -142,6 +142,14 @@ def test_a_reading_beyond_float_range_is_refused_and_a_large_one_is_kept():
     assert payloads.parse_telemetry_record(messages.reading(time.time(), pt=10**20), NOW)["record"]["pt"] == 10**20
 
 
+def test_seq_is_refused_beyond_the_integer_column_it_is_stored_in():
+    assert payloads.parse_telemetry_record(messages.reading(time.time(), seq=2**31 - 1), NOW)["seq"] == 2**31 - 1
+    too_large = messages.reading(time.time(), seq=2**31)
+    assert reason_of(lambda: payloads.parse_telemetry_record(too_large, NOW)) == "invalid_field"
+    raw = json.dumps(too_large).encode()
+    assert reason_of(lambda: payloads.decode_telemetry(raw, NOW, time.time() + 60)) == "invalid_field"
+
+
 def test_oversize_payload_is_refused_before_parsing(settings):
     settings.MQTT_MAX_PAYLOAD_BYTES = 10
     assert reason_of(lambda: payloads.decode_payload(b'{"ts": 1764000000}')) == "payload_too_large"
