@@ -16,11 +16,11 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from acuvim_console.protocol.quantities import BY_FIELD
+from acuvim_console.protocol.quantities import BY_FIELD, Aggregate, Quantity
 from alerts.models import AlertRule, RuleOp, RulePhase
 from alerts.rules import CompiledRule, StateView, step
 from devices.models import Device
-from telemetry.models import FiveMinuteRollup, TelemetryRecord, rollup_column
+from telemetry.models import FiveMinuteRollup, TelemetryRecord, first_column, rollup_column
 
 LISTED_DEVICES = 20
 
@@ -79,7 +79,7 @@ def dry_run(rule: AlertRule, now: datetime | None = None) -> DryRun:
         FiveMinuteRollup.objects.filter(device__in=devices, bucket__gte=since, bucket__lte=now)
         .order_by("device_id", "bucket")
         .annotate(end=F("bucket") + bucket)
-        .values_list("device__device_id", "end", rollup_column(quantity, "min"), rollup_column(quantity, "max"))
+        .values_list("device__device_id", "end", *_bucket_range_columns(quantity))
     )
     worst = _worst_of_bucket(compiled)
     rows = buckets[: settings.ALERT_RULE_DRY_RUN_MAX_ROWS + 1].iterator(chunk_size=2000)
@@ -89,6 +89,17 @@ def dry_run(rule: AlertRule, now: datetime | None = None) -> DryRun:
         DryRun(since=since, until=now, resolution="5min"),
     )
     return result if rolled.readings == 0 else rolled
+
+
+def _bucket_range_columns(quantity: Quantity) -> tuple[str, str]:
+    """The rollup columns of a bucket's lowest and highest value.
+
+    The rollups keep no min or max of an energy counter (Quantity.aggregates): it only grows, so its
+    first and last reading of the bucket are its extremes (a meter reset inside the bucket aside).
+    """
+    if quantity.counter:
+        return first_column(quantity), rollup_column(quantity, Aggregate.LAST)
+    return rollup_column(quantity, Aggregate.MIN), rollup_column(quantity, Aggregate.MAX)
 
 
 def _worst_of_bucket(rule: CompiledRule):
