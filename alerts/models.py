@@ -214,22 +214,28 @@ class AlertRule(models.Model):
         errors = {}
         if self.device_id and self.group_id:
             errors["group"] = "A rule watches one device, one group or the whole fleet: not both."
-        if self.op == RuleOp.OUTSIDE:
-            if self.threshold_high is None or self.threshold_high <= self.threshold:
-                errors["threshold_high"] = "A band needs an upper edge above the threshold."
-            elif not self._clear_band_inside():
-                errors["clear_threshold"] = "The clear band must lie inside the alert band."
-        elif self.clear_threshold is not None:
-            above = self.op in (RuleOp.GT, RuleOp.GE)
-            wrong_side = self.clear_threshold > self.threshold if above else self.clear_threshold < self.threshold
-            if wrong_side:
-                side = "at or below" if above else "at or above"
-                errors["clear_threshold"] = f"For {self.op} the clear threshold must be {side} the threshold."
+        # A threshold the form refused is None here and already reported; there is nothing to compare it with.
+        if self.threshold is not None:
+            errors.update(self._threshold_errors())
         higher = self.escalate_to and SEVERITY_RANK[self.escalate_to] > SEVERITY_RANK[self.severity]
         if self.escalate_after_s is not None and not higher:
             errors["escalate_to"] = "Escalation needs a severity higher than the rule's."
         if errors:
             raise ValidationError(errors)
+
+    def _threshold_errors(self) -> dict:
+        if self.op == RuleOp.OUTSIDE:
+            if self.threshold_high is None or self.threshold_high <= self.threshold:
+                return {"threshold_high": "A band needs an upper edge above the threshold."}
+            if not self._clear_band_inside():
+                return {"clear_threshold": "The clear band must lie inside the alert band."}
+        elif self.clear_threshold is not None:
+            above = self.op in (RuleOp.GT, RuleOp.GE)
+            wrong_side = self.clear_threshold > self.threshold if above else self.clear_threshold < self.threshold
+            if wrong_side:
+                side = "at or below" if above else "at or above"
+                return {"clear_threshold": f"For {self.op} the clear threshold must be {side} the threshold."}
+        return {}
 
     def _clear_band_inside(self) -> bool:
         low = self.threshold if self.clear_threshold is None else self.clear_threshold

@@ -149,3 +149,16 @@ def test_the_rule_editor_dry_runs_the_unsaved_form_and_refuses_what_saving_would
     assert client.get("/admin/alerts/alertrule/dry-run/").status_code == 405
     as_role(VIEWER)
     assert client.post("/admin/alerts/alertrule/dry-run/", RULE_FORM).status_code == 403
+
+
+@pytest.mark.parametrize("threshold", ["", "two hundred", "NaN", "inf"])
+def test_a_rule_without_a_usable_threshold_is_a_field_error_in_the_editor_and_its_dry_run(client, as_role, threshold):
+    """The model's cross-field checks never compare against a threshold the form already refused."""
+    as_role(OPERATOR)
+    form = {**RULE_FORM, "threshold": threshold}
+    page = client.post("/admin/alerts/alertrule/add/", form)
+    assert page.status_code == 200 and "threshold" in page.context["adminform"].form.errors
+    for body in ({**form, "op": "outside", "threshold_high": "260"}, form):
+        answer = client.post("/admin/alerts/alertrule/dry-run/", body)
+        assert answer.status_code == 400 and "threshold" in answer.json()["errors"], answer.content
+    assert not AlertRule.objects.exists()
