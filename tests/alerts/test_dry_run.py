@@ -77,3 +77,18 @@ def test_an_energy_counter_rule_past_the_row_limit_replays_the_buckets_first_and
     below = dry_run(rule(device=device, field="ep_imp", op="<", threshold=30, clear_threshold=None,
                          duration_s=0)).as_dict()
     assert (below["would_open"], below["busiest"][0]["first_at"]) == (1, (start + timedelta(minutes=5)).isoformat())
+
+
+def test_with_readings_kept_fewer_days_than_the_dry_run_looks_back_it_replays_the_rollups(settings):
+    """Raw retention of 2 days: a breach 5 days ago is only in the rollups, and the dry run still sees it."""
+    from telemetry.rollups import roll_up
+
+    device = make_device()
+    start = (timezone.now() - timedelta(days=5)).replace(minute=0, second=0, microsecond=0)
+    store_readings(series(device, start, "v1", [230.0] * 60 + [262.0] * 60 + [230.0] * 60))
+    roll_up()
+    assert dry_run(rule(device=device, duration_s=0)).as_dict()["resolution"] == "raw"
+    settings.TELEMETRY_RAW_RETENTION_DAYS = 2
+    result = dry_run(rule(device=device, duration_s=0)).as_dict()
+    assert (result["resolution"], result["readings"], result["would_open"]) == ("5min", 3, 1)
+    assert result["busiest"][0]["first_at"] == (start + timedelta(minutes=10)).isoformat()
