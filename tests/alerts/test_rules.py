@@ -208,6 +208,28 @@ def test_heap_below_a_limit_for_a_while_and_not_while_offline(now):
     assert not AlertRuleState.objects.filter(device=gone).exists()
 
 
+def test_an_sd_queue_that_does_not_drain_for_a_quarter_of_an_hour(now):
+    stuck, draining = make_device(sd_queued=800), make_device(sd_queued=900)
+    rule = make_rule(name="SD queue growing", field="sd_queued", op=">", threshold=500, clear_threshold=100,
+                     duration_s=900)
+    advance(now)
+    draining.sd_queued = 300  # the backlog went out over GSM
+    draining.save()
+    advance(now + timedelta(seconds=600))
+    assert not open_alerts(rule).exists()
+    advance(now + timedelta(seconds=900))
+    alert = open_alerts(rule).get()
+    assert alert.device_id == stuck.pk and alert.message == "SD queue growing: sd_queued = 800 (> 500 for 900 s)"
+    stuck.sd_queued = 200  # below the threshold, above the clear threshold: still open (hysteresis)
+    stuck.save()
+    advance(now + timedelta(seconds=960))
+    assert open_alerts(rule).exists()
+    stuck.sd_queued = 0
+    stuck.save()
+    advance(now + timedelta(seconds=1020))
+    assert not open_alerts(rule).exists()
+
+
 def test_a_rolled_back_ota_and_a_reboot_loop(now):
     rolled_back = make_device(ota_state="rolled_back")
     looping = make_device(boot_count=20, boot_window_started_at=now - timedelta(minutes=10),
