@@ -178,6 +178,21 @@ def test_two_bridges_evaluating_the_same_device_at_once_open_one_alert(now):
     assert AlertRuleState.objects.get().phase == RulePhase.FIRING
 
 
+def test_the_rule_index_loads_in_two_queries_however_many_rules_and_scopes(django_assert_num_queries):
+    """Only the fields evaluation reads are loaded: one more read by CompiledRule would be a query per rule."""
+    from alerts.rules import RuleSet, _telemetry_rules
+
+    group = make_group()
+    for n in range(5):
+        make_rule(name=f"device {n}", device=make_device())
+        make_rule(name=f"group {n}", group=group, op="outside", threshold=200, threshold_high=250,
+                  clear_threshold=205, clear_threshold_high=245)
+    make_rule(name="fleet", escalate_after_s=60, escalate_to="critical")
+    with django_assert_num_queries(2):  # the rules with their devices' ids, the watched groups' members
+        rules = RuleSet(_telemetry_rules())
+    assert rules.count == 11
+
+
 # --- health rules: the periodic pass computes the quantity from the device's record ---
 
 
