@@ -2,8 +2,9 @@
 
 The rule is replayed through the same `step` as live evaluation, device by device over the last
 ALERT_RULE_DRY_RUN_DAYS (7), including SD replays: history is history here. It replays the stored
-readings when the scope's readings fit in ALERT_RULE_DRY_RUN_MAX_ROWS. A fleet rule rarely does (one
-device every 5 s is 120,960 readings a week), so past the limit it replays the 5-minute rollups instead
+readings when the scope's readings fit in ALERT_RULE_DRY_RUN_MAX_ROWS and reach back the whole period
+(TELEMETRY_RAW_RETENTION_DAYS). A fleet rule rarely fits (one device every 5 s is 120,960 readings a
+week), so past the limit, or with readings kept for fewer days, it replays the 5-minute rollups instead
 (about 2,000 rows per device and week), each bucket standing for its worst value for the rule: the
 maximum for `>`, the minimum for `<`, whichever is further out of the band for `outside`. Durations then
 count in whole buckets. Only when even the rollups do not fit is the answer marked truncated.
@@ -16,11 +17,11 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from acuvim_console.protocol.quantities import BY_FIELD
+from acuvim_console.protocol.quantities import BY_FIELD, Aggregate, Quantity
 from alerts.models import AlertRule, RuleOp, RulePhase
 from alerts.rules import CompiledRule, StateView, step
 from devices.models import Device
-from telemetry.models import FiveMinuteRollup, TelemetryRecord, rollup_column
+from telemetry.models import FiveMinuteRollup, TelemetryRecord, first_column, rollup_column
 
 LISTED_DEVICES = 20
 
@@ -61,34 +62,53 @@ def dry_run(rule: AlertRule, now: datetime | None = None) -> DryRun:
         devices = devices.filter(pk=rule.device_id)
     elif rule.group_id:
         devices = devices.filter(group_id=rule.group_id)
-    quantity = BY_FIELD[compiled.field]
+    # Readings kept for fewer days than the dry run looks back cover only part of it: the rollups then.
+    readings_reach_back = settings.TELEMETRY_RAW_RETENTION_DAYS >= settings.ALERT_RULE_DRY_RUN_DAYS
+    raw = _replay_readings(compiled, devices, since, now) if readings_reach_back else None
+    if raw is not None and not raw.truncated:
+        return raw
+    rolled = _replay_rollups(compiled, devices, since, now)
+    if rolled.readings:
+        return rolled
+    return raw if raw is not None else _replay_readings(compiled, devices, since, now)  # no rollups yet
+
+
+def _replay_readings(compiled: CompiledRule, devices, since: datetime, now: datetime) -> DryRun:
     readings = (
         TelemetryRecord.objects.filter(device__in=devices, ts__gte=since, ts__lte=now)
         .order_by("device_id", "ts")
-        .values_list("device__device_id", "ts", quantity.column)
+        .values_list("device__device_id", "ts", BY_FIELD[compiled.field].column)
     )
-    result = _replay(
-        compiled,
-        readings[: settings.ALERT_RULE_DRY_RUN_MAX_ROWS + 1].iterator(chunk_size=2000),
-        DryRun(since=since, until=now),
-    )
-    if not result.truncated:
-        return result
+    rows = readings[: settings.ALERT_RULE_DRY_RUN_MAX_ROWS + 1].iterator(chunk_size=2000)
+    return _replay(compiled, rows, DryRun(since=since, until=now))
+
+
+def _replay_rollups(compiled: CompiledRule, devices, since: datetime, now: datetime) -> DryRun:
     bucket = timedelta(seconds=FiveMinuteRollup.BUCKET_SECONDS)
     buckets = (
         FiveMinuteRollup.objects.filter(device__in=devices, bucket__gte=since, bucket__lte=now)
         .order_by("device_id", "bucket")
         .annotate(end=F("bucket") + bucket)
-        .values_list("device__device_id", "end", rollup_column(quantity, "min"), rollup_column(quantity, "max"))
+        .values_list("device__device_id", "end", *_bucket_range_columns(BY_FIELD[compiled.field]))
     )
     worst = _worst_of_bucket(compiled)
     rows = buckets[: settings.ALERT_RULE_DRY_RUN_MAX_ROWS + 1].iterator(chunk_size=2000)
-    rolled = _replay(
+    return _replay(
         compiled,
         ((device_id, end, worst(low, high)) for device_id, end, low, high in rows),
         DryRun(since=since, until=now, resolution="5min"),
     )
-    return result if rolled.readings == 0 else rolled
+
+
+def _bucket_range_columns(quantity: Quantity) -> tuple[str, str]:
+    """The rollup columns of a bucket's lowest and highest value.
+
+    The rollups keep no min or max of an energy counter (Quantity.aggregates): it only grows, so its
+    first and last reading of the bucket are its extremes (a meter reset inside the bucket aside).
+    """
+    if quantity.counter:
+        return first_column(quantity), rollup_column(quantity, Aggregate.LAST)
+    return rollup_column(quantity, Aggregate.MIN), rollup_column(quantity, Aggregate.MAX)
 
 
 def _worst_of_bucket(rule: CompiledRule):

@@ -6,6 +6,7 @@ per-device state, silences, notification channels, and the log of what was sent 
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -214,22 +215,28 @@ class AlertRule(models.Model):
         errors = {}
         if self.device_id and self.group_id:
             errors["group"] = "A rule watches one device, one group or the whole fleet: not both."
-        if self.op == RuleOp.OUTSIDE:
-            if self.threshold_high is None or self.threshold_high <= self.threshold:
-                errors["threshold_high"] = "A band needs an upper edge above the threshold."
-            elif not self._clear_band_inside():
-                errors["clear_threshold"] = "The clear band must lie inside the alert band."
-        elif self.clear_threshold is not None:
-            above = self.op in (RuleOp.GT, RuleOp.GE)
-            wrong_side = self.clear_threshold > self.threshold if above else self.clear_threshold < self.threshold
-            if wrong_side:
-                side = "at or below" if above else "at or above"
-                errors["clear_threshold"] = f"For {self.op} the clear threshold must be {side} the threshold."
+        # A threshold the form refused is None here and already reported; there is nothing to compare it with.
+        if self.threshold is not None:
+            errors.update(self._threshold_errors())
         higher = self.escalate_to and SEVERITY_RANK[self.escalate_to] > SEVERITY_RANK[self.severity]
         if self.escalate_after_s is not None and not higher:
             errors["escalate_to"] = "Escalation needs a severity higher than the rule's."
         if errors:
             raise ValidationError(errors)
+
+    def _threshold_errors(self) -> dict:
+        if self.op == RuleOp.OUTSIDE:
+            if self.threshold_high is None or self.threshold_high <= self.threshold:
+                return {"threshold_high": "A band needs an upper edge above the threshold."}
+            if not self._clear_band_inside():
+                return {"clear_threshold": "The clear band must lie inside the alert band."}
+        elif self.clear_threshold is not None:
+            above = self.op in (RuleOp.GT, RuleOp.GE)
+            wrong_side = self.clear_threshold > self.threshold if above else self.clear_threshold < self.threshold
+            if wrong_side:
+                side = "at or below" if above else "at or above"
+                return {"clear_threshold": f"For {self.op} the clear threshold must be {side} the threshold."}
+        return {}
 
     def _clear_band_inside(self) -> bool:
         low = self.threshold if self.clear_threshold is None else self.clear_threshold
@@ -318,6 +325,36 @@ class Silence(models.Model):
         )
 
 
+# What a channel's alert_types may name: "rule" (the alert of any rule) or an alert type.
+ALERT_KINDS = ("rule", *AlertType.values)
+RECIPIENTS_MAX = 50
+# urllib would also follow ftp:// (which URLField allows): a webhook is an HTTP POST. A code of its own,
+# or the field would replace the message with its generic "Enter a valid URL.".
+validate_webhook_url = URLValidator(
+    schemes=["http", "https"], message="A webhook URL is http:// or https://.", code="webhook_scheme"
+)
+
+
+def validate_recipients(value) -> None:
+    """A channel's `to`: a list of email addresses, as the SMTP backend needs it (a bare string is not)."""
+    if not isinstance(value, list) or len(value) > RECIPIENTS_MAX:
+        raise ValidationError(f'A list of at most {RECIPIENTS_MAX} email addresses, e.g. ["ops@example.com"].')
+    for address in value:
+        try:
+            validate_email(address if isinstance(address, str) else "")
+        except ValidationError:
+            raise ValidationError(f"{str(address)[:80]!r} is not an email address.") from None
+
+
+def validate_alert_kinds(value) -> None:
+    """A channel's `alert_types`: a list of ALERT_KINDS (routing compares whole names, never substrings)."""
+    if not isinstance(value, list):
+        raise ValidationError('A list of alert kinds, e.g. ["rule", "device_offline"]; empty: all.')
+    unknown = [kind for kind in value if kind not in ALERT_KINDS]
+    if unknown:
+        raise ValidationError(f"{str(unknown[0])[:40]!r} is not an alert kind: rule or an alert type.")
+
+
 class ChannelKind(models.TextChoices):
     EMAIL = "email", "Email"
     WEBHOOK = "webhook", "Webhook"
@@ -334,15 +371,20 @@ class NotificationChannel(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=8, choices=ChannelKind.choices)
     enabled = models.BooleanField(default=True)
-    url = models.URLField(max_length=500, blank=True, help_text="Webhook address (http or https).")
+    url = models.URLField(
+        max_length=500, blank=True, validators=[validate_webhook_url], help_text="Webhook address (http or https)."
+    )
     secret = models.CharField(max_length=200, blank=True, help_text="Webhook signing key (HMAC-SHA256).")
     body_format = models.CharField(max_length=8, choices=WebhookFormat.choices, default=WebhookFormat.JSON)
-    to = models.JSONField(default=list, blank=True, help_text="Email recipients.")
+    to = models.JSONField(default=list, blank=True, validators=[validate_recipients], help_text="Email recipients.")
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     device = models.ForeignKey("devices.Device", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     group = models.ForeignKey("groups.DeviceGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     alert_types = models.JSONField(
-        default=list, blank=True, help_text="Alert types to send ('rule' for any rule); empty: all."
+        default=list,
+        blank=True,
+        validators=[validate_alert_kinds],
+        help_text="Alert types to send ('rule' for any rule); empty: all.",
     )
     hourly_cap = models.PositiveIntegerField(
         default=60, help_text="At most this many messages an hour; the rest wait for a digest."

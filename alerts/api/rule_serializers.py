@@ -8,10 +8,15 @@ from django.core.exceptions import ValidationError as ModelValidationError
 from rest_framework import serializers
 
 from acuvim_console.protocol.identity import is_valid_device_id
-from alerts.models import AlertRule, AlertType, NotificationChannel, Silence
+from alerts.models import (
+    ALERT_KINDS,
+    RECIPIENTS_MAX,
+    AlertRule,
+    NotificationChannel,
+    Silence,
+    validate_webhook_url,
+)
 from devices.models import Device
-
-ALERT_KINDS = ["rule", *AlertType.values]
 
 
 class ModelCleanSerializer(serializers.ModelSerializer):
@@ -90,7 +95,7 @@ class SilenceSerializer(ModelCleanSerializer):
 
 class NotificationChannelSerializer(ModelCleanSerializer):
     device = DeviceByIdField()
-    url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    url = serializers.URLField(max_length=500, required=False, allow_blank=True, validators=[validate_webhook_url])
     secret = serializers.CharField(
         max_length=200,
         required=False,
@@ -99,7 +104,7 @@ class NotificationChannelSerializer(ModelCleanSerializer):
         help_text="Webhook signing key; never shown again.",
     )
     has_secret = serializers.SerializerMethodField()
-    to = serializers.ListField(child=serializers.EmailField(), required=False, max_length=50)
+    to = serializers.ListField(child=serializers.EmailField(), required=False, max_length=RECIPIENTS_MAX)
     alert_types = serializers.ListField(
         child=serializers.ChoiceField(choices=ALERT_KINDS), required=False, max_length=len(ALERT_KINDS)
     )
@@ -127,11 +132,6 @@ class NotificationChannelSerializer(ModelCleanSerializer):
 
     def get_has_secret(self, channel) -> bool:
         return bool(channel.secret)
-
-    def validate_url(self, value):
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("A webhook URL is http:// or https://.")
-        return value
 
 
 class DryRunDeviceSerializer(serializers.Serializer):

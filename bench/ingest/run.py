@@ -20,7 +20,9 @@ broker is shared by both phases alike.
 
 With `--rules N` a second bridge session holds its own copy of the messages; after the run above the
 telemetry table is emptied, N alert rules are created (see create_rules for the mix) and a bridge drains
-that copy too, so the CPU per message with and without rule evaluation come from the same run.
+that copy too, so the CPU per message with and without rule evaluation come from the same run. With
+`--control` as well, that copy is drained with no rules: the share it prints is what the second drain
+costs by itself on this machine, the offset to read the rules' share against.
 """
 
 import argparse
@@ -311,6 +313,9 @@ def main() -> None:
     parser.add_argument("--database", default="acuvim_bench_ingest")
     parser.add_argument("--bridges", type=int, default=1, help="bridge processes; >1 uses a shared subscription")
     parser.add_argument("--rules", type=int, default=0, help="also drain a copy with this many alert rules loaded")
+    parser.add_argument(
+        "--control", action="store_true", help="drain that copy with no rules: what a second drain costs by itself"
+    )
     args = parser.parse_args()
 
     ids = device_ids(args.devices)
@@ -324,7 +329,8 @@ def main() -> None:
             ]
             if args.bridges > 1:
                 bridge_filters = [f"$share/{SHARED_GROUP}/{topic_filter}" for topic_filter in bridge_filters]
-            bases = [BRIDGE_CLIENT_ID, *([RULES_CLIENT_ID] if args.rules else [])]
+            second = bool(args.rules or args.control)
+            bases = [BRIDGE_CLIENT_ID, *([RULES_CLIENT_ID] if second else [])]
             for base_id in bases:
                 for n in range(args.bridges):
                     create_session(broker.port, bridge_client_id(n, base_id), bridge_filters)
@@ -346,7 +352,7 @@ def main() -> None:
             )
             print(f"ratio bridge/bare: {bridge['rate'] / bare['rate']:.2f}")
             summary = {"messages": args.messages, "devices": args.devices, "bare": bare, "bridge": bridge, "lost": lost}
-            if args.rules:
+            if second:
                 summary["with_rules"] = run_with_rules(args, broker.port, database_url, bridge)
             print(json.dumps(summary))
         finally:
@@ -354,13 +360,20 @@ def main() -> None:
 
 
 def run_with_rules(args, port: int, database_url: str, without: dict) -> dict:
-    """The same messages again, from an empty table, with args.rules rules loaded; CPU compared with `without`."""
+    """The same messages again, from an empty table, with args.rules rules loaded; CPU compared with `without`.
+
+    With --control no rule is created: the share it prints is the second drain's own offset (the broker
+    serving a queue held longer, the load of the moment), to read the rules' share against.
+    """
     empty_telemetry(database_url)
-    create_rules(database_url, args.rules, args.devices)
+    rules = 0 if args.control else args.rules
+    if rules:
+        create_rules(database_url, rules, args.devices)
     with_rules = run_bridge(port, args.database, database_url, args.messages, args.bridges, RULES_CLIENT_ID)
     share = (with_rules["cpu_s"] - without["cpu_s"]) / with_rules["cpu_s"]
     print(
-        f"with {args.rules} rules: {with_rules['rows']} rows in {with_rules['seconds']:.2f} s "
+        f"with {rules} rules{' (control)' if args.control else ''}: {with_rules['rows']} rows in "
+        f"{with_rules['seconds']:.2f} s "
         f"= {with_rules['rate']:,.0f} rows/s; bridge CPU per 1,000 messages "
         f"{1000 * without['cpu_s'] / args.messages:.4f} s without, {1000 * with_rules['cpu_s'] / args.messages:.4f} s "
         f"with: rule evaluation {100 * share:.1f} % of the bridge's CPU"

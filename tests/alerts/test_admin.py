@@ -149,3 +149,40 @@ def test_the_rule_editor_dry_runs_the_unsaved_form_and_refuses_what_saving_would
     assert client.get("/admin/alerts/alertrule/dry-run/").status_code == 405
     as_role(VIEWER)
     assert client.post("/admin/alerts/alertrule/dry-run/", RULE_FORM).status_code == 403
+
+
+@pytest.mark.parametrize("threshold", ["", "two hundred", "NaN", "inf"])
+def test_a_rule_without_a_usable_threshold_is_a_field_error_in_the_editor_and_its_dry_run(client, as_role, threshold):
+    """The model's cross-field checks never compare against a threshold the form already refused."""
+    as_role(OPERATOR)
+    form = {**RULE_FORM, "threshold": threshold}
+    page = client.post("/admin/alerts/alertrule/add/", form)
+    assert page.status_code == 200 and "threshold" in page.context["adminform"].form.errors
+    for body in ({**form, "op": "outside", "threshold_high": "260"}, form):
+        answer = client.post("/admin/alerts/alertrule/dry-run/", body)
+        assert answer.status_code == 400 and "threshold" in answer.json()["errors"], answer.content
+    assert not AlertRule.objects.exists()
+
+
+CHANNEL_FORM = {"name": "ops", "kind": "email", "enabled": "on", "url": "", "secret": "", "body_format": "json",
+                "to": '["ops@example.com"]', "min_severity": "info", "alert_types": "[]", "hourly_cap": "60"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"to": '"ops@example.com"'}, "to", "A list of at most 50 email addresses"),
+        ({"to": '["ops@example.com", "not an address"]'}, "to", "'not an address' is not an email address"),
+        ({"to": "[1]"}, "to", "'1' is not an email address"),
+        ({"alert_types": '"rule"'}, "alert_types", "A list of alert kinds"),
+        ({"alert_types": '["heap"]'}, "alert_types", "'heap' is not an alert kind"),
+        ({"kind": "webhook", "url": "ftp://files.example.com/hook"}, "url", "A webhook URL is http:// or https://"),
+    ],
+)
+def test_the_admin_refuses_a_channel_the_api_would_refuse(client, as_role, change, field, words):
+    """The admin writes the model's JSON fields as typed: the same checks as the API, on the model."""
+    as_role(ADMIN)
+    page = client.post("/admin/alerts/notificationchannel/add/", {**CHANNEL_FORM, **change})
+    assert page.status_code == 200 and words in " ".join(page.context["adminform"].form.errors[field])
+    assert not NotificationChannel.objects.exists()
+    assert client.post("/admin/alerts/notificationchannel/add/", CHANNEL_FORM).status_code == 302

@@ -59,3 +59,36 @@ def test_past_the_row_limit_the_dry_run_replays_the_5_minute_rollups_by_their_wo
     band = dry_run(rule(device=device, op="outside", threshold=200, threshold_high=250, clear_threshold=None,
                         duration_s=0)).as_dict()
     assert (low["would_open"], band["would_open"]) == (1, 2)
+
+
+def test_an_energy_counter_rule_past_the_row_limit_replays_the_buckets_first_and_last_reading(settings):
+    """The rollups keep no min or max of a counter: its first and last reading of a bucket stand for them."""
+    from telemetry.rollups import roll_up
+
+    device = make_device()
+    start = (timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    store_readings(series(device, start, "ep_imp", [float(n) for n in range(180)]))  # 15 minutes, 1 kWh per 5 s
+    roll_up()
+    settings.ALERT_RULE_DRY_RUN_MAX_ROWS = 100
+    above = dry_run(rule(device=device, field="ep_imp", threshold=100, clear_threshold=None, duration_s=0)).as_dict()
+    assert (above["resolution"], above["readings"], above["would_open"]) == ("5min", 3, 1)
+    assert above["busiest"][0]["first_at"] == (start + timedelta(minutes=10)).isoformat()  # 2nd bucket ends at 119
+    # Below 30 only early in the first bucket, whose last reading (59) is above: its first (0) says so.
+    below = dry_run(rule(device=device, field="ep_imp", op="<", threshold=30, clear_threshold=None,
+                         duration_s=0)).as_dict()
+    assert (below["would_open"], below["busiest"][0]["first_at"]) == (1, (start + timedelta(minutes=5)).isoformat())
+
+
+def test_with_readings_kept_fewer_days_than_the_dry_run_looks_back_it_replays_the_rollups(settings):
+    """Raw retention of 2 days: a breach 5 days ago is only in the rollups, and the dry run still sees it."""
+    from telemetry.rollups import roll_up
+
+    device = make_device()
+    start = (timezone.now() - timedelta(days=5)).replace(minute=0, second=0, microsecond=0)
+    store_readings(series(device, start, "v1", [230.0] * 60 + [262.0] * 60 + [230.0] * 60))
+    roll_up()
+    assert dry_run(rule(device=device, duration_s=0)).as_dict()["resolution"] == "raw"
+    settings.TELEMETRY_RAW_RETENTION_DAYS = 2
+    result = dry_run(rule(device=device, duration_s=0)).as_dict()
+    assert (result["resolution"], result["readings"], result["would_open"]) == ("5min", 3, 1)
+    assert result["busiest"][0]["first_at"] == (start + timedelta(minutes=10)).isoformat()

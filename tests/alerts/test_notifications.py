@@ -244,6 +244,30 @@ def test_a_silenced_group_keeps_its_alerts_open_but_tells_nobody(webhook):
     assert notice.status == NoticeStatus.SILENCED and notice.silence == window
 
 
+def test_a_silenced_rule_holds_back_only_that_rules_alerts_and_a_device_and_rule_silence_needs_both(webhook):
+    from alerts.models import AlertRule
+
+    receiver = webhook()
+    hook_channel(receiver)
+    noisy = AlertRule.objects.create(name="THD high", field="thd_v1", op=">", threshold=8)
+    other = AlertRule.objects.create(name="V1 high", field="v1", op=">", threshold=250)
+    first, second = make_device(), make_device()
+    ends = timezone.now() + timedelta(hours=1)
+    Silence.objects.create(rule=noisy, reason="harmonic filter being tuned", ends_at=ends)
+    Silence.objects.create(rule=other, device=first, reason="V1 sensor swapped on this meter", ends_at=ends)
+    for device in (first, second):
+        for rule in (noisy, other):
+            raise_alert(device, rule.alert_type, Severity.WARNING, f"{rule.name} on {device.device_id}",
+                        rule_id=rule.pk)
+    offline(first)
+    notifications.sweep()
+    told = {(item["device"]["device_id"], item["alert"]["alert_type"])
+            for document in receiver.documents() for item in document["notifications"]}
+    assert told == {(second.device_id, other.alert_type), (first.device_id, AlertType.DEVICE_OFFLINE)}
+    assert Notice.objects.filter(status=NoticeStatus.SILENCED).count() == 3
+    assert Alert.objects.filter(resolved_at__isnull=True).count() == 5
+
+
 def test_an_expired_silence_silences_nothing(webhook):
     device = make_device()
     receiver = webhook()

@@ -178,6 +178,21 @@ def test_two_bridges_evaluating_the_same_device_at_once_open_one_alert(now):
     assert AlertRuleState.objects.get().phase == RulePhase.FIRING
 
 
+def test_the_rule_index_loads_in_two_queries_however_many_rules_and_scopes(django_assert_num_queries):
+    """Only the fields evaluation reads are loaded: one more read by CompiledRule would be a query per rule."""
+    from alerts.rules import RuleSet, _telemetry_rules
+
+    group = make_group()
+    for n in range(5):
+        make_rule(name=f"device {n}", device=make_device())
+        make_rule(name=f"group {n}", group=group, op="outside", threshold=200, threshold_high=250,
+                  clear_threshold=205, clear_threshold_high=245)
+    make_rule(name="fleet", escalate_after_s=60, escalate_to="critical")
+    with django_assert_num_queries(2):  # the rules with their devices' ids, the watched groups' members
+        rules = RuleSet(_telemetry_rules())
+    assert rules.count == 11
+
+
 # --- health rules: the periodic pass computes the quantity from the device's record ---
 
 
@@ -206,6 +221,28 @@ def test_heap_below_a_limit_for_a_while_and_not_while_offline(now):
     advance(now + timedelta(seconds=120))
     assert list(open_alerts(rule).values_list("device_id", flat=True)) == [low.pk]
     assert not AlertRuleState.objects.filter(device=gone).exists()
+
+
+def test_an_sd_queue_that_does_not_drain_for_a_quarter_of_an_hour(now):
+    stuck, draining = make_device(sd_queued=800), make_device(sd_queued=900)
+    rule = make_rule(name="SD queue growing", field="sd_queued", op=">", threshold=500, clear_threshold=100,
+                     duration_s=900)
+    advance(now)
+    draining.sd_queued = 300  # the backlog went out over GSM
+    draining.save()
+    advance(now + timedelta(seconds=600))
+    assert not open_alerts(rule).exists()
+    advance(now + timedelta(seconds=900))
+    alert = open_alerts(rule).get()
+    assert alert.device_id == stuck.pk and alert.message == "SD queue growing: sd_queued = 800 (> 500 for 900 s)"
+    stuck.sd_queued = 200  # below the threshold, above the clear threshold: still open (hysteresis)
+    stuck.save()
+    advance(now + timedelta(seconds=960))
+    assert open_alerts(rule).exists()
+    stuck.sd_queued = 0
+    stuck.save()
+    advance(now + timedelta(seconds=1020))
+    assert not open_alerts(rule).exists()
 
 
 def test_a_rolled_back_ota_and_a_reboot_loop(now):
