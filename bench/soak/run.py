@@ -29,6 +29,7 @@ import argparse
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -409,8 +410,10 @@ def main():
             emitted = sum(sum(g.emitted()) for g in world.gateways)
             stored = wait_for_rows(url, emitted)
             if stored < emitted:  # what the broker saw of the bridge says whether it is still connected
-                print(f"soak: the console stopped at {stored} of {emitted} rows; broker log:\n{broker.log_tail()}",
-                      file=sys.stderr, flush=True)
+                print(f"soak: the console stopped at {stored} of {emitted} rows; broker log:\n{broker.log_tail()}\n"
+                      "soak: the bridge's threads:", file=sys.stderr, flush=True)
+                bridge.send_signal(signal.SIGUSR1)  # its stacks, on the stderr it shares with us
+                time.sleep(1)
             catch_up = time.monotonic() - started - wall
             per_gateway = account(url, world)
         finally:

@@ -1,3 +1,4 @@
+import faulthandler
 import signal
 import threading
 
@@ -11,7 +12,8 @@ from acuvim_console.bridge.service import Bridge
 class Command(BaseCommand):
     help = (
         "Run the MQTT bridge: subscribe to every device topic on MQTT_URL, store telemetry in batches, apply "
-        "registrations, status, heartbeats, alerts and command responses. Stops cleanly on SIGTERM/SIGINT."
+        "registrations, status, heartbeats, alerts and command responses. Stops cleanly on SIGTERM/SIGINT; "
+        "SIGUSR1 prints every thread's stack to stderr."
     )
 
     def add_arguments(self, parser):
@@ -32,6 +34,9 @@ class Command(BaseCommand):
         if not 0 <= metrics_port <= 65535:
             raise CommandError(f"--metrics-port must be 0 (off) or a TCP port, not {metrics_port}")
         stop = threading.Event()
+        # A bridge that stops making progress without an error (a worker waiting on something that never
+        # comes) is diagnosed from outside: `kill -USR1 <pid>` prints where every thread is, and it goes on.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         try:
