@@ -38,7 +38,7 @@ DEFAULT_OPTIONS = {
     "modbus_timeout_ms": 300,
     "keepalive_s": session.KEEPALIVE_S,
     "low_heap_bytes": 32768,
-    "sd_reserve_bytes": 1024 * 1024,
+    "sd_reserve_bytes": 1536 * 1024,  # kept free on the card for an OTA download: an image fills at most its slot
     "gsm_fail_threshold": 3,
 }
 MAX_PENDING_ALERTS = 50
