@@ -105,6 +105,9 @@ class GatewayApp:
         self._factory_reset_at = None
         self.log("info", "boot %d (%s), fw %s, mode %s" % (
             self.guard.boot_count, self.reset_reason, self.fw_version(), self.mode))
+        panic = hal.last_panic() if self.reset_reason == ResetReason.PANIC else None
+        if panic:  # kept in NVS by main.py before the reset, so get_logs can say what crashed
+            self.log("error", "the previous boot ended in an uncaught exception: %s" % panic)
         if self.reset_reason == ResetReason.BROWNOUT:
             self._queue_alerts([alerts.AlertMonitor.event(
                 self.now(), "brownout", AlertSeverity.WARNING, "the supply voltage dipped and reset the gateway")])

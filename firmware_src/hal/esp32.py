@@ -44,7 +44,7 @@ BLOCK = 4096
 WDT_TIMEOUT_MS = 30000
 CA_PATH = "/data/ca.der"
 RESET_MARKER = "reset"  # NVS: what this firmware did just before it reset ("sw" or "panic")
-PANIC_TEXT = "panic"  # NVS: repr of the exception that caused the last panic, for the logs
+PANIC_TEXT = "panic"  # NVS: repr of the uncaught exception behind the reset, read (and logged) by the next boot
 _RTC_ALIVE = b"ACV-RTC1"  # RTC slow memory: survives every reset but a real power loss
 NTP_HOST = "pool.ntp.org"
 NTP_RETRY_S = 60.0
@@ -743,7 +743,9 @@ class Esp32Hal:
         """
         cause = machine.reset_cause()
         marker = self.nvs.get(RESET_MARKER)
+        self._panic = self.nvs.get(PANIC_TEXT) if marker == ResetReason.PANIC else None
         self.nvs.delete(RESET_MARKER)
+        self.nvs.delete(PANIC_TEXT)
         rtc = machine.RTC()
         rtc_alive = rtc.memory() == _RTC_ALIVE
         rtc.memory(_RTC_ALIVE)
@@ -765,7 +767,8 @@ class Esp32Hal:
         self.nvs.set(RESET_MARKER, ResetReason.PANIC)
 
     def last_panic(self):
-        return self.nvs.get(PANIC_TEXT)
+        """The uncaught exception that main.py recorded before this boot's reset, if it was one."""
+        return self._panic
 
     def _keep_battery_boost_on(self):
         try:

@@ -439,7 +439,8 @@ def test_each_reset_cause_is_reported(context):
     assert seen["power_on"] == "poweron"
     assert seen["restart"] == "sw"
     assert seen["python_crash"] == "panic"
-    assert seen["idf_panic"] == "panic"
+    assert len(seen["python_crash_log"]) == 1 and "ValueError('boom'" in seen["python_crash_log"][0], seen
+    assert seen["idf_panic"] == "panic" and seen["idf_panic_log"] == [], "no stale exception text"
     assert seen["watchdog"] == "wdt"
     assert seen["brownout"] == "brownout" and "brownout" in seen["brownout_alert"]
     assert seen["power_cut"] == "poweron"

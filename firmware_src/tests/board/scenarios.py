@@ -499,8 +499,10 @@ def scenario_reset_causes():
     hal.record_panic(ValueError("boom"))
     hal, app = next_boot(machine.SOFT_RESET)
     seen["python_crash"] = hal.reset_cause()
+    seen["python_crash_log"] = [line for line in app.logs.tail(100) if "uncaught exception" in line]
     hal, app = next_boot(machine.SOFT_RESET)
     seen["idf_panic"] = hal.reset_cause()
+    seen["idf_panic_log"] = [line for line in app.logs.tail(100) if "uncaught exception" in line]
     hal, app = next_boot(machine.WDT_RESET)
     seen["watchdog"] = hal.reset_cause()
     hal, app = next_boot(machine.PWRON_RESET)
