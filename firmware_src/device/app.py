@@ -38,7 +38,7 @@ DEFAULT_OPTIONS = {
     "modbus_timeout_ms": 300,
     "keepalive_s": session.KEEPALIVE_S,
     "low_heap_bytes": 32768,
-    "sd_reserve_bytes": 1024 * 1024,
+    "sd_reserve_bytes": 1536 * 1024,  # kept free on the card for an OTA download: an image fills at most its slot
     "gsm_fail_threshold": 3,
 }
 MAX_PENDING_ALERTS = 50
@@ -105,6 +105,9 @@ class GatewayApp:
         self._factory_reset_at = None
         self.log("info", "boot %d (%s), fw %s, mode %s" % (
             self.guard.boot_count, self.reset_reason, self.fw_version(), self.mode))
+        panic = hal.last_panic() if self.reset_reason == ResetReason.PANIC else None
+        if panic:  # kept in NVS by main.py before the reset, so get_logs can say what crashed
+            self.log("error", "the previous boot ended in an uncaught exception: %s" % panic)
         if self.reset_reason == ResetReason.BROWNOUT:
             self._queue_alerts([alerts.AlertMonitor.event(
                 self.now(), "brownout", AlertSeverity.WARNING, "the supply voltage dipped and reset the gateway")])

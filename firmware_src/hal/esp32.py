@@ -44,7 +44,7 @@ BLOCK = 4096
 WDT_TIMEOUT_MS = 30000
 CA_PATH = "/data/ca.der"
 RESET_MARKER = "reset"  # NVS: what this firmware did just before it reset ("sw" or "panic")
-PANIC_TEXT = "panic"  # NVS: repr of the exception that caused the last panic, for the logs
+PANIC_TEXT = "panic"  # NVS: repr of the uncaught exception behind the reset, read (and logged) by the next boot
 _RTC_ALIVE = b"ACV-RTC1"  # RTC slow memory: survives every reset but a real power loss
 NTP_HOST = "pool.ntp.org"
 NTP_RETRY_S = 60.0
@@ -58,6 +58,7 @@ MODEM_PROBE_MS = 10000
 MODEM_BOOT_MS = 3000
 DOWNLOAD_SLICE_MS = 50
 DOWNLOAD_CHUNK = 4096
+DOWNLOAD_TIMEOUT_S = 10  # a stalled server fails the attempt (resumed with Range) well inside the watchdog's 30 s
 
 
 class Clock:
@@ -372,9 +373,11 @@ class MqttClient:
     and a command handled in between cannot publish into the middle of another publish. `poll()` also
     sends PINGREQ when nothing was sent for half the keepalive, as umqtt does not.
 
-    Two generations of umqtt.simple exist: micropython-lib's current one takes an SSL context as
-    `ssl`; the 1.3.x release on the package registry takes a flag plus `ssl_params` for
-    `ussl.wrap_socket`. Both are supported; the board-path tests run 1.3.4.
+    Two generations of umqtt.simple exist: micropython-lib's (1.4 and later, what a board build
+    freezes) takes an SSL context as `ssl`; the 1.3.x release on the package registry takes a flag
+    plus `ssl_params` for `ussl.wrap_socket`. Both are supported and tested on the board path: the
+    registry's 1.3.4 in every scenario, micropython-lib's 1.8.0 in the TLS, reconnect and
+    command-during-publish ones.
     """
 
     def __init__(self, client_id, ca_path=CA_PATH, log=None):
@@ -396,18 +399,20 @@ class MqttClient:
             self.log("warning", message)
 
     def _make_client(self, host, port, user, password, keepalive, tls):
+        """The umqtt client; with TLS its `ssl` set the way this generation of umqtt.simple reads it."""
         password = password or ""  # umqtt sends a password field whenever there is a user
+        client = MQTTClient(self.client_id, host, port, user, password, keepalive)
         if not tls:
-            return MQTTClient(self.client_id, host, port, user, password, keepalive)
-        context = _tls_context(self.ca_path)
-        client = MQTTClient(self.client_id, host, port, user, password, keepalive, ssl=context)
-        if hasattr(client, "ssl_params"):  # umqtt.simple 1.3.x: a flag and ussl.wrap_socket() arguments
+            return client
+        if client.ssl is False:  # 1.3.x defaults to False: a flag and ussl.wrap_socket() arguments
             import ssl
             sys.modules["ussl"] = ssl  # MicroPython 1.21 dropped the u-prefixed name it imports
             with open(self.ca_path, "rb") as handle:
                 cadata = handle.read()
             client.ssl = True
             client.ssl_params = {"server_hostname": host, "cert_reqs": ssl.CERT_REQUIRED, "cadata": cadata}
+        else:  # micropython-lib's 1.4 and later default to None and wrap with the context and the host name
+            client.ssl = _tls_context(self.ca_path)
         return client
 
     def connect(self, host, port, user, password, keepalive, will_topic, will_payload, tls):
@@ -525,9 +530,11 @@ class MqttClient:
 
 
 class Partitions:
-    def __init__(self):
+    def __init__(self, feed):
+        """`feed` (the watchdog) is called for every block read back after an image is written."""
         # The stubs type `id` as a label string; RUNNING is one of the documented integer ids.
         self.running = esp32.Partition(esp32.Partition.RUNNING)  # type: ignore[arg-type]
+        self.feed = feed
 
     def _version(self, partition):
         head = bytearray(BLOCK)
@@ -550,7 +557,7 @@ class Partitions:
         return self._version(self.running.get_next_update())
 
     def open_next(self):
-        return _SlotWriter(self.running.get_next_update())
+        return _SlotWriter(self.running.get_next_update(), self.feed)
 
     def set_boot_next(self):
         self.running.get_next_update().set_boot()
@@ -569,10 +576,12 @@ class Partitions:
 
 
 class _SlotWriter:
-    """Writes an image into an OTA slot block by block, then reads it back and compares the SHA-256."""
+    """Writes an image into an OTA slot block by block, then reads it back (feeding the watchdog per
+    block) and compares the SHA-256: a worn flash sector must not become the next boot."""
 
-    def __init__(self, partition):
+    def __init__(self, partition, feed):
         self.partition = partition
+        self.feed = feed
         self.block = 0
         self.buffer = b""
         self.written = Sha256Stream()
@@ -599,6 +608,7 @@ class _SlotWriter:
             readback.update(bytes(block[:min(BLOCK, left)]))
             left -= BLOCK
             number += 1
+            self.feed()
         if readback.hexdigest() != self.written.hexdigest():
             raise OSError("the slot reads back different from what was written")
 
@@ -611,9 +621,10 @@ def _https_or_plain(sock, scheme, host):
 
 
 class Download:
-    """HTTP GET into a file; each `poll()` reads for up to 50 ms, so the main loop keeps running."""
+    """HTTP GET into a file; each `poll()` reads for up to 50 ms, so the main loop keeps running, and a
+    server that sends nothing for `timeout_s` ends the attempt instead of blocking until the watchdog."""
 
-    def __init__(self, url, headers, path, offset):
+    def __init__(self, url, headers, path, offset, timeout_s=DOWNLOAD_TIMEOUT_S):
         self.received = offset
         self.total = None
         self.error = None
@@ -622,6 +633,7 @@ class Download:
         host, _, port = host_port.partition(":")
         port = int(port or (443 if scheme == "https:" else 80))
         sock = socket.socket()
+        sock.settimeout(timeout_s)
         try:
             sock.connect(socket.getaddrinfo(host, port)[0][-1])
             stream = _https_or_plain(sock, scheme, host)
@@ -670,6 +682,8 @@ class Download:
         self.file.close()
         self.sock.close()
         complete = self.total is None or self.received == self.total
+        if not complete and self.error is None:
+            self.error = "the transfer ended at byte %d of %s" % (self.received, self.total)
         self.state = "done" if complete and self.error is None else "failed"
         return self.state
 
@@ -682,8 +696,11 @@ class Download:
 
 
 class Downloader:
+    def __init__(self, timeout_s):
+        self.timeout_s = timeout_s
+
     def start(self, url, headers, path, offset):
-        return Download(url, headers, path, offset)
+        return Download(url, headers, path, offset, self.timeout_s)
 
 
 class Esp32Hal:
@@ -691,7 +708,7 @@ class Esp32Hal:
 
     def __init__(self, ticks_ms=None, ntp_host=NTP_HOST, ntp_port=123, ca_path=CA_PATH, data_root="/data",
                  modem_probe_ms=MODEM_PROBE_MS, wdt_timeout_ms=WDT_TIMEOUT_MS, ntp_retry_s=NTP_RETRY_S,
-                 portal_address=("0.0.0.0", 80), dns_port=53):
+                 portal_address=("0.0.0.0", 80), dns_port=53, download_timeout_s=DOWNLOAD_TIMEOUT_S):
         self.data_root = data_root
         try:
             os.mkdir(self.data_root)
@@ -709,8 +726,8 @@ class Esp32Hal:
         self.rs485 = Rs485()
         self.gsm = GsmLink(self.nvs, self.clock, modem_probe_ms)
         self.links = {Conn.WIFI: WifiLink(self.nvs), Conn.GSM: self.gsm}
-        self.partitions = Partitions()
-        self.downloader = Downloader()
+        self.partitions = Partitions(self.wdt_feed)
+        self.downloader = Downloader(download_timeout_s)
         self._heap_min = gc.mem_free()
         self.portal = None
         # Armed last: everything above may take seconds (the modem probe up to 10 s).
@@ -726,7 +743,9 @@ class Esp32Hal:
         """
         cause = machine.reset_cause()
         marker = self.nvs.get(RESET_MARKER)
+        self._panic = self.nvs.get(PANIC_TEXT) if marker == ResetReason.PANIC else None
         self.nvs.delete(RESET_MARKER)
+        self.nvs.delete(PANIC_TEXT)
         rtc = machine.RTC()
         rtc_alive = rtc.memory() == _RTC_ALIVE
         rtc.memory(_RTC_ALIVE)
@@ -748,7 +767,8 @@ class Esp32Hal:
         self.nvs.set(RESET_MARKER, ResetReason.PANIC)
 
     def last_panic(self):
-        return self.nvs.get(PANIC_TEXT)
+        """The uncaught exception that main.py recorded before this boot's reset, if it was one."""
+        return self._panic
 
     def _keep_battery_boost_on(self):
         try:

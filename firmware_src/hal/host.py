@@ -471,6 +471,10 @@ class HostHal:
     def reboot(self, reason):
         self.reboot_request = reason
 
+    def last_panic(self):
+        """A simulated crash raises no exception, so there is no text to report."""
+        return None
+
     def wdt_feed(self):
         """The simulator's scheduler is the watchdog: a device that stops ticking is what `crash("wdt")` models."""
 

@@ -76,11 +76,16 @@ def observer(mosquitto):
 
 
 class FirmwareServer:
-    """Serves firmware images like the console's download endpoint: Range, Content-Length, token check."""
+    """Serves firmware images like the console's download endpoint: Range, Content-Length, token check.
+
+    With `stall_after` set, a transfer from the start sends that many bytes and then nothing until the
+    server closes: a link that died without a reset."""
 
     def __init__(self, token):
         self.images = {}
         self.requests = []
+        self.stall_after = None
+        self.closing = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,6 +108,11 @@ class FirmwareServer:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
+                if server.stall_after is not None and start == 0:
+                    self.wfile.write(data[:server.stall_after])
+                    self.wfile.flush()
+                    server.closing.wait(60)
+                    return
                 self.wfile.write(data[start:])
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -110,6 +120,7 @@ class FirmwareServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

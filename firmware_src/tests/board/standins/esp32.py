@@ -1,10 +1,11 @@
 """Stand-in for MicroPython's `esp32`: two OTA app slots in RAM, the running one holding an app image
-whose descriptor names the factory version."""
+whose descriptor names the factory version. A block listed in `state["bad_blocks"]` is a worn flash
+sector: what is written there reads back with one bit flipped."""
 
 from firmware_src.device import appdesc
 
 BLOCK = 4096
-state = {"slots": {}, "running": "ota_0", "boot": "ota_0", "valid_marks": 0}
+state = {"slots": {}, "running": "ota_0", "boot": "ota_0", "valid_marks": 0, "bad_blocks": []}
 
 
 def _factory(version="1.0.0"):
@@ -32,6 +33,8 @@ class Partition:
         if len(data) < end:
             data.extend(b"\xff" * (end - len(data)))
         data[number * BLOCK:end] = buf
+        if number in state["bad_blocks"]:
+            data[number * BLOCK] ^= 0x01
 
     def get_next_update(self):
         return Partition("ota_1" if self.label == "ota_0" else "ota_0")

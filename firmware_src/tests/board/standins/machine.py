@@ -117,17 +117,21 @@ class I2C:
 
 
 class RamBlockDevice:
-    """An SD card of `blocks` x 512 bytes in RAM, formatted FAT, so a full card gives a real ENOSPC."""
+    """An SD card of `blocks` x 512 bytes in RAM, formatted FAT, so a full card gives a real ENOSPC;
+    `failing` set, every write is an I/O error (EIO), as from a card that is worn out or pulled."""
 
     def __init__(self, blocks):
         self.blocks = blocks
         self.data = bytearray(blocks * 512)
+        self.failing = False
 
     def readblocks(self, number, buf, offset=0):
         start = number * 512 + offset
         buf[:] = self.data[start:start + len(buf)]
 
     def writeblocks(self, number, buf, offset=0):
+        if self.failing:
+            raise OSError(5)
         start = number * 512 + offset
         self.data[start:start + len(buf)] = buf
 
