@@ -118,6 +118,7 @@ class HealthQuantity(models.TextChoices):
     OFFLINE_S = "offline_s", "seconds offline"
     HEAP_FREE = "heap_free", "free heap (bytes, last heartbeat)"
     SD_QUEUED = "sd_queued", "records queued on the SD card (last heartbeat)"
+    SD_QUEUE_GROWTH = "sd_queue_growth", "records the SD queue grew by between the last two heartbeats"
     BOOTS_RECENT = "boots_recent", "boots within the reboot-loop window"
     OTA_ROLLED_BACK = "ota_rolled_back", "last OTA rolled back (1) or not (0)"
     GSM_BYTES_MONTH = "gsm_bytes_month", "GSM data this month (bytes, gsm_status)"

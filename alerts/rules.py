@@ -460,8 +460,8 @@ def advance(now: datetime | None = None) -> dict:
 
 # Device columns the health quantities are computed from.
 _HEALTH_COLUMNS = (
-    "pk", "device_id", "status", "status_changed_at", "heap_free", "sd_queued", "boot_count",
-    "boot_window_started_at", "boot_window_start_count", "ota_state",
+    "pk", "device_id", "status", "status_changed_at", "heap_free", "sd_queued", "sd_queue_growth",
+    "boot_count", "boot_window_started_at", "boot_window_start_count", "ota_state",
 )  # fmt: skip
 
 
@@ -551,7 +551,7 @@ def health_q(quantity: str, op: str, limit: float, high: float | None, now: date
         since = Q(status_changed_at__isnull=False)
         changed = Q(**{f"status_changed_at__{_MIRRORED_LOOKUP[op]}": now - timedelta(seconds=limit)})
         return _zero_or(offline & since & changed, ~(offline & since), op, limit)
-    if quantity in (HealthQuantity.HEAP_FREE, HealthQuantity.SD_QUEUED):
+    if quantity in _LAST_HEARTBEAT:
         # isnull spelled out: Django drops a comparison it finds always true for the column's range
         # (heap_free > -1 on a positive integer), and NULL would then match.
         known = Q(**{f"{quantity}__isnull": False})
@@ -577,6 +577,8 @@ def _zero_or(match: Q, zero: Q, op: str, limit: float) -> Q:
     return match | zero if _MIRRORED[op](limit, 0.0) else match
 
 
+# Quantities read as the last heartbeat left them on the device column of the same name.
+_LAST_HEARTBEAT = (HealthQuantity.HEAP_FREE, HealthQuantity.SD_QUEUED, HealthQuantity.SD_QUEUE_GROWTH)
 _LOOKUP = {RuleOp.GT: "gt", RuleOp.GE: "gte", RuleOp.LT: "lt", RuleOp.LE: "lte"}
 # now - changed > limit  <=>  changed < now - limit: the comparison on the timestamp is the mirror.
 _MIRRORED_LOOKUP = {RuleOp.GT: "lt", RuleOp.GE: "lte", RuleOp.LT: "gt", RuleOp.LE: "gte"}
@@ -599,7 +601,7 @@ def health_values(quantity: str, rows: list[dict], now: datetime) -> dict:
             recent = started is not None and start_count is not None and now - started <= reboot_window
             value = float(row["boot_count"] - start_count) if recent else 0.0
         elif row["status"] == DeviceStatus.OFFLINE:
-            value = None  # the last heartbeat's heap or SD queue says nothing about a device that is away
+            value = None  # the last heartbeat's figures say nothing about a device that is away
         else:
             value = row[quantity]
         values[row["pk"]] = value

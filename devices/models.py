@@ -60,6 +60,14 @@ class Device(models.Model):
     heap_min = models.PositiveIntegerField(null=True, blank=True)
     sd_ok = models.BooleanField(null=True, blank=True)
     sd_queued = models.PositiveIntegerField(null=True, blank=True)
+    # Kept here rather than derived from history: the health rule pass filters the fleet on it in SQL.
+    sd_queue_growth = models.IntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Records the SD queue grew by at the last heartbeat (negative: drained); empty when that "
+        "heartbeat, or every one before it, did not report the queue.",
+    )
     sd_free_kb = models.PositiveBigIntegerField(null=True, blank=True)
     modbus_ok = models.BooleanField(null=True, blank=True)
     modbus_errors = models.PositiveIntegerField(null=True, blank=True)

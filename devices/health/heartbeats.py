@@ -84,6 +84,7 @@ def handle_heartbeat(device: Device, beat: dict, received_at) -> Device:
         applied_hash_before = before.applied_config_hash
         assessment = anomalies.assess(_previous(before), fields, received_at, settings.HEALTH_ANOMALIES)
         fields.update(assessment.state)
+        fields["sd_queue_growth"] = _sd_queue_growth(before.sd_queued, fields.get("sd_queued"))
         fields.update(last_heartbeat=received_at, last_seen=received_at, updated_at=received_at)
         if sent_at is not None:
             fields["heartbeat_device_ts"] = sent_at
@@ -108,6 +109,17 @@ def handle_heartbeat(device: Device, beat: dict, received_at) -> Device:
         _apply_findings(device, findings)
         publish_event(HEARTBEAT_RECEIVED, _event_data(device, received_at), device_id=device.device_id)
     return device
+
+
+def _sd_queue_growth(previous: int | None, queued: int | None) -> int | None:
+    """What the SD queue gained since the last heartbeat that reported it, for the `sd_queue_growth` rules.
+
+    None (never matches a rule) when this heartbeat does not report the queue or none before it did:
+    a stale growth left standing would keep a "queue growing" alert open on a trend nobody sees any more.
+    """
+    if previous is None or queued is None:
+        return None
+    return queued - previous
 
 
 def _previous(device: Device) -> anomalies.Previous:

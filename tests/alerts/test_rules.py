@@ -6,9 +6,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from acuvim_console.protocol.payloads import parse_heartbeat
 from alerts.models import Alert, AlertRule, AlertRuleState, NoticeEvent, RulePhase
 from alerts.rules import advance, evaluate_readings
+from devices.health.heartbeats import handle_heartbeat
 from tests.alerts.conftest import reading, series
+from tests.bridge import messages
 from tests.factories import make_device, make_group
 
 pytestmark = pytest.mark.django_db
@@ -245,6 +248,29 @@ def test_an_sd_queue_that_does_not_drain_for_a_quarter_of_an_hour(now):
     assert not open_alerts(rule).exists()
 
 
+def test_an_sd_queue_growing_heartbeat_after_heartbeat_for_ten_minutes_opens_and_draining_does_not(now):
+    growing, draining = make_device(sd_queued=0), make_device(sd_queued=900)
+    rule = make_rule(name="SD queue growing", field="sd_queue_growth", op=">", threshold=0, clear_threshold=None,
+                     duration_s=600)
+
+    def heartbeats(minute, *queued):
+        at = now + timedelta(minutes=minute)
+        for device, records in zip((growing, draining), queued, strict=True):
+            sd = {"ok": True, "queued": records, "free_kb": 3800000}
+            handle_heartbeat(device, parse_heartbeat(messages.heartbeat(ts=at.timestamp(), sd=sd)), at)
+        advance(at)
+
+    for n in range(5):  # every 2 min: one gateway's backlog grows by 100, the other's goes out by 100
+        heartbeats(2 * n, 100 * (n + 1), 900 - 100 * n)
+    assert not open_alerts(rule).exists()
+    heartbeats(10, 600, 400)
+    alert = open_alerts(rule).get()
+    assert alert.device_id == growing.pk
+    assert alert.message == "SD queue growing: sd_queue_growth = 100 (> 0 for 600 s)"
+    heartbeats(12, 550, 300)  # the link came back: the backlog goes out
+    assert not open_alerts(rule).exists()
+
+
 def test_a_rolled_back_ota_and_a_reboot_loop(now):
     rolled_back = make_device(ota_state="rolled_back")
     looping = make_device(boot_count=20, boot_window_started_at=now - timedelta(minutes=10),
@@ -320,7 +346,9 @@ def test_the_health_pass_reads_only_devices_crossing_the_threshold_or_recovering
     assert quiet[0].pk not in set(health_candidates(rule, later + timedelta(days=1)).values_list("pk", flat=True))
 
 
-@pytest.mark.parametrize("quantity", ["offline_s", "heap_free", "sd_queued", "boots_recent", "ota_rolled_back"])
+@pytest.mark.parametrize(
+    "quantity", ["offline_s", "heap_free", "sd_queued", "sd_queue_growth", "boots_recent", "ota_rolled_back"]
+)
 def test_the_sql_form_of_each_health_quantity_matches_its_value(now, quantity):
     """health_q (SQL on the columns) and health_values (Python on the row) agree for every comparison."""
     from alerts.rules import _HEALTH_COLUMNS, _MIRRORED, health_q, health_values
@@ -330,6 +358,7 @@ def test_the_sql_form_of_each_health_quantity_matches_its_value(now, quantity):
     for n, status in enumerate(["online", "offline", "degraded", "offline", "online"]):
         make_device(status=status, status_changed_at=now - timedelta(seconds=300 * n) if n != 3 else None,
                     heap_free=[None, 20_000, 40_000, 5_000, 30_000][n], sd_queued=[0, 600, 10, None, 500][n],
+                    sd_queue_growth=[3, 600, -40, None, 0][n],
                     boot_count=10 + n, boot_window_start_count=[None, 9, 8, 10, 7][n],
                     boot_window_started_at=[window_start, window_start, now - timedelta(days=1), window_start,
                                             window_start][n],

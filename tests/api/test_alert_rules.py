@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.models import AlertRule, NotificationChannel
+from alerts.models import AlertRule, HealthQuantity, NotificationChannel
 from alerts.rules import cache, evaluate_readings
 from telemetry.ingest import store_readings
 from tests.alerts.conftest import reading, series
@@ -33,6 +33,16 @@ def test_an_operator_creates_the_contract_rule_and_its_alerts_carry_the_rule(ope
         assert (alert["rule"], alert["rule_name"], alert["alert_type"]) == (body["id"], "V1 high", f"rule_{body['id']}")
     assert viewer_client.get(f"/api/alerts?rule={body['id']}").json()["count"] == 1
     assert viewer_client.get(f"/api/alerts?rule={body['id'] + 1}").json()["count"] == 0
+
+
+def test_the_documented_sd_queue_growing_rule_is_accepted_and_its_quantity_is_in_the_schema(operator_client):
+    rule = {"name": "SD queue growing", "field": "sd_queue_growth", "op": ">", "threshold": 0, "duration_s": 600,
+            "severity": "warning"}
+    response = operator_client.post("/api/alert-rules", rule, format="json")
+    assert response.status_code == 201, response.content
+    assert AlertRule.objects.get(pk=response.json()["id"]).watches_health
+    schema = operator_client.get("/api/schema/?format=json").json()
+    assert set(HealthQuantity.values) <= set(schema["components"]["schemas"]["FieldEnum"]["enum"])
 
 
 def test_a_rule_scoped_to_a_device_or_a_group(operator_client):

@@ -75,6 +75,17 @@ def test_absent_fields_keep_what_the_device_reported_before():
     assert (device.ip_address, device.sd_queued, device.uptime_s) == ("10.1.1.1", 5, 10)
 
 
+def test_heartbeats_record_how_much_the_sd_queue_grew_and_forget_it_when_one_does_not_say():
+    device = make_device(sd_queued=None)
+    growth = []
+    unreported = parse_heartbeat({"ts": None})
+    for payload in (beat(), beat(sd={"queued": 40}), beat(sd={"queued": 4}), unreported, beat(sd={"queued": 9})):
+        handle_heartbeat(device, payload, timezone.now())
+        device.refresh_from_db()
+        growth.append(device.sd_queue_growth)
+    assert growth == [None, 28, -36, None, 5]  # nothing to compare the first with; the silent one is unknown
+
+
 def test_heartbeat_after_offline_marks_device_online_resolves_offline_alert_and_delivers_commands(
     gateway, live_events, django_capture_on_commit_callbacks
 ):

@@ -31,10 +31,10 @@ def _status(device, state: str, ts: float):
 
 
 def test_a_heartbeat_older_than_the_stored_one_changes_nothing():
-    device = make_device()
-    _heartbeat(device, SENT + 60, uptime=2000, rssi=-60)
-    _heartbeat(device, SENT, uptime=1000, rssi=-90)
-    assert (device.uptime_s, device.signal_strength) == (2000, -60)
+    device = make_device(sd_queued=10)
+    _heartbeat(device, SENT + 60, uptime=2000, rssi=-60, sd={"queued": 30})
+    _heartbeat(device, SENT, uptime=1000, rssi=-90, sd={"queued": 500})
+    assert (device.uptime_s, device.signal_strength, device.sd_queued, device.sd_queue_growth) == (2000, -60, 30, 20)
 
 
 def test_a_heartbeat_sent_before_an_offline_status_updates_the_snapshot_but_leaves_the_device_offline():
