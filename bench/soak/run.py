@@ -338,8 +338,20 @@ def wait_for_rows(url, expected, idle_s=20.0):
             time.sleep(0.5)
 
 
+def stored_source_code(source: str) -> str:
+    """What the readings table holds for `source`: one byte on PostgreSQL (telemetry.fields.ByteCodeField)."""
+    support.point_django_at(DATABASE)
+    import django
+
+    django.setup()
+    from telemetry.models import SOURCE_CODES
+
+    return SOURCE_CODES[source]
+
+
 def account(url, world):
     """Per gateway: rows stored vs records emitted, and each boot's seq run checked for gaps."""
+    sd_code = stored_source_code("sd")  # the protocol's word for a record replayed from the SD card
     result = {}
     with psycopg.connect(url, autocommit=True) as db:
         for gateway in world.gateways:
@@ -362,7 +374,7 @@ def account(url, world):
                 "emitted": sum(emitted), "stored": len(rows), "boots": len(emitted),
                 "seq_runs_complete": [run == list(range(1, n + 1)) for n, run in zip(emitted, runs, strict=False)],
                 "missing": gaps, "estimated_ts": sum(1 for r in rows if r[1]),
-                "from_sd": sum(1 for r in rows if r[2] == "sd"),
+                "from_sd": sum(1 for r in rows if r[2] == sd_code),
                 "console_status": status[0] if status else None, "console_boot": status[1] if status else None,
                 "reconnects": gateway.app.session.reconnects, "transport_switches": gateway.app.transport.switches,
                 "modbus_errors": gateway.app.modbus.errors, "lost_records": gateway.app.lost_records,
