@@ -90,14 +90,13 @@ class ControlWorkers:
         shard = zlib.crc32(message.device_id.encode()) % len(self.queues) if message.device_id else 0
         return self.queues[shard].put_unless_stopped(message, self.stop)
 
-    def drop_redelivered(self) -> int:
+    def drop_redelivered(self) -> None:
         """Take out of the queues what the resumed session redelivers (the MQTT thread, on connecting)."""
-        dropped = 0
         for inbox in self.queues:
-            for message in inbox.discard(self.session.redelivered):
+            dropped = inbox.discard(self.session.redelivered)
+            for message in dropped:
                 self.order.control_done(message.device_id, message.arrival)
-                dropped += 1
-        return dropped
+            m.REDELIVERED_SKIPPED.inc(len(dropped))
 
     def _run(self, inbox: BatchQueue) -> None:
         try:

@@ -146,9 +146,8 @@ class Bridge:
             if flags.session_present:
                 self._redelivered_below = self._generation
         if flags.session_present:  # room for the copies, so this thread never waits on a queue of stale ones
-            dropped = self.telemetry.drop_redelivered() + self.control.drop_redelivered()
-            if dropped:
-                m.REDELIVERED_SKIPPED.inc(dropped)
+            self.telemetry.drop_redelivered()
+            self.control.drop_redelivered()
         self._failed_connects = 0
         m.BRIDGE_CONNECTS.inc()
         m.BRIDGE_CONNECTED.set(1)

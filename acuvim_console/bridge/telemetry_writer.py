@@ -80,9 +80,9 @@ class TelemetryWriter:
         """Called by the MQTT thread; blocks while the queue is full (back-pressure), gives up on stop."""
         return self.queue.put_unless_stopped(message, self.stop)
 
-    def drop_redelivered(self) -> int:
+    def drop_redelivered(self) -> None:
         """Take out of the queue what the resumed session redelivers (the MQTT thread, on connecting)."""
-        return len(self.queue.discard(self.session.redelivered))
+        m.REDELIVERED_SKIPPED.inc(len(self.queue.discard(self.session.redelivered)))
 
     def _run(self) -> None:
         try:
