@@ -347,6 +347,8 @@ MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 5000)  # per queue; at least MQTT_R
 MQTT_CONTROL_WORKERS = env_int("MQTT_CONTROL_WORKERS", 2)  # threads for register/status/heartbeat/alerts/resp
 MQTT_MAX_FUTURE_SECONDS = env_int("MQTT_MAX_FUTURE_SECONDS", 24 * 3600)  # newer timestamps are refused
 MQTT_METRICS_INTERVAL_S = env_int("MQTT_METRICS_INTERVAL_S", 30)
+# A worker on one message (or the writer on one batch) longer than this is logged with its stack; 0: never.
+MQTT_STALL_WARNING_S = env_int("MQTT_STALL_WARNING_S", 60)
 # The bridge's Prometheus endpoint (docs/metrics.md): off at 0; on the loopback address unless told otherwise.
 MQTT_METRICS_PORT = env_int("MQTT_METRICS_PORT", 0)
 MQTT_METRICS_HOST = os.environ.get("MQTT_METRICS_HOST", "127.0.0.1")

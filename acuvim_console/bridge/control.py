@@ -26,6 +26,7 @@ from acuvim_console.bridge.messages import (
     describe_failure,
     retry_while_database_down,
 )
+from acuvim_console.bridge.stall_watch import Busy, StallWatch
 from acuvim_console.core import metrics as m
 from acuvim_console.protocol import payloads
 from acuvim_console.protocol.reasons import RejectReason
@@ -56,6 +57,7 @@ class ControlWorkers:
         directory: DeviceDirectory,
         order: DeviceOrder,
         stop: threading.Event,
+        stalls: StallWatch,
     ):
         self.session = session
         self.directory = directory
@@ -64,6 +66,7 @@ class ControlWorkers:
         self.attempts = max(1, settings.MQTT_HANDLER_ATTEMPTS)
         count = max(1, settings.MQTT_CONTROL_WORKERS)
         self.queues = [BatchQueue(settings.MQTT_QUEUE_SIZE) for _ in range(count)]
+        self.busy = [stalls.worker(f"control-{n}") for n in range(count)]
         self.threads: list[threading.Thread] = [threading.Thread() for _ in self.queues]  # not started yet
 
     def start(self) -> None:
@@ -75,7 +78,7 @@ class ControlWorkers:
         for n, inbox in enumerate(self.queues):
             if not self.threads[n].is_alive():
                 self.threads[n] = threading.Thread(
-                    target=self._run, args=(inbox,), name=f"mqtt-control-{n}", daemon=True
+                    target=self._run, args=(inbox, self.busy[n]), name=f"mqtt-control-{n}", daemon=True
                 )
                 self.threads[n].start()
                 started += 1
@@ -98,11 +101,15 @@ class ControlWorkers:
                 self.order.control_done(message.device_id, message.arrival)
             m.REDELIVERED_SKIPPED.inc(len(dropped))
 
-    def _run(self, inbox: BatchQueue) -> None:
+    def _run(self, inbox: BatchQueue, busy: Busy) -> None:
         try:
             while not (self.stop.is_set() and not inbox):
                 for message in inbox.take(1, 0.0, idle_timeout=0.2):
-                    self._work_on(message)
+                    busy.begin(lambda message=message: self._describe(message))
+                    try:
+                        self._work_on(message)
+                    finally:
+                        busy.end()
         except Stopping:
             log.info("control worker stopped with a message unhandled; the broker will redeliver it")
         finally:
@@ -119,6 +126,12 @@ class ControlWorkers:
         finally:  # whatever happened, readings held behind this message must not wait forever
             self.order.control_done(message.device_id, message.arrival)
         self.session.acknowledge([message])
+
+    def _describe(self, message: Inbound) -> str:
+        return (
+            f"{message.kind} of {message.device_id or '-'} (arrival {message.arrival}, after {message.after}; "
+            f"{self.order.describe(message.device_id)})"
+        )
 
     def _handle(self, message: Inbound) -> None:
         """Parse, then dispatch with retries; a message that keeps failing is dead-lettered, never re-raised."""

@@ -97,6 +97,16 @@ class DeviceOrder:
                 if not pending:
                     del self._open_registrations[device_id]
 
+    def describe(self, device_id: str | None) -> str:
+        """The ordering state one device's next message depends on, for a stall warning (read unlocked)."""
+        if device_id is None:
+            return "no device"
+        registrations = list(self._open_registrations.get(device_id, ()))
+        return (
+            f"telemetry handled through arrival {self._telemetry_through}, {device_id}'s held from "
+            f"{self._held_from.get(device_id, 'none')}, its open registrations {registrations or 'none'}"
+        )
+
     # --- the telemetry writer ------------------------------------------------------------------------
 
     def telemetry_ready(self, device_id: str, after: int) -> bool:

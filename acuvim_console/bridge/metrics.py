@@ -37,6 +37,8 @@ def snapshot() -> dict:
         "dropped": m.counts(m.MESSAGES_DROPPED),
         "handler_errors": m.total(m.HANDLER_ERRORS),
         "worker_restarts": m.total(m.WORKER_RESTARTS),
+        "worker_stalls": m.counts(m.WORKER_STALLS),
+        "longest_busy_s": m.total(m.LONGEST_BUSY),
         "held_for_order": m.total(m.HELD_FOR_ORDER),
         "db_errors": m.total(m.DB_ERRORS),
         "acked": m.total(m.ACKED),

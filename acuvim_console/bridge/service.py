@@ -28,6 +28,7 @@ from acuvim_console.bridge.directory import DeviceDirectory
 from acuvim_console.bridge.messages import Inbound
 from acuvim_console.bridge.metrics import snapshot
 from acuvim_console.bridge.rejections import report_rejection
+from acuvim_console.bridge.stall_watch import StallWatch
 from acuvim_console.bridge.telemetry_writer import TelemetryWriter
 from acuvim_console.core import metrics as m
 from acuvim_console.core.mqtt_connection import (
@@ -78,12 +79,14 @@ class Bridge:
         self._received = m.Children(m.MESSAGES_RECEIVED, TopicKind)  # one labelled child per kind, looked up once
         directory = DeviceDirectory()
         self.order = DeviceOrder()
-        self.telemetry = TelemetryWriter(self, directory, self.order, self.stop_event)
-        self.control = ControlWorkers(self, directory, self.order, self.stop_event)
+        self.stalls = StallWatch(settings.MQTT_STALL_WARNING_S)
+        self.telemetry = TelemetryWriter(self, directory, self.order, self.stop_event, self.stalls)
+        self.control = ControlWorkers(self, directory, self.order, self.stop_event, self.stalls)
         self.client = self._make_client()
         self._housekeeper = threading.Thread(target=self._keep_house, name="mqtt-housekeeping", daemon=True)
         m.QUEUE_DEPTH.labels("telemetry").set_function(self.telemetry.queue.__len__)
         m.QUEUE_DEPTH.labels("control").set_function(self.control.queued)
+        m.LONGEST_BUSY.set_function(self.stalls.longest_busy_s)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -268,9 +271,11 @@ class Bridge:
     # --- housekeeping: supervision, dead letters, metrics ----------------------------------------
 
     def _keep_house(self) -> None:
-        """Restart dead workers, write rejected messages, log metrics; one thread, its own DB connection."""
+        """Restart dead workers, report stuck ones, write rejected messages, log metrics; one thread, its own
+        DB connection."""
         jobs = [
             (SUPERVISE_INTERVAL_S, self.supervise),
+            (SUPERVISE_INTERVAL_S, self.stalls.check),
             (settings.MQTT_DEAD_LETTER_FLUSH_S, dead_letters.flush),
             (DEAD_LETTER_PRUNE_INTERVAL_S, dead_letters.prune),
             (settings.MQTT_METRICS_INTERVAL_S, self._log_metrics),

@@ -28,6 +28,7 @@ from acuvim_console.bridge.messages import (
     describe_failure,
     retry_while_database_down,
 )
+from acuvim_console.bridge.stall_watch import StallWatch
 from acuvim_console.core import metrics as m
 from acuvim_console.protocol.enums import TelemetrySource
 from acuvim_console.protocol.payloads import PayloadError, decode_telemetry, latest_acceptable_ts
@@ -53,6 +54,7 @@ class TelemetryWriter:
         directory: DeviceDirectory,
         order: DeviceOrder,
         stop: threading.Event,
+        stalls: StallWatch,
     ):
         self.session = session
         self.directory = directory
@@ -63,6 +65,7 @@ class TelemetryWriter:
         self.attempts = max(1, settings.MQTT_HANDLER_ATTEMPTS)
         self.queue = BatchQueue(settings.MQTT_QUEUE_SIZE)
         self._held: list[Inbound] = []  # readings waiting for their device's earlier registration
+        self.busy = stalls.worker("telemetry")
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -101,9 +104,11 @@ class TelemetryWriter:
         ready, held_from = self._release(batch)
         try:
             if ready:
+                self.busy.begin(lambda: f"{len(ready)} readings, arrivals {ready[0].arrival} to {ready[-1].arrival}")
                 self._handle(ready)
                 self.session.acknowledge(ready)
         finally:
+            self.busy.end()
             self.order.telemetry_progress(batch[-1].arrival if batch else NOTHING, held_from)
 
     def _release(self, batch: list[Inbound]) -> tuple[list[Inbound], dict[str, int]]:

@@ -96,6 +96,17 @@ HANDLER_ERRORS = Counter(
 WORKER_RESTARTS = Counter(
     "acuvim_mqtt_worker_restarts", "Bridge worker threads found dead and started again.", registry=REGISTRY
 )
+WORKER_STALLS = Counter(
+    "acuvim_mqtt_worker_stalls",
+    "Warnings that a bridge worker has been on one message or batch past MQTT_STALL_WARNING_S, by lane.",
+    ["lane"],
+    registry=REGISTRY,
+)
+LONGEST_BUSY = Gauge(
+    "acuvim_mqtt_longest_busy_seconds",
+    "How long the bridge worker on the oldest current message or batch has been on it (0 when idle).",
+    registry=REGISTRY,
+)
 ACKED = Counter("acuvim_mqtt_acked", "Messages acknowledged to the broker after their commit.", registry=REGISTRY)
 REDELIVERED_SKIPPED = Counter(
     "acuvim_mqtt_redelivered_skipped",
