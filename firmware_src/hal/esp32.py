@@ -17,6 +17,7 @@ import time
 import esp32
 import machine
 import network
+import umqtt.simple
 from umqtt.simple import MQTTClient
 
 from firmware_src.device import appdesc
@@ -59,6 +60,7 @@ MODEM_BOOT_MS = 3000
 DOWNLOAD_SLICE_MS = 50
 DOWNLOAD_CHUNK = 4096
 DOWNLOAD_TIMEOUT_S = 10  # a stalled server fails the attempt (resumed with Range) well inside the watchdog's 30 s
+MQTT_IO_TIMEOUT_S = 10  # a silent MQTT link (no PUBACK, no CONNACK) is given up well inside the watchdog's 30 s
 
 
 class Clock:
@@ -364,6 +366,58 @@ def _tls_context(ca_path):
     return context
 
 
+class _TimedSockets:
+    """What umqtt.simple uses as its `socket` module: sockets that give up after `timeout_s`.
+
+    A link can go silent without a reset (a GSM cell lost, a NAT entry dropped): TCP then keeps the
+    socket open for minutes, and umqtt waits for a CONNACK or PUBACK without end, so the watchdog resets
+    the board. umqtt has no hook for a timeout (1.3.x's connect takes none, and every generation turns
+    its socket back to fully blocking before each read), so the adapter hands it this module; `last` is
+    the TCP socket of the newest connection, under its TLS layer if any.
+    """
+
+    def __init__(self, timeout_s):
+        self.timeout_s = timeout_s
+        self.last = None
+
+    def socket(self, *args):
+        sock = socket.socket(*args)
+        sock.settimeout(self.timeout_s)
+        self.last = sock
+        return sock
+
+    def getaddrinfo(self, *args):
+        return socket.getaddrinfo(*args)
+
+
+class _TimedStream:
+    """An MQTT connection on which umqtt's "blocking" means "blocking for at most the timeout".
+
+    umqtt calls `setblocking(True)` after each poll; that clears a socket's timeout, so it is put back
+    on the TCP socket (MicroPython's TLS socket has no settimeout of its own and reads through it). A
+    read or write that times out raises OSError, which the adapter takes as a lost connection.
+    """
+
+    def __init__(self, stream, tcp, timeout_s):
+        self._stream = stream
+        self._tcp = tcp
+        self._timeout_s = timeout_s
+
+    def setblocking(self, flag):
+        self._stream.setblocking(flag)
+        if flag:
+            self._tcp.settimeout(self._timeout_s)
+
+    def read(self, size):
+        return self._stream.read(size)
+
+    def write(self, data, length=None):
+        return self._stream.write(data) if length is None else self._stream.write(data, length)
+
+    def close(self):
+        self._stream.close()
+
+
 class MqttClient:
     """umqtt.simple adapted to the session's callback interface.
 
@@ -371,7 +425,9 @@ class MqttClient:
     command can arrive while it waits. Every callback is therefore delivered from `poll()`, never from
     inside `connect`/`publish`, so the app has recorded a message id before its acknowledgement arrives
     and a command handled in between cannot publish into the middle of another publish. `poll()` also
-    sends PINGREQ when nothing was sent for half the keepalive, as umqtt does not.
+    sends PINGREQ when nothing was sent for half the keepalive, as umqtt does not. Each of those waits
+    ends after `io_timeout_s` on a link that stopped answering (_TimedSockets), and the watchdog is
+    fed before each, so a silent link costs a reconnect, not a reset.
 
     Two generations of umqtt.simple exist: micropython-lib's (1.4 and later, what a board build
     freezes) takes an SSL context as `ssl`; the 1.3.x release on the package registry takes a flag
@@ -380,10 +436,14 @@ class MqttClient:
     command-during-publish ones.
     """
 
-    def __init__(self, client_id, ca_path=CA_PATH, log=None):
+    def __init__(self, client_id, ca_path=CA_PATH, log=None, io_timeout_s=MQTT_IO_TIMEOUT_S, feed=None):
         self.client_id = client_id
         self.ca_path = ca_path
         self.log = log
+        self.feed = feed or (lambda: None)
+        self._sockets = _TimedSockets(io_timeout_s)
+        # umqtt.simple's own `socket` global (the stubs do not declare a module's imports)
+        umqtt.simple.socket = self._sockets  # type: ignore[attr-defined]
         self.client = None
         self.connected = False
         self.keepalive_ms = 0
@@ -423,8 +483,12 @@ class MqttClient:
             return False
         client.set_last_will(will_topic, will_payload, retain=True, qos=1)
         client.set_callback(self._queue_message)
+        self.feed()
         try:
-            client.connect(clean_session=True)
+            if isinstance(client.ssl, bool):  # 1.3.x: connect takes no timeout; its socket has one (_TimedSockets)
+                client.connect(clean_session=True)
+            else:  # later generations set the socket's timeout from this argument, None meaning never
+                client.connect(clean_session=True, timeout=self._sockets.timeout_s)
         except Exception as error:  # OSError, MQTTException (refused), IndexError from a cut handshake
             self._warn("MQTT connect to %s:%s failed: %r" % (host, port, error))
             try:
@@ -433,6 +497,7 @@ class MqttClient:
             except OSError:
                 pass
             return False
+        client.sock = _TimedStream(client.sock, self._sockets.last, self._sockets.timeout_s)
         self.client = client
         self.connected = True
         self.keepalive_ms = keepalive * 1000
@@ -462,6 +527,7 @@ class MqttClient:
         client = self.client
         if client is None:
             return None
+        self.feed()
         try:
             client.publish(topic, payload, retain, qos)  # QoS 1: returns after the PUBACK
         except (OSError, IndexError, AssertionError) as error:
@@ -479,6 +545,7 @@ class MqttClient:
         client = self.client
         if client is None:
             return
+        self.feed()
         try:
             client.subscribe(topic, qos)
         except (OSError, IndexError, AssertionError):
@@ -708,8 +775,10 @@ class Esp32Hal:
 
     def __init__(self, ticks_ms=None, ntp_host=NTP_HOST, ntp_port=123, ca_path=CA_PATH, data_root="/data",
                  modem_probe_ms=MODEM_PROBE_MS, wdt_timeout_ms=WDT_TIMEOUT_MS, ntp_retry_s=NTP_RETRY_S,
-                 portal_address=("0.0.0.0", 80), dns_port=53, download_timeout_s=DOWNLOAD_TIMEOUT_S):
+                 portal_address=("0.0.0.0", 80), dns_port=53, download_timeout_s=DOWNLOAD_TIMEOUT_S,
+                 mqtt_io_timeout_s=MQTT_IO_TIMEOUT_S):
         self.data_root = data_root
+        self.mqtt_io_timeout_s = mqtt_io_timeout_s
         try:
             os.mkdir(self.data_root)
         except OSError:
@@ -834,7 +903,7 @@ class Esp32Hal:
         print(level, message)
 
     def mqtt_client(self, client_id):
-        return MqttClient(client_id, self.ca_path, self.log_sink)
+        return MqttClient(client_id, self.ca_path, self.log_sink, self.mqtt_io_timeout_s, self.wdt_feed)
 
     def wifi_scan(self):
         sta = network.WLAN(network.STA_IF)

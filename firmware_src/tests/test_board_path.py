@@ -127,6 +127,78 @@ class SntpServer:
         self.sock.close()
 
 
+class Relay:
+    """A TCP relay to the broker that the scenario can make go silent: `freeze` (a UDP datagram to
+    `control_port`) stops carrying bytes either way while every connection stays open, as a GSM link
+    does when the cell is lost without a reset; `thaw` carries them again."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.control.bind(("127.0.0.1", 0))
+        self.control.settimeout(0.2)
+        self.control_port = self.control.getsockname()[1]
+        self.carrying = threading.Event()
+        self.carrying.set()
+        self.commands = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True),
+                         threading.Thread(target=self._obey, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                downstream, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._carry, args=(source, sink), daemon=True).start()
+
+    def _carry(self, source, sink):
+        source.settimeout(0.2)
+        with source:
+            while not self._stop.is_set():
+                if not self.carrying.wait(0.2):
+                    continue  # silent: bytes wait in the kernel, nothing is closed
+                try:
+                    data = source.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.carrying.wait()  # went silent during the read: this chunk waits too
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    break
+        sink.close()
+
+    def _obey(self):
+        while not self._stop.is_set():
+            try:
+                command, _ = self.control.recvfrom(64)
+            except TimeoutError:
+                continue
+            self.commands.append(command.decode())
+            (self.carrying.clear if command == b"freeze" else self.carrying.set)()
+
+    def stop(self):
+        self._stop.set()
+        self.carrying.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self.listener.close()
+        self.control.close()
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     server = BoardBroker(tmp_path_factory.mktemp("board-broker"))
@@ -222,6 +294,25 @@ def test_reconnect_registers_again_records_acks_and_drains_sd(context, board_obs
     assert seqs == list(range(1, result["seq"] + 1)), (seqs, result)
     assert any(r["src"] == "sd" for r in records)
     assert all(r["i1"] == 9.8 and short_floats(r) for r in records), records[0]
+
+
+@pytest.mark.parametrize("umqtt", UMQTT_FLAVOURS)
+def test_a_link_that_goes_silent_costs_a_reconnect_not_a_watchdog_reset(context, broker, board_observer):
+    """The firmware audit's risk: a QoS 1 publish on a half-open link waited for its PUBACK (and a connect
+    for its CONNACK) until the watchdog reset the board. Now each wait ends after the I/O timeout (1 s
+    here), the watchdog is fed, and the gateway reconnects when the link answers, with every record."""
+    relay = Relay(broker.port)
+    try:
+        result = run_scenario("half_open", dict(context, relay_port=relay.port, relay_control_port=relay.control_port))
+    finally:
+        relay.stop()
+    assert relay.commands == ["freeze", "thaw"], relay.commands
+    assert result["went_down"] and result["back"], result
+    assert result["connects"] >= 2 and result["lost"] == 0, result
+    assert result["longest_feed_gap_ms"] < 5000, result
+    time.sleep(0.5)
+    seqs = sorted({r["seq"] for r in telemetry_records(board_observer)})
+    assert seqs == list(range(1, result["seq"] + 1)), (seqs, result)
 
 
 UMQTT_SSL_DEFAULT = {"1.3.4": False, "1.8.0": None}  # how a scenario tells which umqtt.simple it ran

@@ -7,6 +7,7 @@ saw; test_board_path.py starts the broker and the SNTP server and checks both si
 # ruff: noqa: UP031, SIM105 - MicroPython code: no contextlib, %-formatting is its lightest formatter
 
 import json
+import socket
 import sys
 import time
 
@@ -180,6 +181,37 @@ def scenario_reconnect():
     return {"connected": connected(app), "seq": app.seq, "buffered": buffered, "sd_queued": app.sd.queued,
             "unacked_live": len(app._unacked_live), "drain_inflight": len(app._drain_inflight),
             "connects": app.session.connects, "lost": app.lost_records}
+
+
+def link(command):
+    """Tell the test's TCP relay to the broker to go silent (`freeze`) or to carry data again (`thaw`)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.sendto(command.encode(), socket.getaddrinfo("127.0.0.1", CTX["relay_control_port"])[0][-1])
+    finally:
+        sock.close()
+    time.sleep(0.2)  # the relay has acted on it
+
+
+def scenario_half_open():
+    """The link goes silent without a reset while connected: the QoS 1 publish waiting for its PUBACK and
+    then each connect waiting for its CONNACK give up after the I/O timeout, the watchdog is fed all the
+    while, and the gateway is back, with every record, once the link answers again."""
+    mqtt = plain_mqtt()
+    mqtt["port"] = CTX["relay_port"]
+    provision(CTX["data_root"], mqtt)
+    machine.state["sd"] = fat_card(2048)
+    _hal, app = boot(mqtt_io_timeout_s=1.0)
+    run(app, 10, lambda a: connected(a) and a.seq >= 3 and not a._unacked_live)
+    connects = app.session.connects
+    link("freeze")
+    went_down = run(app, 15, lambda a: not connected(a))
+    run(app, 4)  # connects into the silence
+    link("thaw")
+    back = run(app, 20, lambda a: connected(a) and a.session.connects > connects and a.sd.queued == 0
+               and not a._unacked_live and not a._drain_inflight)
+    return {"went_down": went_down, "back": back, "connects": app.session.connects, "seq": app.seq,
+            "longest_feed_gap_ms": machine.state["wdt"].longest_gap_ms, "lost": app.lost_records}
 
 
 def scenario_tls():
