@@ -29,20 +29,20 @@ STACK_FRAMES = 40  # enough to show the handler under the database driver or loc
 class Busy:
     """What one worker thread is on, and since when (monotonic seconds); None when it waits for work."""
 
-    __slots__ = ("_reported_at", "lane", "since", "thread_id", "what")
+    __slots__ = ("lane", "reported_at", "since", "thread_id", "what")
 
     def __init__(self, lane: str):
         self.lane = lane
         self.since: float | None = None
         self.what: Callable[[], str] | None = None
         self.thread_id: int | None = None
-        self._reported_at: float | None = None
+        self.reported_at: float | None = None
 
     def begin(self, what: Callable[[], str]) -> None:
         """`what` describes the work; it is called only if the work turns out stuck."""
         self.thread_id = threading.get_ident()
         self.what = what
-        self._reported_at = None
+        self.reported_at = None
         self.since = time.monotonic()
 
     def end(self) -> None:
@@ -74,9 +74,9 @@ class StallWatch:
             since, what = busy.since, busy.what
             if since is None or what is None or now - since < self.limit_s:
                 continue
-            if busy._reported_at is not None and now - busy._reported_at < REPEAT_EVERY_S:
+            if busy.reported_at is not None and now - busy.reported_at < REPEAT_EVERY_S:
                 continue
-            busy._reported_at = now
+            busy.reported_at = now
             frames = frames if frames is not None else sys._current_frames()
             frame = frames.get(busy.thread_id)
             stack = "".join(traceback.format_stack(frame, limit=STACK_FRAMES)) if frame else "(thread gone)\n"
